@@ -1,0 +1,132 @@
+"""Device objects: a canonical name plus a frozen kernel table.
+
+Kernels are installed as plain instance attributes, so ``device.ewise_add`` is an
+ordinary attribute access on the hot path: no pluggy, no ``__getattr__`` forwarding.
+Optional kernels a backend lacks are attributes set to ``None``. ``__getattr__`` runs
+only when an attribute is missing, i.e. on a disabled device, where it explains what
+to install.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from .kernels import DEVICE_ATTRIBUTES, OPTIONAL_KERNELS, PRIMITIVE_KERNELS
+
+# repr of well-known device types in the course's style: cpu(), cuda(), cpu_numpy()
+_COURSE_REPR = {"cpu", "cuda", "cpu_numpy"}
+
+
+class DeviceUnavailableError(RuntimeError):
+    """Raised when a disabled device is asked to allocate or compute."""
+
+
+class Device:
+    """A compute device. Compare/hash by canonical ``type:index``."""
+
+    # attributes set in __init__; everything else in __dict__ is the kernel table
+    def __init__(
+        self,
+        type_name: str,
+        index: int = 0,
+        kernels: Mapping[str, Any] | None = None,
+        *,
+        reason: str | None = None,
+        hint: str | None = None,
+        providers: Mapping[str, str] | None = None,
+        dtypes: tuple[str, ...] = ("float32",),
+    ) -> None:
+        self.name = type_name
+        self.index = index
+        self.canonical = f"{type_name}:{index}"
+        self.dtypes = tuple(dtypes)
+        self._reason = reason
+        self._hint = hint
+        self._providers: dict[str, str] = dict(providers or {})
+        self._enabled = kernels is not None
+        if kernels is not None:
+            self.install_kernels(kernels, self._providers)
+
+    # -- kernel table -------------------------------------------------------------
+    def install_kernels(self, kernels: Mapping[str, Any], providers: Mapping[str, str] | None = None) -> None:
+        """(Re)build the frozen table: every primitive, every optional (or None)."""
+        missing = [n for n in PRIMITIVE_KERNELS if kernels.get(n) is None]
+        if missing:
+            raise TypeError(f"device {self.canonical!r}: backend is missing primitive kernels {missing}")
+        for name in PRIMITIVE_KERNELS + OPTIONAL_KERNELS:
+            self.__dict__[name] = kernels.get(name)
+        for name in DEVICE_ATTRIBUTES:
+            if name in kernels:
+                self.__dict__[name] = kernels[name]
+        for name, fn in kernels.items():  # backend extras (e.g. debugging helpers)
+            if name not in self.__dict__ and not name.startswith("_"):
+                self.__dict__[name] = fn
+        self._providers = dict(providers or self._providers)
+        self._enabled = True
+
+    def kernel_source(self, name: str) -> str | None:
+        """Which distribution provides kernel ``name`` (e.g. ``"needle-backend-cpu 0.1.0"``)."""
+        if self.__dict__.get(name) is None:
+            return None
+        return self._providers.get(name, self._providers.get("*"))
+
+    def has_kernel(self, name: str) -> bool:
+        return self.__dict__.get(name) is not None
+
+    # -- course surface -----------------------------------------------------------
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes that are not set: a disabled device, or a typo.
+        if name.startswith("__") or self.__dict__.get("_enabled", True):
+            raise AttributeError(f"device {self.__dict__.get('canonical', '?')!r} has no attribute {name!r}")
+        raise DeviceUnavailableError(self.unavailable_message())
+
+    def unavailable_message(self) -> str:
+        why = self._reason or "its backend is not installed"
+        msg = f"device {self!r} is not available: {why}."
+        if self._hint:
+            msg += f" {self._hint}"
+        return msg + " The NumPy reference device is always there: ndl.cpu_numpy()."
+
+    def __repr__(self) -> str:
+        if self.name in _COURSE_REPR:
+            return f"{self.name}({self.index})" if self.index else f"{self.name}()"
+        return f"device({self.canonical!r})" if self.index else f"device({self.name!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Device) and other.canonical == self.canonical
+
+    def __hash__(self) -> int:
+        return hash(self.canonical)
+
+    # -- host-side random/constant constructors (course's BackendDevice API) ------
+    def _from_host(self, array: np.ndarray, dtype: str):
+        from .backend_ndarray import NDArray  # deferred: ndarray imports this module
+
+        return NDArray(np.ascontiguousarray(array, dtype=dtype), device=self)
+
+    def rand(self, *shape: int, dtype: str = "float32"):
+        return self._from_host(np.random.rand(*shape).astype(dtype), dtype)
+
+    def randn(self, *shape: int, dtype: str = "float32"):
+        return self._from_host(np.random.randn(*shape).astype(dtype), dtype)
+
+    def one_hot(self, n: int, i, dtype: str = "float32"):
+        idx = np.asarray(i.numpy() if hasattr(i, "numpy") else i).astype(np.int64)
+        return self._from_host(np.eye(n, dtype=dtype)[idx], dtype)
+
+    def empty(self, shape, dtype: str = "float32"):
+        from .backend_ndarray import empty
+
+        return empty(shape, dtype=dtype, device=self)
+
+    def full(self, shape, fill_value, dtype: str = "float32"):
+        from .backend_ndarray import full
+
+        return full(shape, fill_value, dtype=dtype, device=self)
