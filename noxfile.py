@@ -1,0 +1,96 @@
+"""One conformance suite, every backend (DESIGN.md §5).
+
+``nox`` runs the default sessions: ``tests(numpy)``, ``tests(cpu)``,
+``tests(opencl)``, ``tests(cuda)``, ``thirdparty``, ``layering``, ``lint``.
+``nox -s bench`` runs the benchmark (not a default session; it pins torch==2.13.0).
+
+A ``tests(<backend>)`` session installs core + nn + the numpy backend (the oracle) +
+that backend, sets ``NEEDLE_TEST_DEVICES=<device>`` and runs the suite and the
+project tests. A session whose hardware/runtime is absent is skipped with the
+probe's reason, unless ``NEEDLE_REQUIRE_DEVICES`` names the device: then it fails.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests", "thirdparty", "layering", "lint"]
+nox.options.reuse_existing_virtualenvs = False
+
+CORE = ("./needle_core[testing]", "./needle_nn", "./needle_backend_numpy")
+# backend folder -> device name it registers
+BACKENDS = {"numpy": "cpu_numpy", "cpu": "cpu", "opencl": "opencl", "cuda": "cuda"}
+PROBE = """
+import sys, needle as ndl
+dev = ndl.device(sys.argv[1]) if sys.argv[1] in {r.name for r in ndl.devices()} else None
+if dev is None:
+    print("not installed"); sys.exit(3)
+if not dev.enabled():
+    print(dev.unavailable_message()); sys.exit(3)
+"""
+
+
+def _required() -> set[str]:
+    return {d.strip() for d in os.environ.get("NEEDLE_REQUIRE_DEVICES", "").split(",") if d.strip()}
+
+
+def _pytest(session: nox.Session, *args: str, env: dict[str, str]) -> None:
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, *session.posargs, env=env)
+
+
+@nox.session
+@nox.parametrize("backend", list(BACKENDS))
+def tests(session: nox.Session, backend: str) -> None:
+    """The conformance suite and the project tests on one backend."""
+    device = BACKENDS[backend]
+    extra = () if backend == "numpy" else (f"./needle_backend_{backend}",)
+    session.install(*CORE, *extra)
+    env = {"NEEDLE_TEST_DEVICES": device}
+    if backend == "cuda":
+        # CI never installs pycuda; compiling every kernel source with nvcc catches
+        # syntax errors wherever nvcc exists, GPU or not.
+        session.run("python", "-m", "needle_backend_cuda.compile_check", env=env)
+    status = session.run("python", "-c", PROBE, device, silent=True, success_codes=[0, 3], env=env)
+    usable = not (status or "").strip()
+    if not usable:
+        if device in _required():
+            session.error(f"device {device!r} is required (NEEDLE_REQUIRE_DEVICES) but unusable: {status.strip()}")
+        # still run the tests that check how an absent device is reported
+        _pytest(session, "tests", "-m", "absent_device", env=env)
+        session.skip(f"device {device!r} unusable here: {status.strip()}")
+    _pytest(session, "--pyargs", "needle.testing", env=env)
+    # device-independent project tests run once, in tests(numpy)
+    only_device = {} if backend == "numpy" else {"NEEDLE_DEVICE_TESTS_ONLY": "1"}
+    _pytest(session, "tests", env={**env, **only_device})
+
+
+@nox.session
+def thirdparty(session: nox.Session) -> None:
+    """The conformance suite on the fixture third-party backend (proof an outsider can plug in)."""
+    session.install(*CORE, "./tests/fixtures/needle_backend_counting")
+    env = {"NEEDLE_TEST_DEVICES": "counting"}
+    _pytest(session, "--pyargs", "needle.testing", env=env)
+    _pytest(session, "tests", "-m", "thirdparty", env=env)
+
+
+@nox.session
+def layering(session: nox.Session) -> None:
+    """needle_core and needle_nn never import a backend package."""
+    session.install("import-linter", "./needle_core", "./needle_nn", "./needle_backend_numpy")
+    session.run("lint-imports", "--config", ".importlinter")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """needle backends vs NumPy and PyTorch CPU, ratios from one run (not a default session)."""
+    backends = [f"./needle_backend_{b}" for b in ("cpu", "opencl") if os.path.isdir(f"needle_backend_{b}")]
+    session.install(*CORE, *backends, "torch==2.13.0")
+    session.run("python", "bench/run.py", *session.posargs)
