@@ -48,7 +48,7 @@ def _sigmoid(a, out=None):
 
 
 def _relu(a, out=None):
-    return np.maximum(a, 0, out=out)
+    return np.fmax(a, 0, out=out)  # fmax, as the expr: relu(NaN) = 0
 
 
 K = ElementwiseKernel

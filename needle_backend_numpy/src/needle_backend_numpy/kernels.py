@@ -1,0 +1,154 @@
+"""The cpu_numpy kernel namespace: every primitive of docs/backends.md §2 plus a
+few optional kernels of §3.
+
+``conv2d_nhwc`` and the fused optimiser updates are deliberately absent, so the
+reference device also exercises core's fallback compositions.
+
+Every kernel here is on the per-op hot path: no validation beyond what keeps a
+kernel in bounds, no allocation beyond the NumPy call itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
+
+_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+_FLOAT32 = _DTYPES["float32"]
+
+
+class Array:
+    """A flat device buffer: a 1-D NumPy array of ``size`` elements."""
+
+    __slots__ = ("array", "size", "dtype")
+
+    def __init__(self, size: int, dtype: str = "float32") -> None:
+        np_dtype = _FLOAT32 if dtype == "float32" else _DTYPES.get(dtype)
+        if np_dtype is None:
+            raise ValueError(f"cpu_numpy holds float32 and float64 buffers, not {dtype!r}")
+        self.array = np.empty(size, np_dtype)
+        self.size = size
+        self.dtype = dtype
+
+    def ptr(self) -> int:
+        return self.array.ctypes.data
+
+    def __repr__(self) -> str:
+        return f"Array(size={self.size}, dtype={self.dtype!r})"
+
+
+def _view(buf: Array, shape: tuple, strides: tuple, offset: int) -> np.ndarray:
+    """The strided view (element strides/offset) of ``buf`` as a NumPy array.
+
+    ``np.ndarray(buffer=...)`` rather than ``as_strided``: it is ~9x cheaper per
+    call and it refuses views that reach outside the buffer, so a bad
+    (shape, strides, offset) raises instead of reading out of bounds.
+    """
+    arr = buf.array
+    item = arr.itemsize
+    if strides and min(strides) < 0:
+        raise ValueError(f"strides must be non-negative (docs/backends.md §1), got {strides}")
+    return np.ndarray(shape, arr.dtype, arr, offset * item, [s * item for s in strides])
+
+
+# -- buffers and strided copies ----------------------------------------------------
+def to_numpy(a: Array, shape: tuple, strides: tuple, offset: int) -> np.ndarray:
+    # A copy: a caller mutating the result must not change the device buffer.
+    return _view(a, shape, strides, offset).copy()
+
+
+def from_numpy(np_array: np.ndarray, out: Array) -> None:
+    if np_array.size != out.size:
+        raise ValueError(f"from_numpy: expected {out.size} elements, got an array of shape {np_array.shape}")
+    out.array[...] = np_array.reshape(-1)
+
+
+def fill(out: Array, val: float) -> None:
+    out.array.fill(val)
+
+
+def compact(a: Array, out: Array, shape: tuple, strides: tuple, offset: int) -> None:
+    out.array.reshape(shape)[...] = _view(a, shape, strides, offset)
+
+
+def ewise_setitem(a: Array, out: Array, shape: tuple, strides: tuple, offset: int) -> None:
+    _view(out, shape, strides, offset)[...] = a.array.reshape(shape)
+
+
+def scalar_setitem(size: int, val: float, out: Array, shape: tuple, strides: tuple, offset: int) -> None:
+    _view(out, shape, strides, offset)[...] = val
+
+
+# -- the elementwise family, rendered from needle_core.kernels.ELEMENTWISE ------------
+def _render(row: ElementwiseKernel) -> Callable[..., None]:
+    ref = row.numpy
+    if row.arity == 1:
+
+        def unary(a: Array, out: Array) -> None:
+            ref(a.array, out=out.array)
+
+        kernel = unary
+    elif row.is_scalar:
+
+        def scalar(a: Array, val: float, out: Array) -> None:
+            ref(a.array, val, out=out.array)
+
+        kernel = scalar
+    else:
+
+        def binary(a: Array, b: Array, out: Array) -> None:
+            ref(a.array, b.array, out=out.array)
+
+        kernel = binary
+    kernel.__name__ = kernel.__qualname__ = row.name
+    kernel.__doc__ = f"out[i] = {row.expr}"
+    return kernel
+
+
+globals().update({row.name: _render(row) for row in ELEMENTWISE})
+
+
+# -- matmul and reductions ------------------------------------------------------------
+def matmul(a: Array, b: Array, out: Array, m: int, n: int, p: int) -> None:
+    np.matmul(a.array.reshape(m, n), b.array.reshape(n, p), out=out.array.reshape(m, p))
+
+
+def batched_matmul(a: Array, b: Array, out: Array, batch: int, m: int, n: int, p: int) -> None:
+    np.matmul(a.array.reshape(batch, m, n), b.array.reshape(batch, n, p), out=out.array.reshape(batch, m, p))
+
+
+# ufunc.reduce directly: np.sum/np.max add a Python dispatch layer (~1 us per call)
+_sum, _max = np.add.reduce, np.maximum.reduce
+
+
+def reduce_sum(a: Array, out: Array, reduce_size: int) -> None:
+    _sum(a.array.reshape(out.size, reduce_size), 1, out=out.array)
+
+
+def reduce_max(a: Array, out: Array, reduce_size: int) -> None:
+    _max(a.array.reshape(out.size, reduce_size), 1, out=out.array)
+
+
+def _reduce_view(fn: Callable, a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int):
+    ndim = len(shape)
+    axes = tuple(range(ndim - reduce_ndim, ndim))
+    fn(_view(a, shape, strides, offset), axes, out=out.array.reshape(shape[: ndim - reduce_ndim]))
+
+
+def reduce_sum_view(a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
+    _reduce_view(_sum, a, out, shape, strides, offset, reduce_ndim)
+
+
+def reduce_max_view(a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
+    _reduce_view(_max, a, out, shape, strides, offset, reduce_ndim)
+
+
+def logsumexp(a: Array, out: Array, reduce_size: int) -> None:
+    x = a.array.reshape(out.size, reduce_size)
+    m = x.max(axis=1, keepdims=True)
+    m[~np.isfinite(m)] = 0.0  # all -inf (or inf/nan) blocks: shift by 0, keep -inf/inf/nan
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the documented result
+        np.log(np.exp(x - m).sum(axis=1), out=out.array)
+    out.array += m[:, 0]

@@ -1,0 +1,427 @@
+"""Conformance of a device's kernels (docs/backends.md §2-§3), called directly.
+
+Every primitive kernel against NumPy on random shapes, strided/broadcast/offset
+views; every optional kernel the device has against NumPy and against core's
+fallback composition (``optional_kernels_disabled``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from needle_core.kernels import ELEMENTWISE, PRIMITIVE_KERNELS
+
+from needle_core import backend_ndarray as nd
+
+from ._reference import (
+    EWISE_TOL,
+    SETTINGS,
+    alloc,
+    disjoint_views,
+    dtypes_of,
+    np_conv_nhwc,
+    np_logsumexp,
+    np_view,
+    read,
+    reduction_tol,
+    seeds,
+    strided_views,
+    to_device,
+)
+
+DTYPES = ("float32", "float64")
+
+
+def _need_dtype(device, dtype: str) -> None:
+    if dtype not in dtypes_of(device):
+        pytest.skip(f"{device!r} does not hold {dtype}")
+
+
+def _need_kernel(device, name: str):
+    kernel = getattr(device, name, None)
+    if kernel is None:
+        pytest.skip(f"{device!r} has no optional kernel {name}")
+    return kernel
+
+
+# -- buffers ------------------------------------------------------------------------------
+def test_every_primitive_is_present(needle_device):
+    missing = [name for name in PRIMITIVE_KERNELS if getattr(needle_device, name, None) is None]
+    assert not missing, f"{needle_device!r} lacks primitive kernels {missing}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_array_buffer(needle_device, dtype):
+    _need_dtype(needle_device, dtype)
+    buf = alloc(needle_device, 37, dtype)
+    assert buf.size == 37
+    assert getattr(buf, "dtype", "float32") == dtype
+    assert isinstance(buf.ptr(), int) and buf.ptr() == buf.ptr()
+    assert alloc(needle_device, 37, dtype).ptr() != buf.ptr()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(size=st.integers(1, 300), seed=seeds)
+def test_from_numpy_to_numpy_roundtrip(needle_device, dtype, size, seed):
+    _need_dtype(needle_device, dtype)
+    host = np.random.default_rng(seed).standard_normal(size).astype(dtype)
+    back = read(needle_device, to_device(needle_device, host), (size,))
+    assert back.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(back, host)
+
+
+@SETTINGS
+@given(size=st.integers(1, 300), value=st.floats(-1e6, 1e6, width=32))
+def test_fill(needle_device, size, value):
+    buf = alloc(needle_device, size)
+    needle_device.fill(buf, float(value))
+    np.testing.assert_array_equal(read(needle_device, buf, (size,)), np.full(size, value, dtype=np.float32))
+
+
+# -- strided copies ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(view=strided_views(), seed=seeds)
+def test_compact_of_strided_broadcast_offset_views(needle_device, dtype, view, seed):
+    _need_dtype(needle_device, dtype)
+    shape, strides, offset, size = view
+    base = np.random.default_rng(seed).standard_normal(size).astype(dtype)
+    out = alloc(needle_device, math.prod(shape), dtype)
+    needle_device.compact(to_device(needle_device, base), out, shape, strides, offset)
+    np.testing.assert_array_equal(read(needle_device, out, shape), np_view(base, shape, strides, offset))
+
+
+@SETTINGS
+@given(view=strided_views(), seed=seeds)
+def test_to_numpy_of_views(needle_device, view, seed):
+    shape, strides, offset, size = view
+    base = np.random.default_rng(seed).standard_normal(size).astype(np.float32)
+    got = np.asarray(needle_device.to_numpy(to_device(needle_device, base), shape, strides, offset))
+    assert got.shape == shape
+    np.testing.assert_array_equal(got, np_view(base, shape, strides, offset))
+
+
+def _expected_after_write(base: np.ndarray, shape, strides, offset, values) -> np.ndarray:
+    expected = base.copy()
+    item = expected.itemsize
+    window = np.lib.stride_tricks.as_strided(expected[offset:], shape=shape, strides=tuple(s * item for s in strides))
+    window[...] = values
+    return expected
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(view=disjoint_views(), seed=seeds)
+def test_ewise_setitem_into_views(needle_device, dtype, view, seed):
+    _need_dtype(needle_device, dtype)
+    shape, strides, offset, base_shape = view
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal(math.prod(base_shape)).astype(dtype)
+    src = rng.standard_normal(shape).astype(dtype)
+    out = to_device(needle_device, base)
+    needle_device.ewise_setitem(to_device(needle_device, src), out, shape, strides, offset)
+    expected = _expected_after_write(base, shape, strides, offset, src)
+    np.testing.assert_array_equal(read(needle_device, out, (base.size,)), expected)
+
+
+@SETTINGS
+@given(view=disjoint_views(), seed=seeds, value=st.floats(-100, 100, width=32))
+def test_scalar_setitem_into_views(needle_device, view, seed, value):
+    shape, strides, offset, base_shape = view
+    base = np.random.default_rng(seed).standard_normal(math.prod(base_shape)).astype(np.float32)
+    out = to_device(needle_device, base)
+    needle_device.scalar_setitem(math.prod(shape), float(value), out, shape, strides, offset)
+    expected = _expected_after_write(base, shape, strides, offset, value)
+    np.testing.assert_array_equal(read(needle_device, out, (base.size,)), expected)
+
+
+# -- the elementwise family, one test per row of the table ----------------------------------------
+_POSITIVE = {"ewise_log", "ewise_sqrt", "ewise_power", "scalar_power"}
+_TIES = {"ewise_eq", "scalar_eq", "ewise_ge", "scalar_ge"}
+
+
+def _operands(name: str, size: int, rng: np.random.Generator, dtype: str):
+    """Inputs inside each kernel's domain (ties for comparisons, no division by ~0)."""
+    if name in _TIES:
+        a = rng.integers(-2, 3, size).astype(dtype)
+        b = rng.integers(-2, 3, size).astype(dtype)
+        return a, b, float(rng.integers(-2, 3))
+    a = rng.uniform(0.1, 3.0, size) if name in _POSITIVE else rng.uniform(-3.0, 3.0, size)
+    if name in ("ewise_div", "scalar_div"):
+        b = rng.uniform(0.5, 2.0, size) * rng.choice([-1.0, 1.0], size)
+        val = float(rng.choice([-1.5, -0.5, 0.75, 2.0]))
+    elif name == "ewise_power":
+        b = rng.uniform(-2.0, 2.0, size)
+        val = 0.0
+    else:
+        b = rng.uniform(-3.0, 3.0, size)
+        val = (
+            float(rng.choice([0.5, 2.0, -1.0, 3.0, 1.5, 0.0])) if name == "scalar_power" else float(rng.uniform(-3, 3))
+        )
+    return a.astype(dtype), b.astype(dtype), val
+
+
+def _run_row(device, row, a: np.ndarray, b: np.ndarray, val: float) -> np.ndarray:
+    kernel = getattr(device, row.name)
+    out = alloc(device, a.size, a.dtype.name)
+    if row.arity == 1:
+        kernel(to_device(device, a), out)
+    elif row.is_scalar:
+        kernel(to_device(device, a), val, out)
+    else:
+        kernel(to_device(device, a), to_device(device, b), out)
+    return read(device, out, a.shape)
+
+
+def _reference_row(row, a: np.ndarray, b: np.ndarray, val: float) -> np.ndarray:
+    out = np.empty_like(a)
+    with np.errstate(all="ignore"):
+        if row.arity == 1:
+            row.numpy(a, out=out)
+        elif row.is_scalar:
+            row.numpy(a, a.dtype.type(val), out=out)
+        else:
+            row.numpy(a, b, out=out)
+    return out
+
+
+@pytest.mark.parametrize("row", ELEMENTWISE, ids=[r.name for r in ELEMENTWISE])
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(size=st.integers(1, 300), seed=seeds)
+def test_elementwise_row(needle_device, row, dtype, size, seed):
+    _need_dtype(needle_device, dtype)
+    if not row.required:
+        _need_kernel(needle_device, row.name)
+    a, b, val = _operands(row.name, size, np.random.default_rng(seed), dtype)
+    got = _run_row(needle_device, row, a, b, val)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(got, _reference_row(row, a, b, val), **EWISE_TOL)
+
+
+_SPECIALS = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 1e-30, 88.0, -88.0], dtype=np.float32)
+
+
+@pytest.mark.parametrize("row", ELEMENTWISE, ids=[r.name for r in ELEMENTWISE])
+def test_elementwise_row_special_values(needle_device, row):
+    """inf, -0.0 and NaN behave as in C/NumPy (no fast-math): every pair of specials."""
+    if not row.required:
+        _need_kernel(needle_device, row.name)
+    a = np.repeat(_SPECIALS, _SPECIALS.size)
+    b = np.tile(_SPECIALS, _SPECIALS.size)
+    for val in (0.0, 1.0, -np.inf, np.nan) if row.is_scalar else (0.0,):
+        with np.errstate(all="ignore"):
+            got = _run_row(needle_device, row, a, b, float(val))
+        np.testing.assert_allclose(got, _reference_row(row, a, b, float(val)), equal_nan=True, **EWISE_TOL)
+
+
+# -- matmul and reductions -----------------------------------------------------------------------
+_ODD_SIZES = st.sampled_from([1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65])
+
+
+def _check_matmul(device, m: int, n: int, p: int, seed: int, dtype: str = "float32") -> None:
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, n)).astype(dtype)
+    b = rng.standard_normal((n, p)).astype(dtype)
+    out = alloc(device, m * p, dtype)
+    device.matmul(to_device(device, a), to_device(device, b), out, m, n, p)
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(read(device, out, (m, p)), expected, **reduction_tol(n, 4.0, dtype))
+
+
+@SETTINGS
+@given(m=_ODD_SIZES, n=_ODD_SIZES, p=_ODD_SIZES, seed=seeds)
+def test_matmul_odd_sizes(needle_device, m, n, p, seed):
+    _check_matmul(needle_device, m, n, p, seed)
+
+
+@pytest.mark.parametrize("m,n,p", [(129, 257, 65), (256, 128, 192)])
+def test_matmul_larger_than_tiles(needle_device, m, n, p):
+    _check_matmul(needle_device, m, n, p, seed=m * n + p)
+
+
+def test_matmul_float64(needle_device):
+    _need_dtype(needle_device, "float64")
+    _check_matmul(needle_device, 33, 17, 9, seed=3, dtype="float64")
+
+
+@pytest.mark.parametrize("name", ["reduce_sum", "reduce_max"])
+@SETTINGS
+@given(rows=st.integers(1, 20), reduce_size=st.integers(1, 300), seed=seeds)
+def test_reduce_contiguous(needle_device, name, rows, reduce_size, seed):
+    x = np.random.default_rng(seed).standard_normal((rows, reduce_size)).astype(np.float32)
+    out = alloc(needle_device, rows)
+    getattr(needle_device, name)(to_device(needle_device, x), out, reduce_size)
+    got = read(needle_device, out, (rows,))
+    if name == "reduce_max":
+        np.testing.assert_array_equal(got, x.max(axis=1))
+    else:
+        np.testing.assert_allclose(got, x.astype(np.float64).sum(axis=1), **reduction_tol(reduce_size, 3.0))
+
+
+# -- optional kernels against NumPy ----------------------------------------------------------------
+@SETTINGS
+@given(batch=st.integers(1, 4), m=_ODD_SIZES, n=_ODD_SIZES, p=_ODD_SIZES, seed=seeds)
+def test_batched_matmul(needle_device, batch, m, n, p, seed):
+    kernel = _need_kernel(needle_device, "batched_matmul")
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((batch, m, n)).astype(np.float32)
+    b = rng.standard_normal((batch, n, p)).astype(np.float32)
+    out = alloc(needle_device, batch * m * p)
+    kernel(to_device(needle_device, a), to_device(needle_device, b), out, batch, m, n, p)
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(read(needle_device, out, (batch, m, p)), expected, **reduction_tol(n, 4.0))
+
+
+@pytest.mark.parametrize("name", ["reduce_sum_view", "reduce_max_view"])
+@SETTINGS
+@given(view=strided_views(), data=st.data(), seed=seeds)
+def test_reduce_view(needle_device, name, view, data, seed):
+    kernel = _need_kernel(needle_device, name)
+    shape, strides, offset, size = view
+    reduce_ndim = data.draw(st.integers(1, len(shape)), label="reduce_ndim")
+    base = np.random.default_rng(seed).standard_normal(size).astype(np.float32)
+    kept = shape[: len(shape) - reduce_ndim]
+    out = alloc(needle_device, math.prod(kept))
+    kernel(to_device(needle_device, base), out, shape, strides, offset, reduce_ndim)
+    src = np_view(base, shape, strides, offset).astype(np.float64)
+    axes = tuple(range(len(kept), len(shape)))
+    got = read(needle_device, out, kept)
+    if name == "reduce_max_view":
+        np.testing.assert_array_equal(got, src.max(axis=axes).astype(np.float32))
+    else:
+        np.testing.assert_allclose(got, src.sum(axis=axes), **reduction_tol(math.prod(shape[len(kept) :]), 3.0))
+
+
+@SETTINGS
+@given(rows=st.integers(1, 12), reduce_size=st.integers(1, 200), seed=seeds)
+def test_logsumexp_kernel(needle_device, rows, reduce_size, seed):
+    kernel = _need_kernel(needle_device, "logsumexp")
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((rows, reduce_size)) * 30).astype(np.float32)
+    x[0, :] = -np.inf  # an all -inf block gives -inf
+    if rows > 1:
+        x[1, 0] = -np.inf
+    out = alloc(needle_device, rows)
+    kernel(to_device(needle_device, x), out, reduce_size)
+    np.testing.assert_allclose(read(needle_device, out, (rows,)), np_logsumexp(x, axes=1), rtol=1e-5, atol=1e-5)
+
+
+@SETTINGS
+@given(
+    n=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), c_in=st.integers(1, 4),
+    c_out=st.integers(1, 4), k=st.integers(1, 4), stride=st.integers(1, 3), seed=seeds,
+)  # fmt: skip
+def test_conv2d_nhwc_kernel(needle_device, n, h, w, c_in, c_out, k, stride, seed):
+    kernel = _need_kernel(needle_device, "conv2d_nhwc")
+    h, w = h + k - 1, w + k - 1  # the input is already padded: at least one window fits
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, h, w, c_in)).astype(np.float32)
+    wt = rng.standard_normal((k, k, c_in, c_out)).astype(np.float32)
+    ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
+    out = alloc(needle_device, n * ho * wo * c_out)
+    kernel(to_device(needle_device, a), to_device(needle_device, wt), out, a.shape, wt.shape, stride)
+    expected = np_conv_nhwc(a, wt, stride)
+    np.testing.assert_allclose(read(needle_device, out, expected.shape), expected, **reduction_tol(k * k * c_in, 4.0))
+
+
+def test_sgd_update_kernel(needle_device):
+    kernel = _need_kernel(needle_device, "sgd_update")
+    rng = np.random.default_rng(0)
+    w, g, u = (rng.standard_normal(257).astype(np.float32) for _ in range(3))
+    lr, momentum, wd = 0.1, 0.9, 0.01
+    bw, bg, bu = to_device(needle_device, w), to_device(needle_device, g), to_device(needle_device, u)
+    kernel(bw, bg, bu, w.size, lr, momentum, wd)
+    g2 = g + wd * w
+    u2 = momentum * u + (1 - momentum) * g2
+    np.testing.assert_allclose(read(needle_device, bu, (257,)), u2, **EWISE_TOL)
+    np.testing.assert_allclose(read(needle_device, bw, (257,)), w - lr * u2, **EWISE_TOL)
+    np.testing.assert_array_equal(read(needle_device, bg, (257,)), g)
+
+
+def test_adam_update_kernel(needle_device):
+    kernel = _need_kernel(needle_device, "adam_update")
+    rng = np.random.default_rng(1)
+    w, g, m = (rng.standard_normal(257).astype(np.float32) for _ in range(3))
+    v = rng.uniform(0, 1, 257).astype(np.float32)
+    lr, b1, b2, eps, wd, t = 0.01, 0.9, 0.999, 1e-8, 0.01, 3
+    bufs = [to_device(needle_device, x) for x in (w, g, m, v)]
+    kernel(*bufs, w.size, lr, b1, b2, eps, wd, t)
+    g2 = g + wd * w
+    m2 = b1 * m + (1 - b1) * g2
+    v2 = b2 * v + (1 - b2) * g2**2
+    w2 = w - lr * (m2 / (1 - b1**t)) / (np.sqrt(v2 / (1 - b2**t)) + eps)
+    for buf, expected in zip((bufs[0], bufs[2], bufs[3]), (w2, m2, v2), strict=True):
+        np.testing.assert_allclose(read(needle_device, buf, (257,)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_matmul_tiled_kernel(needle_device):
+    kernel = _need_kernel(needle_device, "matmul_tiled")
+    t = int(needle_device.__tile_size__)
+    m, n, p = 3 * t, 2 * t, 4 * t
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((m, n)).astype(np.float32), rng.standard_normal((n, p)).astype(np.float32)
+
+    def tiles(x: np.ndarray) -> np.ndarray:  # (r, c) -> tile-major (r/T, c/T, T, T)
+        r, c = x.shape
+        return np.ascontiguousarray(x.reshape(r // t, t, c // t, t).transpose(0, 2, 1, 3))
+
+    out = alloc(needle_device, m * p)
+    kernel(to_device(needle_device, tiles(a)), to_device(needle_device, tiles(b)), out, m, n, p)
+    expected = tiles(a.astype(np.float64) @ b.astype(np.float64))
+    np.testing.assert_allclose(read(needle_device, out, expected.shape), expected, **reduction_tol(n, 4.0))
+
+
+# -- optional kernels against core's fallback compositions -------------------------------------------
+def _positive(shape, rng):
+    return rng.uniform(0.1, 3.0, shape).astype(np.float32)
+
+
+def _normal(shape, rng):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+# kernel -> (inputs from a rng, the NDArray function exercising it, tolerance)
+_FALLBACK_CASES = {
+    "ewise_power": (lambda r: (_positive((4, 7), r), _normal((4, 7), r)), nd.power, EWISE_TOL),
+    "ewise_neg": (lambda r: (_normal((5, 3), r),), nd.neg, EWISE_TOL),
+    "ewise_sqrt": (lambda r: (_positive((5, 3), r),), nd.sqrt, EWISE_TOL),
+    "ewise_sigmoid": (lambda r: (_normal((5, 3), r) * 5,), nd.sigmoid, EWISE_TOL),
+    "ewise_relu": (lambda r: (_normal((5, 3), r),), nd.relu, EWISE_TOL),
+    "batched_matmul": (lambda r: (_normal((2, 3, 4, 5), r), _normal((3, 5, 6), r)), nd.matmul, reduction_tol(5, 4.0)),
+    "reduce_sum_view": (
+        lambda r: (_normal((3, 4, 5), r),),
+        lambda a: a.permute((2, 0, 1)).sum((0, 2)),
+        reduction_tol(15, 3.0),
+    ),
+    "reduce_max_view": (
+        lambda r: (_normal((3, 4, 5), r),),
+        lambda a: a.permute((2, 0, 1)).max((1, 2), keepdims=True),
+        EWISE_TOL,
+    ),
+    "logsumexp": (lambda r: (_normal((3, 4, 5), r) * 10,), lambda a: nd.logsumexp(a, (0, 2)), EWISE_TOL),
+    "conv2d_nhwc": (
+        lambda r: (_normal((2, 7, 6, 3), r), _normal((3, 3, 3, 4), r)),
+        lambda a, w: nd.conv2d_nhwc(a, w, stride=2, padding=1),
+        reduction_tol(27, 4.0),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_FALLBACK_CASES))
+def test_optional_kernel_matches_fallback(needle_device, name):
+    _need_kernel(needle_device, name)
+    make_inputs, fn, tol = _FALLBACK_CASES[name]
+    inputs = [nd.array(x, device=needle_device) for x in make_inputs(np.random.default_rng(len(name)))]
+    with_kernel = fn(*inputs).numpy()
+    with nd.optional_kernels_disabled(needle_device):
+        assert getattr(needle_device, name) is None
+        fallback = fn(*inputs).numpy()
+    assert getattr(needle_device, name) is not None, "optional_kernels_disabled did not restore the kernel"
+    assert with_kernel.shape == fallback.shape
+    np.testing.assert_allclose(with_kernel, fallback, **tol)

@@ -1,0 +1,198 @@
+"""Higher-level array functions: the device's optional kernel when it has one
+(``device.<name> is not None``), else a composition of primitive kernels.
+
+The fallbacks here are the reference every optional kernel is checked against
+(``optional_kernels_disabled``). docs/backends.md §3 lists the pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..device import Device
+from ..kernels import OPTIONAL_KERNELS
+from ._shapes import normalize_axes
+from .dtypes import promote
+from .ndarray import NDArray, _alloc, _check_device
+
+_prod = math.prod
+
+
+def _handle(a: NDArray):
+    """The compact buffer holding ``a`` (a copy when ``a`` is a view)."""
+    return a._handle if a._compact else a._copy()._handle
+
+
+# -- elementwise ---------------------------------------------------------------------
+def neg(a: NDArray) -> NDArray:
+    if a.device.ewise_neg is not None:
+        return a._unary("ewise_neg")
+    return a._binary(-1.0, "ewise_mul", "scalar_mul")
+
+
+def power(a: NDArray, b: NDArray) -> NDArray:
+    """Elementwise ``a ** b``; the fallback ``exp(b * log(a))`` is NaN for negative bases."""
+    if a.device.ewise_power is not None:
+        return a._binary(b, "ewise_power", "scalar_power")
+    return (b * a.log()).exp()
+
+
+def sqrt(a: NDArray) -> NDArray:
+    if a.device.ewise_sqrt is not None:
+        return a._unary("ewise_sqrt")
+    return a._binary(0.5, "ewise_power", "scalar_power")
+
+
+def relu(a: NDArray) -> NDArray:
+    if a.device.ewise_relu is not None:
+        return a._unary("ewise_relu")
+    return a._binary(0.0, "ewise_maximum", "scalar_maximum")
+
+
+def sigmoid(a: NDArray) -> NDArray:
+    if a.device.ewise_sigmoid is not None:
+        return a._unary("ewise_sigmoid")
+    return 1.0 / (neg(a).exp() + 1.0)
+
+
+# -- matmul --------------------------------------------------------------------------
+def matmul(a: NDArray, b: NDArray) -> NDArray:
+    """``a @ b`` for operands of 2 or more dims; leading (batch) axes broadcast as in NumPy."""
+    if not isinstance(b, NDArray):
+        raise TypeError(f"matmul: expected an NDArray right operand, got {type(b).__name__}")
+    if b.device is not a.device:
+        _check_device(a, b)
+    if a.dtype != b.dtype:
+        a, b = promote(a, b)
+    if len(a.shape) < 2 or len(b.shape) < 2 or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not multiply; expected (..., m, n) @ (..., n, p)")
+    dev, dtype = a.device, a.dtype
+    (m, n), p = a.shape[-2:], b.shape[-1]
+    if len(a.shape) == 2 and len(b.shape) == 2:
+        out = _alloc((m, p), dev, dtype)
+        dev.matmul(_handle(a), _handle(b), out._handle, m, n, p)
+        return out
+    try:
+        batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    except ValueError:
+        raise ValueError(f"matmul: the batch axes of shapes {a.shape} and {b.shape} do not broadcast") from None
+    count = _prod(batch)
+    out = _alloc(batch + (m, p), dev, dtype)
+    a_full = a.broadcast_to(batch + (m, n)).compact()
+    if len(b.shape) == 2:  # one right operand: fold the batch into the rows
+        dev.matmul(a_full._handle, _handle(b), out._handle, count * m, n, p)
+        return out
+    b_full = b.broadcast_to(batch + (n, p)).compact()
+    if dev.batched_matmul is not None:
+        dev.batched_matmul(a_full._handle, b_full._handle, out._handle, count, m, n, p)
+        return out
+    # fallback: one matmul per batch entry, through compact scratch buffers
+    a_i, b_i, out_i = _alloc((m, n), dev, dtype), _alloc((n, p), dev, dtype), _alloc((m, p), dev, dtype)
+    for i in range(count):
+        dev.compact(a_full._handle, a_i._handle, (m, n), (n, 1), i * m * n)
+        dev.compact(b_full._handle, b_i._handle, (n, p), (p, 1), i * n * p)
+        dev.matmul(a_i._handle, b_i._handle, out_i._handle, m, n, p)
+        dev.ewise_setitem(out_i._handle, out._handle, (m, p), (p, 1), i * m * p)
+    return out
+
+
+# -- reductions ----------------------------------------------------------------------
+def logsumexp(a: NDArray, axes: int | Iterable[int] | None = None, keepdims: bool = False) -> NDArray:
+    """Stable ``log(sum(exp(a)))`` over ``axes`` (None: all); an all ``-inf`` slice gives ``-inf``."""
+    shape, ndim = a.shape, len(a.shape)
+    axes = normalize_axes(axes, ndim, shape)
+    kept = tuple(i for i in range(ndim) if i not in axes)
+    keep_shape = tuple(1 if i in axes else n for i, n in enumerate(shape))
+    out_shape = keep_shape if keepdims else tuple(shape[i] for i in kept)
+    reduce_size = _prod(shape[i] for i in axes)
+    if reduce_size == 0:
+        raise ValueError(f"logsumexp over an empty slice (shape {shape}, axes {axes}) is undefined")
+    dev = a.device
+    if dev.logsumexp is not None:
+        view = a if kept + axes == tuple(range(ndim)) else a.permute(kept + axes)
+        out = _alloc(out_shape, dev, a.dtype)
+        dev.logsumexp(_handle(view), out._handle, reduce_size)
+        return out
+    # Shift by the max, clamped to finite values: an all -inf slice then gives
+    # log(0) + shift = -inf instead of NaN from (-inf) - (-inf).
+    big = float(np.finfo(a.dtype).max)
+    shift = neg(neg(a.max(axes, keepdims=True).maximum(-big)).maximum(-big))
+    total = (a - shift.broadcast_to(shape)).exp().sum(axes, keepdims=True)
+    result = total.log() + shift
+    return result if keepdims else result.reshape(out_shape)
+
+
+# -- convolution ---------------------------------------------------------------------
+def conv2d_nhwc(a: NDArray, w: NDArray, stride: int = 1, padding: int = 0) -> NDArray:
+    """Convolution of NHWC ``a`` with ``w`` of shape ``(K, K, C_in, C_out)``, zero
+    padding on H and W; output ``(N, (H+2p-K)//s+1, (W+2p-K)//s+1, C_out)``."""
+    if len(a.shape) != 4 or len(w.shape) != 4 or w.shape[0] != w.shape[1] or a.shape[3] != w.shape[2]:
+        raise ValueError(
+            f"conv2d_nhwc: expected a of shape (N, H, W, C_in) and w of shape (K, K, C_in, C_out), "
+            f"got {a.shape} and {w.shape}"
+        )
+    if stride < 1 or padding < 0:
+        raise ValueError(f"conv2d_nhwc: expected stride >= 1 and padding >= 0, got {stride} and {padding}")
+    if w.device is not a.device:
+        _check_device(a, w)
+    if a.dtype != w.dtype:
+        a, w = promote(a, w)
+    pad = padding
+    a = a.pad(((0, 0), (pad, pad), (pad, pad), (0, 0))) if pad else a.compact()
+    n, h, wd, c = a.shape
+    k, c_out = w.shape[0], w.shape[3]
+    ho, wo = (h - k) // stride + 1, (wd - k) // stride + 1
+    if h < k or wd < k:
+        raise ValueError(f"conv2d_nhwc: a {k}x{k} kernel does not fit a padded input of shape {a.shape}")
+    w = w.compact()
+    dev = a.device
+    if dev.conv2d_nhwc is not None:
+        out = _alloc((n, ho, wo, c_out), dev, a.dtype)
+        dev.conv2d_nhwc(a._handle, w._handle, out._handle, a.shape, w.shape, stride)
+        return out
+    # im2col: a strided view of every K x K window (no copy), compacted once
+    s_n, s_h, s_w, s_c = a.strides
+    cols = a.as_strided((n, ho, wo, k, k, c), (s_n, s_h * stride, s_w * stride, s_h, s_w, s_c)).compact()
+    out = matmul(cols.reshape((n * ho * wo, k * k * c)), w.reshape((k * k * c, c_out)))
+    return out.reshape((n, ho, wo, c_out))
+
+
+# -- layout copies ---------------------------------------------------------------------
+def flip(a: NDArray, axes: int | Iterable[int] | None = None) -> NDArray:
+    """A compact copy of ``a`` reversed along ``axes``.
+
+    Kernels take non-negative strides only (docs/backends.md §1), so a reversal is
+    one strided copy per index of each flipped axis, through one scratch slab.
+    """
+    axes = normalize_axes(axes, len(a.shape), a.shape)
+    dev, src = a.device, a
+    for ax in axes:
+        length = a.shape[ax]
+        if length <= 1 or not a.size:
+            continue
+        slab_shape = a.shape[:ax] + (1,) + a.shape[ax + 1 :]
+        slab = _alloc(slab_shape, dev, a.dtype)
+        dst = _alloc(a.shape, dev, a.dtype)
+        for i in range(length):
+            dev.compact(src._handle, slab._handle, slab_shape, src.strides, src._offset + i * src.strides[ax])
+            dev.ewise_setitem(slab._handle, dst._handle, slab_shape, dst.strides, (length - 1 - i) * dst.strides[ax])
+        src = dst
+    return a._copy() if src is a else src
+
+
+# -- testing aid -----------------------------------------------------------------------
+@contextmanager
+def optional_kernels_disabled(device: Device) -> Iterator[Device]:
+    """Temporarily set every optional kernel of ``device`` to None, so the ops above
+    take their fallback paths (the suite compares the two)."""
+    saved = {name: device.__dict__.get(name) for name in OPTIONAL_KERNELS}
+    try:
+        for name in saved:
+            device.__dict__[name] = None
+        yield device
+    finally:
+        device.__dict__.update(saved)
