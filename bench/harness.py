@@ -1,0 +1,134 @@
+"""The benchmark harness: rows, timing (median of several samples) and one Markdown
+table of figures and ratios, every figure of a table measured in the same run.
+
+A row module (``bench/rows_<topic>.py``) exposes ``rows() -> list[Row]``; ``run.py``
+discovers them. A ``Row`` times one callable; ``compare`` names the keys of other
+rows it is compared with, and the table prints ``time / baseline time`` for each
+(below 1 means faster than the baseline). Rows that cannot run here (PyTorch not
+installed, device unavailable) carry ``skip`` and show up as such.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Row:
+    group: str  # what is measured, e.g. "Tensor 4x4 add, requires_grad"
+    subject: str  # who runs it, e.g. "needle cpu_numpy", "numpy", "torch"
+    fn: Callable[[], object] | None  # one call = one measured operation
+    key: str = ""  # how other rows refer to this one (default: "group|subject")
+    compare: tuple[str, ...] = ()  # keys of baseline rows
+    work: float | None = None  # amount of work per call, in work_unit * seconds
+    work_unit: str = ""  # e.g. "GFLOP/s", "GB/s" (work is in GFLOP / GB)
+    number: int | None = None  # calls per sample; None: calibrated
+    sync: Callable[[], object] | None = None  # e.g. a device synchronise, after each sample
+    skip: str = ""  # why this row cannot run here
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = f"{self.group}|{self.subject}"
+
+
+@dataclass
+class Result:
+    row: Row
+    seconds: float | None  # median seconds per call
+    samples: list[float] = field(default_factory=list)
+    error: str = ""
+
+
+def measure(
+    fn: Callable[[], object],
+    *,
+    number: int | None = None,
+    repeat: int = 7,
+    min_sample: float = 0.05,
+    sync: Callable[[], object] | None = None,
+) -> tuple[float, list[float]]:
+    """Median seconds per call over ``repeat`` samples of ``number`` calls each."""
+    fn()  # warm up (first-call allocations, kernel builds)
+    if sync:
+        sync()
+    if number is None:  # calibrate: grow until one sample takes min_sample seconds
+        number = 1
+        while True:
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            if sync:
+                sync()
+            if time.perf_counter() - start >= min_sample or number >= 1 << 24:
+                break
+            number *= 2
+    samples = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as timeit: collector pauses are not the op's cost
+    try:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            if sync:
+                sync()
+            samples.append((time.perf_counter() - start) / number)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return statistics.median(samples), samples
+
+
+def run_rows(
+    rows: Sequence[Row], *, repeat: int = 7, min_sample: float = 0.05, progress: Callable[[str], None] | None = None
+) -> list[Result]:
+    results = []
+    for row in rows:
+        if row.skip or row.fn is None:
+            results.append(Result(row, None, error=row.skip or "no callable"))
+            continue
+        if progress:
+            progress(f"{row.group} / {row.subject}")
+        try:
+            median, samples = measure(row.fn, number=row.number, repeat=repeat, min_sample=min_sample, sync=row.sync)
+            results.append(Result(row, median, samples))
+        except Exception as exc:  # one failing row must not sink the table
+            results.append(Result(row, None, error=f"{type(exc).__name__}: {exc}"))
+    return results
+
+
+def format_time(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def markdown_table(results: Sequence[Result]) -> str:
+    """One table: time per call, throughput, and ratios to each baseline of the row."""
+    by_key = {r.row.key: r for r in results}
+    lines = [
+        "| benchmark | subject | time / call | throughput | time ÷ baseline |",
+        "|---|---|---:|---:|---|",
+    ]
+    for res in results:
+        row = res.row
+        if res.seconds is None:
+            lines.append(f"| {row.group} | {row.subject} | n/a | | {res.error} |")
+            continue
+        rate = f"{row.work / res.seconds:.3g} {row.work_unit}" if row.work else ""
+        ratios = []
+        for key in row.compare:
+            base = by_key.get(key)
+            if base is not None and base.seconds:
+                ratios.append(f"{res.seconds / base.seconds:.2f}× {base.row.subject}")
+        note = f" ({row.note})" if row.note else ""
+        lines.append(
+            f"| {row.group} | {row.subject} | {format_time(res.seconds)} | {rate} | {', '.join(ratios)}{note} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""Helpers shared by the op families: scalars, axes, broadcasting, operand alignment.
+
+Everything here runs only on slow paths (shapes, dtypes or devices differ) or once
+per op construction, keeping the equal-shape hot path free of validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import backend_ndarray as nd
+from ..autograd import Tensor
+from ..backend_ndarray import NDArray
+
+
+def as_scalar(value: Any) -> float:
+    """A Python float from a Python/NumPy scalar or size-1 array (scalars never promote)."""
+    if type(value) is float:
+        return value
+    if isinstance(value, (int, float, np.generic)):
+        return float(value)
+    if isinstance(value, (np.ndarray, NDArray)) and value.size == 1:
+        host = value if isinstance(value, np.ndarray) else value.numpy()
+        return float(host.reshape(-1)[0])
+    raise TypeError(
+        f"expected a real scalar (int, float, NumPy scalar or size-1 array), got {type(value).__name__}; "
+        "combine Tensors with Tensor ops instead"
+    )
+
+
+def normalize_axis(axis: int, ndim: int, what: str) -> int:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{what}: axes must be ints, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{what}: axis {axis} is out of range for a {ndim}-D tensor (valid: {-ndim}..{ndim - 1})")
+    return int(axis) % ndim
+
+
+def normalize_axes(axes: Any, ndim: int, what: str) -> tuple[int, ...]:
+    """``None`` -> every axis; an int or a sequence of ints -> sorted, non-negative, unique."""
+    if axes is None:
+        return tuple(range(ndim))
+    if isinstance(axes, (int, np.integer)):
+        axes = (axes,)
+    out = tuple(normalize_axis(ax, ndim, what) for ax in axes)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{what}: repeated axis in {tuple(axes)!r}")
+    return tuple(sorted(out))
+
+
+def broadcast_shapes(shape_a: tuple[int, ...], shape_b: tuple[int, ...], what: str) -> tuple[int, ...]:
+    """NumPy's broadcast of two shapes; a clear error naming both when impossible."""
+    ndim = max(len(shape_a), len(shape_b))
+    pa = (1,) * (ndim - len(shape_a)) + tuple(shape_a)
+    pb = (1,) * (ndim - len(shape_b)) + tuple(shape_b)
+    out = []
+    for x, y in zip(pa, pb, strict=False):
+        if x != y and x != 1 and y != 1:
+            raise ValueError(
+                f"{what}: shapes {tuple(shape_a)} and {tuple(shape_b)} cannot be broadcast together "
+                "(trailing dimensions must be equal or 1)"
+            )
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
+def broadcast_array(a: NDArray, shape: tuple[int, ...]) -> NDArray:
+    """View ``a`` with NumPy broadcasting to ``shape`` (leading axes added as needed)."""
+    if a.shape == shape:
+        return a
+    if len(a.shape) < len(shape):
+        a = a.compact().reshape((1,) * (len(shape) - len(a.shape)) + tuple(a.shape))
+    return a.broadcast_to(shape)
+
+
+def check_same_device(a: NDArray, b: NDArray, what: str) -> None:
+    if a.device is not b.device and a.device != b.device:
+        raise ValueError(
+            f"{what}: operands are on different devices, {a.device!r} and {b.device!r}; "
+            "move one first, e.g. Tensor(x, device=other.device)"
+        )
+
+
+def align(a: NDArray, b: NDArray, what: str) -> tuple[NDArray, NDArray]:
+    """Same device (else an error), NumPy dtype promotion, NumPy broadcasting."""
+    check_same_device(a, b, what)
+    if a.dtype != b.dtype:
+        a, b = nd.promote(a, b)
+    if a.shape != b.shape:
+        shape = broadcast_shapes(a.shape, b.shape, what)
+        a, b = broadcast_array(a, shape), broadcast_array(b, shape)
+    return a, b
+
+
+def unbroadcast(grad: Tensor, shape: Sequence[int]) -> Tensor:
+    """Sum ``grad`` over the axes broadcasting added to an input of ``shape``."""
+    shape = tuple(shape)
+    gshape = grad.shape
+    if gshape == shape:
+        return grad
+    from .reduction import summation
+    from .structure import reshape
+
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    if axes:
+        grad = summation(grad, axes)
+    return reshape(grad, shape) if grad.shape != shape else grad

@@ -1,0 +1,84 @@
+"""Reductions: summation and max over None, an int or a tuple of axes (axes dropped)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd import Tensor, TensorOp
+from ..backend_ndarray import NDArray
+from .common import normalize_axes
+
+
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _dropped_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def expand_reduced(grad: Tensor, in_shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
+    """Broadcast an adjoint of a reduction (reduced axes dropped) back to ``in_shape``."""
+    from .structure import broadcast_to, reshape
+
+    kept = _kept_shape(in_shape, axes)
+    if grad.shape != kept:
+        grad = reshape(grad, kept)
+    return broadcast_to(grad, in_shape) if kept != in_shape else grad
+
+
+class Summation(TensorOp):
+    def __init__(self, axes: Any = None) -> None:
+        self.axes = axes
+
+    def _axes(self, ndim: int) -> tuple[int, ...]:
+        return normalize_axes(self.axes, ndim, "summation")
+
+    def compute(self, a: NDArray) -> NDArray:
+        axes = self._axes(a.ndim)
+        if not axes:
+            return a + 0.0  # nothing to reduce: a copy, like NumPy
+        out = a.sum(axis=axes, keepdims=True)
+        return out.reshape(_dropped_shape(a.shape, axes))
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        shape = node.inputs[0].shape
+        return expand_reduced(out_grad, shape, self._axes(len(shape)))
+
+
+def summation(a: Tensor, axes: Any = None) -> Tensor:
+    return Summation(axes)(a)
+
+
+class Max(TensorOp):
+    """Max over axes; the gradient is split evenly among tied maxima."""
+
+    def __init__(self, axes: Any = None) -> None:
+        self.axes = axes
+
+    def _axes(self, ndim: int) -> tuple[int, ...]:
+        return normalize_axes(self.axes, ndim, "max")
+
+    def compute(self, a: NDArray) -> NDArray:
+        axes = self._axes(a.ndim)
+        if not axes:
+            return a + 0.0
+        if 0 in a.shape:
+            raise ValueError(f"max: cannot reduce an empty tensor of shape {a.shape} (no identity for max)")
+        out = a.max(axis=axes, keepdims=True)
+        return out.reshape(_dropped_shape(a.shape, axes))
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        a = node.inputs[0].realize_cached_data()
+        axes = self._axes(a.ndim)
+        if not axes:
+            return out_grad
+        kept = _kept_shape(a.shape, axes)
+        is_max = a == node.realize_cached_data().reshape(kept).broadcast_to(a.shape)
+        count = is_max.sum(axis=axes, keepdims=True).broadcast_to(a.shape)
+        share = Tensor.make_const(is_max / count)  # piecewise constant weights
+        return expand_reduced(out_grad, a.shape, axes) * share
+
+
+def max(a: Tensor, axes: Any = None) -> Tensor:  # noqa: A001 - the course's name
+    return Max(axes)(a)
