@@ -14,6 +14,9 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {ep.name: ep for ep in importlib.metadata.entry_points(group="needle.commands")}
+    # core's own command works even where package metadata is missing (a source checkout)
+    own = importlib.metadata.EntryPoint("devices", "needle_core.registry.cli:main", "needle.commands")
+    commands.setdefault("devices", own)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         known = ", ".join(sorted(commands)) or "none installed"
         if argv and argv[0] not in ("-h", "--help"):

@@ -2,25 +2,32 @@
 
 Kernels are installed as plain instance attributes, so ``device.ewise_add`` is an
 ordinary attribute access on the hot path: no pluggy, no ``__getattr__`` forwarding.
-Optional kernels a backend lacks are attributes set to ``None``. ``__getattr__`` runs
-only when an attribute is missing, i.e. on a disabled device, where it explains what
-to install.
+Optional kernels a backend lacks are attributes set to ``None``. A device that
+cannot run switches (in place, same object) to the ``DisabledDevice`` subclass,
+whose ``__getattr__`` explains what to install: ``Device`` itself defines no
+``__getattr__``, which would keep CPython from specialising its attribute loads.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from ._reload import keep
 from .kernels import DEVICE_ATTRIBUTES, OPTIONAL_KERNELS, PRIMITIVE_KERNELS
 
 # repr of well-known device types in the course's style: cpu(), cuda(), cpu_numpy()
 _COURSE_REPR = {"cpu", "cuda", "cpu_numpy"}
 
 
-class DeviceUnavailableError(RuntimeError):
-    """Raised when a disabled device is asked to allocate or compute."""
+class DeviceUnavailableError(RuntimeError, AttributeError):
+    """Raised when a disabled device is asked to allocate or compute.
+
+    Also an ``AttributeError`` so ``hasattr``/``getattr(dev, name, None)`` on a
+    disabled device answer "no" instead of raising.
+    """
 
 
 class Device:
@@ -48,6 +55,8 @@ class Device:
         self._enabled = kernels is not None
         if kernels is not None:
             self.install_kernels(kernels, self._providers)
+        else:
+            self.__class__ = DisabledDevice
 
     # -- kernel table -------------------------------------------------------------
     def install_kernels(self, kernels: Mapping[str, Any], providers: Mapping[str, str] | None = None) -> None:
@@ -65,6 +74,18 @@ class Device:
                 self.__dict__[name] = fn
         self._providers = dict(providers or self._providers)
         self._enabled = True
+        self._reason = self._hint = None
+        if type(self) is DisabledDevice:
+            self.__class__ = Device
+
+    def disable(self, reason: str, hint: str | None = None) -> None:
+        """Drop the kernel table (in place): the device now explains why it cannot run."""
+        for name in PRIMITIVE_KERNELS + OPTIONAL_KERNELS + DEVICE_ATTRIBUTES:
+            self.__dict__.pop(name, None)
+        self._enabled = False
+        self._reason, self._hint = reason, hint
+        if type(self) is Device:
+            self.__class__ = DisabledDevice
 
     def kernel_source(self, name: str) -> str | None:
         """Which distribution provides kernel ``name`` (e.g. ``"needle-backend-cpu 0.1.0"``)."""
@@ -79,18 +100,14 @@ class Device:
     def enabled(self) -> bool:
         return self._enabled
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for attributes that are not set: a disabled device, or a typo.
-        if name.startswith("__") or self.__dict__.get("_enabled", True):
-            raise AttributeError(f"device {self.__dict__.get('canonical', '?')!r} has no attribute {name!r}")
-        raise DeviceUnavailableError(self.unavailable_message())
-
     def unavailable_message(self) -> str:
         why = self._reason or "its backend is not installed"
         msg = f"device {self!r} is not available: {why}."
         if self._hint:
             msg += f" {self._hint}"
-        return msg + " The NumPy reference device is always there: ndl.cpu_numpy()."
+        if self.name == "cpu_numpy":
+            return msg
+        return msg + " The NumPy reference device works everywhere: ndl.cpu_numpy()."
 
     def __repr__(self) -> str:
         if self.name in _COURSE_REPR:
@@ -130,3 +147,16 @@ class Device:
         from .backend_ndarray import full
 
         return full(shape, fill_value, dtype=dtype, device=self)
+
+
+class DisabledDevice(Device):
+    """A device that cannot run here (same identity as when it runs: the class is swapped)."""
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes that are not set: kernels of a disabled device.
+        if name.startswith("__") or self.__dict__.get("_enabled", True):
+            raise AttributeError(f"device {self.__dict__.get('canonical', '?')!r} has no attribute {name!r}")
+        raise DeviceUnavailableError(self.unavailable_message())
+
+
+keep(globals(), "Device", "DisabledDevice", "DeviceUnavailableError")

@@ -1,112 +1,180 @@
 """The device registry: discovers backend plugins lazily and hands out devices.
 
-Minimal first version (the registry issue completes it: isolation, status records,
-switches, overrides). Public functions are re-exported by the ``needle`` facade.
+``import needle`` loads no plugin; the first device lookup does (entry-point group
+``needle.backends``, then ``NEEDLE_PLUGINS``). Every plugin is loaded in isolation
+(``loading``), each device's kernel table is built once and frozen onto its
+``Device`` (``table``, ``resolve``), and ``devices()`` reports every backend's
+status (``records``). Public functions are re-exported as ``ndl.device``,
+``ndl.cpu``, ... and the module itself is ``ndl.backends``
+(``ndl.backends.register(module)``). docs/backends.md describes the switches.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from typing import Any
 
 import pluggy
 
-from .. import hookspecs
-from ..device import Device
-from ..kernels import ALL_KERNELS, DEVICE_ATTRIBUTES
+from ..device import Device, DeviceUnavailableError
+from . import loading, records, resolve
+from .errors import BackendError, ExperimentalDeviceWarning, PluginWarning, UnknownDeviceError
+from .naming import canonical, parse
+from .records import BackendRecord
+from .state import STATE, Plugin, short_error
 
-_state: dict[str, Any] = {"loaded": False, "specs": {}, "devices": {}, "pm": None}
-
-
-def _plugin_manager() -> pluggy.PluginManager:
-    if _state["pm"] is None:
-        pm = pluggy.PluginManager(hookspecs.PROJECT)
-        pm.add_hookspecs(hookspecs)
-        _state["pm"] = pm
-    return _state["pm"]
-
-
-def _load() -> None:
-    if _state["loaded"]:
-        return
-    _state["loaded"] = True
-    pm = _plugin_manager()
-    if os.environ.get("NEEDLE_DISABLE_PLUGIN_AUTOLOAD") != "1":
-        for ep in importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP):
-            pm.register(ep.load(), name=ep.name)
-    for specs in pm.hook.needle_declare_devices():
-        for spec in specs:
-            best = _state["specs"].get(spec.name)
-            if best is None or spec.priority > best.priority:
-                _state["specs"][spec.name] = spec
-                for alias in spec.aliases:
-                    _state["specs"][alias] = spec
+__all__ = [
+    "BackendError",
+    "BackendRecord",
+    "Device",
+    "DeviceUnavailableError",
+    "ExperimentalDeviceWarning",
+    "PluginWarning",
+    "UnknownDeviceError",
+    "all_devices",
+    "conformance_xfail",
+    "cpu",
+    "cpu_numpy",
+    "cuda",
+    "default_device",
+    "device",
+    "devices",
+    "plugin_manager",
+    "register",
+]
 
 
-def _namespace_to_table(ns: Any) -> dict[str, Any]:
-    get = ns.get if isinstance(ns, dict) else (lambda n, d=None: getattr(ns, n, d))
-    table = {n: get(n) for n in ALL_KERNELS + DEVICE_ATTRIBUTES if get(n) is not None}
-    return table
+def device(name: str | Device | None = None) -> Device:
+    """The device ``name[:index]`` (``"cpu"``, ``"cuda:1"``, ``"numpy"``); None: the default.
 
-
-def _parse(name: str) -> tuple[str, int]:
-    type_name, _, index = name.partition(":")
-    return type_name, int(index) if index else 0
-
-
-def device(name: str = "cpu") -> Device:
-    """The device ``name[:index]``, e.g. ``"cpu"``, ``"cuda:1"``, ``"numpy"``."""
-    _load()
-    type_name, index = _parse(name)
-    spec = _state["specs"].get(type_name)
-    if spec is None:
-        raise ValueError(f"unknown device {name!r}; installed: {sorted(set(s.name for s in _state['specs'].values()))}")
-    key = f"{spec.name}:{index}"
-    dev = _state["devices"].get(key)
-    if dev is None:
-        probe = spec.probe()
-        ok = probe if isinstance(probe, bool) else probe.ok
-        if ok:
-            dev = Device(spec.name, index, _namespace_to_table(spec.factory(index)), dtypes=spec.dtypes)
-        else:
-            dev = Device(spec.name, index, None, reason=getattr(probe, "reason", "probe failed"))
-        _state["devices"][key] = dev
-    return dev
+    Raises ``UnknownDeviceError`` (with "did you mean" and the installed backends),
+    ``DeviceUnavailableError`` (with the probe's reason) or ``BackendError`` (a
+    broken plugin, with its stored error and what to do).
+    """
+    found = STATE.fast.get(name)  # type: ignore[arg-type]
+    if found is not None:
+        return found
+    if name is None:
+        return default_device()
+    if isinstance(name, Device):
+        return name
+    found = resolve.resolve(STATE, name, soft=False)
+    STATE.fast[name] = found
+    return found
 
 
 def _soft(name: str) -> Device:
-    try:
-        return device(name)
-    except ValueError:
-        return Device(name, 0, None, reason="its backend is not installed",
-                      hint=f"Install it with: pip install needle-backend-{name}")
+    found = STATE.soft.get(name)
+    if found is None:
+        found = STATE.soft[name] = resolve.resolve(STATE, name, soft=True)
+    return found
 
 
 def cpu() -> Device:
+    """The compiled CPU device; disabled (``enabled()`` False) if it cannot run here."""
     return _soft("cpu")
 
 
-def cuda() -> Device:
-    return _soft("cuda")
+def cuda(index: int = 0) -> Device:
+    """The CUDA device ``index``; disabled (``enabled()`` False) if it cannot run here."""
+    return _soft(f"cuda:{index}" if index else "cuda")
 
 
 def cpu_numpy() -> Device:
-    return device("cpu_numpy")
+    """The NumPy reference device (alias ``numpy``)."""
+    return _soft("cpu_numpy")
 
 
 def default_device() -> Device:
-    env = os.environ.get("NEEDLE_DEVICE")
-    if env:
-        return device(env)
-    dev = cpu()
-    return dev if dev.enabled() else cpu_numpy()
+    """``NEEDLE_DEVICE`` if set (an error if unusable), else ``cpu`` if available, else ``cpu_numpy``."""
+    env = os.environ.get("NEEDLE_DEVICE") or None
+    cached = STATE.default
+    if cached is not None and cached[0] == env:
+        return cached[1]
+    if env is not None:
+        try:
+            chosen = device(env)
+        except (UnknownDeviceError, BackendError, DeviceUnavailableError, ValueError) as exc:
+            raise type(exc)(f"NEEDLE_DEVICE={env!r} names a device that cannot be used. {exc}") from exc
+    else:
+        chosen = cpu()  # accelerators are never chosen implicitly
+        if not chosen.enabled():
+            chosen = cpu_numpy()
+    STATE.default = (env, chosen)
+    return chosen
 
 
 def all_devices() -> list[Device]:
-    _load()
-    return [_soft(n) for n in sorted(set(s.name for s in _state["specs"].values()))]
+    """The course's list (``cpu()``, ``cuda()``, ``cpu_numpy()``) plus every other installed type.
+
+    Disabled devices are included (course tests skip them by ``enabled()``).
+    """
+    with STATE.lock:
+        loading.load(STATE)
+        others = sorted(set(STATE.providers) - {"cpu", "cuda", "cpu_numpy"})
+    return [cpu(), cuda(), cpu_numpy(), *(_soft(name) for name in others)]
 
 
-def devices() -> list[Any]:
-    return all_devices()
+def devices(verify: bool = False) -> list[BackendRecord]:
+    """Every known backend with its status: available / unavailable / broken / experimental.
+
+    Uses only the cheap probes; ``verify=True`` also builds each usable device and
+    runs its ``DeviceSpec.verify`` step (as ``python -m needle devices`` does).
+    """
+    with STATE.lock:
+        loading.load(STATE)
+        if verify:
+            for record in records.records(STATE):
+                if record.usable and record.active:
+                    _soft(record.name)
+        return records.records(STATE)
+
+
+def register(target: Any, *, name: str | None = None) -> list[BackendRecord]:
+    """Load a plugin explicitly: a module (or object) with hooks, a plain course-style
+    kernel module, or an importable module name. Devices built earlier get their
+    kernel tables rebuilt in place. Raises ``BackendError`` if the plugin is broken
+    (it is then recorded as broken and rolled back).
+    """
+    with STATE.lock:
+        loading.load(STATE)
+        try:
+            module, default_name = loading.module_from(target)
+        except Exception as exc:
+            plugin = STATE.plugins[name or str(target)] = Plugin(name or str(target), "register()")
+            plugin.error = f"import failed: {short_error(exc)}"
+            raise BackendError(f"cannot register {target!r}: {plugin.error}") from exc
+        plugin = Plugin(name or default_name, "register()")
+        loading.fill_distribution(plugin, module)
+        added = loading.add(STATE, module, plugin)
+        if plugin.error:
+            raise BackendError(f"cannot register plugin {plugin.name!r} ({plugin.provenance}): {plugin.error}")
+        resolve.rebuild(STATE)
+        names = {p.spec.name for p in added}
+        return [r for r in records.records(STATE) if r.name in names and r.plugin == plugin.name]
+
+
+def conformance_xfail(name: str) -> dict[str, str]:
+    """Known conformance failures a backend declares for device ``name`` (``{substring: reason}``)."""
+    with STATE.lock:
+        loading.load(STATE)
+        type_name, index = parse(name)
+        type_name = STATE.aliases.get(type_name, type_name)
+        best = next(iter(records.candidates(STATE, type_name)), None)
+        provider = STATE.built_by.get(canonical(type_name, index), best)
+        if provider is None:
+            return {}
+        return {**provider.plugin.xfail, **dict(provider.spec.conformance_xfail)}
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The pluggy manager holding every loaded plugin (for introspection)."""
+    with STATE.lock:
+        loading.load(STATE)
+        return STATE.pm  # type: ignore[return-value]
+
+
+def _reset() -> None:
+    """Forget every plugin and device (tests only; devices handed out earlier stay as they are)."""
+    with STATE.lock:
+        STATE.reset()

@@ -1,0 +1,139 @@
+"""Status of every backend: cheap probes, public records, the "what is installed" text."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+from .._reload import keep
+from ..hookspecs import ProbeResult
+from .errors import PluginWarning
+from .state import Plugin, Provider, RegistryState, short_error
+
+AVAILABLE, UNAVAILABLE, BROKEN, EXPERIMENTAL = "available", "unavailable", "broken", "experimental"
+
+
+@dataclass(frozen=True)
+class BackendRecord:
+    """One row of ``ndl.devices()``: a device type (or a plugin that broke before declaring any)."""
+
+    name: str
+    status: str  # "available" | "unavailable" | "broken" | "experimental"
+    reason: str = ""  # why unavailable / the short error when broken
+    hint: str = ""  # what to do about it
+    plugin: str = ""  # entry-point (or module) name
+    distribution: str | None = None
+    version: str | None = None
+    source: str = ""  # "entry point" | "NEEDLE_PLUGINS" | "register()"
+    aliases: tuple[str, ...] = ()
+    priority: int = 0
+    active: bool = True  # False: another provider of this name is used
+
+    @property
+    def usable(self) -> bool:
+        return self.status in (AVAILABLE, EXPERIMENTAL)
+
+    @property
+    def provider(self) -> str:
+        if self.distribution:
+            return f"{self.distribution} {self.version}" if self.version else self.distribution
+        return self.plugin
+
+    def __str__(self) -> str:
+        status = self.status if not self.reason else f"{self.status} ({self.reason})"
+        standby = "" if self.active else " [standby: another provider is used]"
+        return f"{self.name}: {status}, from {self.provider}{standby}"
+
+
+def _probe(provider: Provider) -> ProbeResult:
+    """Run (once) the provider's cheap probe; a raising probe makes it broken."""
+    if provider.probe is None:
+        # a probe that asks the registry for statuses sees itself as "not yet known"
+        provider.probe = ProbeResult(False, "its probe is still running (it asked for its own status)")
+        try:
+            result = provider.spec.probe()
+            provider.probe = result if isinstance(result, ProbeResult) else ProbeResult(bool(result))
+        except Exception as exc:  # a plugin's bug must not break the registry
+            provider.error = f"probe() raised {short_error(exc)}"
+            provider.probe = ProbeResult(False, provider.error)
+            warnings.warn(
+                f"needle: device {provider.spec.name!r} from {provider.plugin.provenance} is broken: "
+                f"{provider.error}. Block it with NEEDLE_BLOCK_PLUGINS={provider.plugin.name}.",
+                PluginWarning,
+                stacklevel=4,
+            )
+    return provider.probe
+
+
+def status_of(provider: Provider) -> tuple[str, str, str]:
+    """``(status, reason, hint)`` of a provider, probing it if needed."""
+    if provider.plugin.error:
+        return BROKEN, provider.plugin.error, _fix_hint(provider.plugin)
+    probe = _probe(provider)
+    if provider.error:
+        return BROKEN, provider.error, _fix_hint(provider.plugin)
+    if not probe.ok:
+        return (
+            UNAVAILABLE,
+            probe.reason or "its probe says it cannot run here",
+            probe.hint or provider.spec.install_hint,
+        )
+    if provider.verify_error:
+        return UNAVAILABLE, provider.verify_error, provider.spec.install_hint
+    return (EXPERIMENTAL if provider.spec.experimental else AVAILABLE), "", ""
+
+
+def _fix_hint(plugin: Plugin) -> str:
+    remove = f"pip uninstall {plugin.distribution}" if plugin.distribution else f"stop loading {plugin.name}"
+    return f"fix or remove the plugin ({remove}), or block it: NEEDLE_BLOCK_PLUGINS={plugin.name}"
+
+
+def candidates(state: RegistryState, type_name: str) -> list[Provider]:
+    """Providers of a device type, best first: priority, then plugin name."""
+    return sorted(state.providers.get(type_name, ()), key=lambda p: p.sort_key)
+
+
+def records(state: RegistryState) -> list[BackendRecord]:
+    out: list[BackendRecord] = []
+    for type_name in sorted(state.providers):
+        rows = [(p, *status_of(p)) for p in candidates(state, type_name)]
+        usable = [i for i, row in enumerate(rows) if row[1] in (AVAILABLE, EXPERIMENTAL)]
+        active = usable[0] if usable else 0  # nothing usable: the best one is the one asked for
+        for i, (provider, status, reason, hint) in enumerate(rows):
+            out.append(_record(provider.plugin, type_name, status, reason, hint, provider, i == active))
+    declared = {p.plugin.name for ps in state.providers.values() for p in ps}
+    for plugin in state.plugins.values():
+        if plugin.error and plugin.name not in declared:
+            out.append(_record(plugin, plugin.name, BROKEN, plugin.error, _fix_hint(plugin), None, True))
+    return out
+
+
+def _record(
+    plugin: Plugin, name: str, status: str, reason: str, hint: str, provider: Provider | None, active: bool
+) -> BackendRecord:
+    spec = provider.spec if provider else None
+    return BackendRecord(
+        name=name,
+        status=status,
+        reason=reason,
+        hint=hint,
+        plugin=plugin.name,
+        distribution=plugin.distribution,
+        version=plugin.version,
+        source=plugin.source,
+        aliases=tuple(spec.aliases) if spec else (),
+        priority=spec.priority if spec else 0,
+        active=active,
+    )
+
+
+def installed_text(state: RegistryState) -> str:
+    """The list every lookup error ends with: each backend, its status and why."""
+    lines = [f"  {r}" + (f"; {r.hint}" if r.hint and not r.usable else "") for r in records(state)]
+    text = "installed backends:\n" + ("\n".join(lines) if lines else "  (none: pip install needle-backend-numpy)")
+    if state.blocked:
+        text += "\nblocked by NEEDLE_BLOCK_PLUGINS: " + ", ".join(state.blocked)
+    return text
+
+
+keep(globals(), "BackendRecord")
