@@ -1,0 +1,50 @@
+"""Helpers for the registry tests: run code in a fresh interpreter with a chosen env.
+
+Registry behaviour depends on environment variables and on fresh import state, so
+those tests run ``sys.executable -c CODE`` with the fixture plugins of
+``fixtures/plugins`` on ``PYTHONPATH`` and every ``NEEDLE_*`` variable cleared.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+FIXTURE_PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
+NUMPY_PLUGIN = "needle_backend_numpy.plugin"
+
+
+def clean_env(**env: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NEEDLE_")}
+    path = [str(FIXTURE_PLUGINS), base.get("PYTHONPATH", "")]
+    base["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
+    base.update(env)
+    return base
+
+
+def isolated_env(*plugins: str, **env: str) -> dict[str, str]:
+    """No entry points: only the numpy backend and the named fixture plugins."""
+    return clean_env(NEEDLE_DISABLE_PLUGIN_AUTOLOAD="1", NEEDLE_PLUGINS=",".join((NUMPY_PLUGIN, *plugins)), **env)
+
+
+def run_python(
+    code: str, env: dict[str, str], *, check: bool = True, args: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter; on ``check`` a failure shows its output."""
+    cmd = [sys.executable, "-c", textwrap.dedent(code), *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def run_module(args: list[str], env: dict[str, str], cwd: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], env=env, capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+def installed_backend(entry_point: str) -> bool:
+    return any(ep.name == entry_point for ep in importlib.metadata.entry_points(group="needle.backends"))
