@@ -8,8 +8,8 @@ one row here. See ``docs/backends.md`` for the exact semantics of every name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
