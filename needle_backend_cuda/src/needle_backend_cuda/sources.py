@@ -1,0 +1,128 @@
+"""CUDA kernel source: the elementwise family rendered from needle-core's table,
+the other families from the ``cuda/*.cu`` templates beside this file.
+
+Each *module* is one self-contained source string (prelude inlined) that pycuda's
+``SourceModule`` compiles on first use and ``compile_check`` compiles with nvcc.
+Nothing here imports pycuda.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
+
+#: module name -> template file (None: rendered from the elementwise table)
+MODULES: dict[str, str | None] = {
+    "elementwise": None,
+    "layout": "layout.cu",
+    "reduce": "reduce.cu",
+    "matmul": "matmul.cu",
+    "optim": "optim.cu",
+}
+
+
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath("cuda").joinpath(name).read_text(encoding="utf-8")
+
+
+def prelude() -> str:
+    return _read("prelude.cuh")
+
+
+# The float4 body runs the expression on each lane of a 16-byte vector (buffers
+# come from the pool, 256-byte aligned, and kernels get whole compact buffers);
+# the scalar tail finishes n % 4 elements. Grid-stride loops in 64-bit indices.
+_VECTOR_LOOP = """\
+    const long long step = (long long)gridDim.x * blockDim.x;
+    const long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const long long n4 = n >> 2;
+{vec_ptrs}
+    for (long long i = first; i < n4; i += step) {{
+{vec_loads}
+        float4 r;
+        r.x = {op}({lane_x});
+        r.y = {op}({lane_y});
+        r.z = {op}({lane_z});
+        r.w = {op}({lane_w});
+        o4[i] = r;
+    }}
+    for (long long i = (n4 << 2) + first; i < n; i += step) out[i] = {op}({scalar_args});
+"""
+
+
+def render_elementwise_kernel(k: ElementwiseKernel) -> str:
+    """One ``extern "C"`` kernel for one table row.
+
+    Signatures (pointers, then 64-bit, then 32-bit): unary ``(a, out, n)``, binary
+    ``(a, b, out, n)``, scalar ``(a, out, n, b)``.
+    """
+    op = f"ndl_op_{k.name}"
+    if k.arity == 1:
+        fn = f"__device__ __forceinline__ float {op}(float a) {{ return ({k.expr}); }}"
+        params = "const float* a, float* out, long long n"
+        ptrs = ["a"]
+        lane_args = {c: f"x.{c}" for c in "xyzw"}
+        scalar_args = "a[i]"
+    elif k.is_scalar:
+        fn = f"__device__ __forceinline__ float {op}(float a, float b) {{ return ({k.expr}); }}"
+        params = "const float* a, float* out, long long n, float b"
+        ptrs = ["a"]
+        lane_args = {c: f"x.{c}, b" for c in "xyzw"}
+        scalar_args = "a[i], b"
+    else:
+        fn = f"__device__ __forceinline__ float {op}(float a, float b) {{ return ({k.expr}); }}"
+        params = "const float* a, const float* b, float* out, long long n"
+        ptrs = ["a", "b"]
+        lane_args = {c: f"x.{c}, y.{c}" for c in "xyzw"}
+        scalar_args = "a[i], b[i]"
+    vec_ptrs = "\n".join(
+        f"    const float4* {p}4 = reinterpret_cast<const float4*>({p});" for p in ptrs
+    ) + "\n    float4* o4 = reinterpret_cast<float4*>(out);"
+    vec_loads = "\n".join(f"        const float4 {v} = {p}4[i];" for v, p in zip("xy", ptrs, strict=False))
+    body = _VECTOR_LOOP.format(
+        vec_ptrs=vec_ptrs,
+        vec_loads=vec_loads,
+        op=op,
+        lane_x=lane_args["x"],
+        lane_y=lane_args["y"],
+        lane_z=lane_args["z"],
+        lane_w=lane_args["w"],
+        scalar_args=scalar_args,
+    )
+    return f'{fn}\nextern "C" __global__ void {k.name}({params}) {{\n{body}}}\n'
+
+
+_FILL = """\
+extern "C" __global__ void fill(float* out, long long n, float val) {
+    const long long step = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) out[i] = val;
+}
+"""
+
+
+def render_elementwise(rows: tuple[ElementwiseKernel, ...] = ELEMENTWISE) -> str:
+    """The elementwise module body: ``fill`` plus one kernel per table row."""
+    header = "// Rendered from needle_core.kernels.ELEMENTWISE: one kernel per row.\n"
+    return header + _FILL + "\n" + "\n".join(render_elementwise_kernel(k) for k in rows)
+
+
+def module_source(name: str) -> str:
+    """The full source of module ``name`` (prelude + body)."""
+    if name not in MODULES:
+        raise KeyError(f"unknown CUDA module {name!r}; expected one of {sorted(MODULES)}")
+    template = MODULES[name]
+    body = render_elementwise() if template is None else _read(template)
+    return f"// needle CUDA module: {name}\n{prelude()}\n{body}"
+
+
+def all_sources() -> dict[str, str]:
+    """Every module's full source, by module name."""
+    return {name: module_source(name) for name in MODULES}
+
+
+def kernel_names(source: str) -> list[str]:
+    """The ``extern "C"`` kernel names defined in a source string."""
+    import re
+
+    return re.findall(r'extern "C" __global__ void\s+(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(', source)

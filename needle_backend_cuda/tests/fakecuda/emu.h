@@ -1,0 +1,183 @@
+// CPU emulation of the CUDA execution model, for testing needle's kernels without
+// a GPU. Each CUDA thread of a block is a fiber (ucontext); fibers switch only at
+// __syncthreads() and warp shuffles, where the scheduler releases a barrier once
+// every live thread of the block (or warp) waits at it. Blocks run one after the
+// other, so `__shared__` maps to `static`. A barrier some threads never reach, or
+// a shuffle with missing lanes, is reported as an error (it hangs or is undefined
+// on a GPU). Kernel arguments arrive as one packed buffer, unpacked with CUDA's
+// parameter alignment rules, so host-side packing mistakes show up here too.
+#pragma once
+#include <math.h>
+#include <cmath>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <ucontext.h>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+
+struct uint3 { unsigned int x, y, z; };
+typedef uint3 dim3;
+struct alignas(16) float4 { float x, y, z, w; };
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+
+static uint3 threadIdx, blockIdx;
+static dim3 blockDim, gridDim;
+static const int warpSize = 32;
+
+namespace emu {
+enum State { READY, AT_BLOCK_BARRIER, AT_WARP_BARRIER, DONE, FAILED };
+struct Thread { ucontext_t ctx; State state; uint3 idx; };
+
+static std::vector<Thread> threads;
+static std::vector<std::vector<char>> stacks;
+static ucontext_t scheduler;
+static int current = -1;
+static std::function<void()> body;
+static std::vector<float> slots;  // shuffle exchange, one per thread
+static std::string error;
+static const size_t STACK = 128 * 1024;
+
+inline void fail(const std::string& msg) {
+    if (error.empty()) error = msg;
+    threads[current].state = FAILED;
+    swapcontext(&threads[current].ctx, &scheduler);  // never resumed
+}
+
+inline void wait_at(State s) {
+    threads[current].state = s;
+    swapcontext(&threads[current].ctx, &scheduler);
+}
+
+static void entry() {
+    body();
+    threads[current].state = DONE;  // uc_link returns to the scheduler
+}
+
+inline int nthreads() { return (int)(blockDim.x * blockDim.y * blockDim.z); }
+
+// Run one block to completion; 0 on success.
+inline int run_block() {
+    const int n = nthreads();
+    if ((int)stacks.size() < n) stacks.resize(n, std::vector<char>(STACK));
+    threads.assign(n, Thread{});
+    slots.assign(n, 0.0f);
+    for (int t = 0; t < n; ++t) {
+        Thread& th = threads[t];
+        th.idx = uint3{(unsigned)(t % blockDim.x), (unsigned)((t / blockDim.x) % blockDim.y), (unsigned)(t / (blockDim.x * blockDim.y))};
+        th.state = READY;
+        getcontext(&th.ctx);
+        th.ctx.uc_stack.ss_sp = stacks[t].data();
+        th.ctx.uc_stack.ss_size = STACK;
+        th.ctx.uc_link = &scheduler;
+        makecontext(&th.ctx, entry, 0);
+    }
+    for (int pass = 0;; ++pass) {
+        bool ran = false;
+        for (int k = 0; k < n; ++k) {
+            // alternate the order each pass: a missing barrier is more likely to
+            // let one thread see another's unfinished work, as on a GPU
+            const int t = (pass & 1) ? n - 1 - k : k;
+            if (threads[t].state != READY) continue;
+            current = t;
+            threadIdx = threads[t].idx;
+            swapcontext(&scheduler, &threads[t].ctx);
+            ran = true;
+            if (threads[t].state == FAILED) return 1;
+        }
+        int done = 0, at_block = 0;
+        for (int t = 0; t < n; ++t) {
+            done += threads[t].state == DONE;
+            at_block += threads[t].state == AT_BLOCK_BARRIER;
+        }
+        if (done == n) return 0;
+        bool released = false;
+        if (at_block > 0 && at_block + done == n) {
+            if (done > 0) { error = "__syncthreads() reached by only part of the block (others exited)"; return 1; }
+            for (auto& th : threads) th.state = READY;
+            released = true;
+        }
+        for (int w = 0; w * 32 < n; ++w) {  // warps whose live lanes all wait at a shuffle
+            int waiting = 0, live = 0;
+            for (int t = w * 32; t < n && t < (w + 1) * 32; ++t) {
+                live += threads[t].state != DONE;
+                waiting += threads[t].state == AT_WARP_BARRIER;
+            }
+            if (waiting > 0 && waiting == live) {
+                if (live != 32) { error = "warp shuffle with " + std::to_string(live) + " live lanes (full mask needs 32)"; return 1; }
+                for (int t = w * 32; t < (w + 1) * 32; ++t) threads[t].state = READY;
+                released = true;
+            }
+        }
+        if (!released && !ran) {
+            error = "deadlock: threads wait at different barriers (divergent __syncthreads or shuffle)";
+            return 1;
+        }
+    }
+}
+
+inline float shuffle(unsigned mask, float v, int partner_lane) {
+    if (mask != 0xffffffffu) fail("only full-mask shuffles are emulated");
+    if (nthreads() % 32 != 0) fail("shuffle in a block whose size is not a multiple of 32");
+    const int me = current;
+    slots[me] = v;
+    wait_at(AT_WARP_BARRIER);  // every lane has written its value
+    const float r = (partner_lane >= 0 && partner_lane < 32) ? slots[(me & ~31) + partner_lane] : v;
+    wait_at(AT_WARP_BARRIER);  // every lane has read before the next shuffle writes
+    return r;
+}
+
+template <class T>
+T take(const char* buf, size_t len, size_t& off) {
+    off = (off + alignof(T) - 1) / alignof(T) * alignof(T);
+    T v{};
+    if (off + sizeof(T) <= len) std::memcpy(&v, buf + off, sizeof(T));
+    off += sizeof(T);
+    return v;
+}
+
+template <class... Args>
+int launch(void (*kernel)(Args...), dim3 grid, dim3 block, const char* buf, size_t len) {
+    error.clear();
+    size_t off = 0;
+    std::tuple<std::decay_t<Args>...> args{take<std::decay_t<Args>>(buf, len, off)...};
+    if (off != len) {
+        error = "argument buffer has " + std::to_string(len) + " bytes, the kernel's parameters need " + std::to_string(off);
+        return 1;
+    }
+    const unsigned long long nt = (unsigned long long)block.x * block.y * block.z;
+    if (nt == 0 || nt > 1024 || block.z > 64) { error = "invalid block shape"; return 1; }
+    if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) {
+        error = "invalid grid shape " + std::to_string(grid.x) + "x" + std::to_string(grid.y) + "x" + std::to_string(grid.z);
+        return 1;
+    }
+    gridDim = grid;
+    blockDim = block;
+    body = [&] { std::apply(kernel, args); };
+    for (unsigned z = 0; z < grid.z; ++z)
+        for (unsigned y = 0; y < grid.y; ++y)
+            for (unsigned x = 0; x < grid.x; ++x) {
+                blockIdx = uint3{x, y, z};
+                if (run_block() != 0) return 1;
+            }
+    return 0;
+}
+}  // namespace emu
+
+inline void __syncthreads() { emu::wait_at(emu::AT_BLOCK_BARRIER); }
+inline float __shfl_down_sync(unsigned mask, float v, int delta) { return emu::shuffle(mask, v, (emu::current & 31) + delta); }
+inline float __shfl_xor_sync(unsigned mask, float v, int lane_mask) { return emu::shuffle(mask, v, (emu::current & 31) ^ lane_mask); }
+
+extern "C" const char* emu_last_error() { return emu::error.c_str(); }

@@ -1,0 +1,94 @@
+"""Fake ``pycuda.compiler.SourceModule``: g++ builds the CUDA source against emu.h.
+
+``prepared_call`` packs arguments with ``struct`` in native layout, as pycuda's
+``_pvt_struct`` does, and the emulator unpacks them with the kernel's parameter
+types, so a wrong format string or argument order fails loudly.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import re
+import struct
+import subprocess
+import tempfile
+from pathlib import Path
+
+from . import driver
+
+EMU_H = Path(__file__).resolve().parent.parent / "emu.h"
+_KERNEL = re.compile(r'extern "C" __global__ void\s+(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(')
+
+#: every launch as (kernel, grid, block), for tests that check launch configurations
+launch_log: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
+
+
+def _build(source: str) -> ctypes.CDLL:
+    names = _KERNEL.findall(source)
+    trampolines = "\n".join(
+        f'extern "C" int emu_launch_{n}(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, '
+        f"unsigned bz, const char* buf, size_t len) {{ return emu::launch(&{n}, dim3{{gx, gy, gz}}, "
+        f"dim3{{bx, by, bz}}, buf, len); }}"
+        for n in names
+    )
+    full = source + "\n// emulator entry points\n" + trampolines + "\n"
+    emu = EMU_H.read_text()
+    key = hashlib.sha256((emu + full).encode()).hexdigest()[:16]
+    cache = Path(tempfile.gettempdir()) / "needle-fakecuda"
+    cache.mkdir(exist_ok=True)
+    lib = cache / f"{key}.so"
+    if not lib.exists():
+        src = cache / f"{key}.cc"
+        src.write_text(full)
+        tmp = cache / f"{key}.{id(src)}.so"
+        cmd = ["g++", "-std=c++17", "-O1", "-fno-strict-aliasing", "-shared", "-fPIC", "-w",
+               "-include", str(EMU_H), "-x", "c++", str(src), "-o", str(tmp)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise driver.Error(f"emulator build failed:\n{proc.stderr}")
+        tmp.replace(lib)
+    return ctypes.CDLL(str(lib))
+
+
+class Function:
+    def __init__(self, lib: ctypes.CDLL, name: str) -> None:
+        self.name = name
+        self._lib = lib
+        self._entry = getattr(lib, f"emu_launch_{name}")
+        self._entry.restype = ctypes.c_int
+        self._entry.argtypes = [ctypes.c_uint] * 6 + [ctypes.c_char_p, ctypes.c_size_t]
+        self.arg_format: str | None = None
+
+    def prepare(self, arg_types) -> Function:
+        self.arg_format = "".join(arg_types)
+        return self
+
+    def prepared_call(self, grid, block, *args, shared_size: int = 0) -> None:
+        if self.arg_format is None:
+            raise driver.LogicError(f"{self.name}: prepared_call before prepare")
+        if len(grid) != 3 or len(block) != 3:
+            raise driver.LogicError(f"{self.name}: expected 3-tuples, got grid={grid} block={block}")
+        for value in (*grid, *block):
+            if not isinstance(value, int):
+                raise driver.LogicError(f"{self.name}: grid/block entries must be ints, got {grid} {block}")
+        buf = struct.pack("@" + self.arg_format, *args)
+        launch_log.append((self.name, tuple(grid), tuple(block)))
+        if self._entry(*grid, *block, buf, len(buf)) != 0:
+            error = ctypes.cast(self._lib.emu_last_error(), ctypes.c_char_p).value.decode()
+            raise driver.LogicError(f"{self.name}: {error}")
+        driver.check_guards()
+
+
+class SourceModule:
+    def __init__(self, source: str, nvcc: str = "nvcc", options=None, keep: bool = False,
+                 no_extern_c: bool = False, arch=None, code=None, cache_dir=None, include_dirs=None) -> None:
+        if not no_extern_c:
+            raise driver.LogicError("needle's sources carry their own extern \"C\": expected no_extern_c=True")
+        self._lib = _build(source)
+        self._lib.emu_last_error.restype = ctypes.c_void_p
+
+    def get_function(self, name: str) -> Function:
+        if not hasattr(self._lib, f"emu_launch_{name}"):
+            raise driver.LogicError(f"no kernel named {name!r} in the module")
+        return Function(self._lib, name)

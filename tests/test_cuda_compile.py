@@ -1,0 +1,57 @@
+"""CI's CUDA check: every kernel source compiles with ``nvcc -ptx`` for sm_80 and
+sm_90, without double-precision math. Skipped (with the reason) where nvcc is
+absent; needs no GPU and no pycuda.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("needle_backend_cuda", reason="needle-backend-cuda is not installed")
+
+from needle_backend_cuda.probe import find_nvcc  # noqa: E402
+
+from needle_backend_cuda import compile_check, sources  # noqa: E402
+
+NVCC = find_nvcc()
+pytestmark = [
+    pytest.mark.absent_device,
+    pytest.mark.skipif(NVCC is None, reason="nvcc not found (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin)"),
+]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cuda-ptx")
+    return {(r.module, r.arch): r for r in compile_check.compile_all(out, compile_check.DEFAULT_ARCHS, NVCC)}
+
+
+@pytest.mark.parametrize("arch", compile_check.DEFAULT_ARCHS)
+@pytest.mark.parametrize("module", sorted(sources.MODULES))
+def test_module_compiles(results, module, arch):
+    result = results[(module, arch)]
+    assert result.ok, result.message
+    ptx = result.ptx.read_text()
+    for kernel in sources.kernel_names(sources.module_source(module)):
+        assert f".entry {kernel}(" in ptx
+
+
+def test_a_syntax_error_fails(tmp_path):
+    cu = tmp_path / "broken.cu"
+    cu.write_text('extern "C" __global__ void k(float* o) { o[0] = 1.0f }\n')
+    result = compile_check.compile_module(NVCC, cu, "sm_80")
+    assert not result.ok and "error" in result.message
+
+
+def test_double_precision_is_rejected(tmp_path):
+    cu = tmp_path / "double.cu"
+    cu.write_text('extern "C" __global__ void k(float* o) { o[0] = o[0] * 0.1; }\n')
+    result = compile_check.compile_module(NVCC, cu, "sm_80")
+    assert not result.ok and "double precision" in result.message
+
+
+def test_main_exit_status(tmp_path, capsys):
+    assert compile_check.main(["--arch", "sm_80", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(sources.MODULES)} passed, 0 failed" in out
+    assert sorted(p.name for p in tmp_path.glob("*.cu")) == sorted(f"{m}.cu" for m in sources.MODULES)

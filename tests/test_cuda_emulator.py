@@ -1,0 +1,145 @@
+"""The CPU emulator behind the ``emulated`` kernel tests catches what a GPU would
+punish: divergent barriers, partial-warp shuffles, out-of-bounds writes, argument
+buffers that do not match the kernel's parameters, and invalid launch shapes."""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FAKE_DIR = Path(__file__).resolve().parents[1] / "needle_backend_cuda" / "tests" / "fakecuda"
+pytestmark = pytest.mark.absent_device
+
+if not (FAKE_DIR / "needle_cuda_emulated.py").exists():
+    pytest.skip("needle_backend_cuda/tests/fakecuda is not in this checkout", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def fake():
+    spec = importlib.util.spec_from_file_location("needle_cuda_emulated", FAKE_DIR / "needle_cuda_emulated.py")
+    emulation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(emulation)
+    reason = emulation.emulator_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with emulation.fake_pycuda() as pycuda:
+        import pycuda.compiler
+        import pycuda.driver
+
+        yield pycuda.driver, pycuda.compiler
+
+
+SOURCE = r"""
+extern "C" __global__ void divergent_barrier(float* out) {
+    if (threadIdx.x < 16) __syncthreads();
+    out[threadIdx.x] = 1.0f;
+}
+extern "C" __global__ void partial_warp_shuffle(float* out) {
+    float v = threadIdx.x;
+    if (threadIdx.x < 16) v = __shfl_down_sync(0xffffffffu, v, 1);
+    out[threadIdx.x] = v;
+}
+extern "C" __global__ void write_past_end(float* out, long long n) {
+    out[n] = 1.0f;
+}
+extern "C" __global__ void block_sum(const float* a, float* out) {
+    __shared__ float s[64];
+    s[threadIdx.x] = a[blockIdx.x * 64 + threadIdx.x];
+    __syncthreads();
+    for (int half = 32; half > 0; half >>= 1) {
+        if ((int)threadIdx.x < half) s[threadIdx.x] += s[threadIdx.x + half];
+        __syncthreads();
+    }
+    float v = __shfl_xor_sync(0xffffffffu, s[0], 1);
+    if (threadIdx.x == 0) out[blockIdx.x] = v;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def module(fake):
+    return fake[1].SourceModule(SOURCE, no_extern_c=True)
+
+
+def _buffer(drv, n):
+    return drv.mem_alloc(4 * n)
+
+
+def test_a_correct_kernel_runs(fake, module):
+    drv, _ = fake
+    a = np.arange(3 * 64, dtype=np.float32)
+    buf_a, buf_out = _buffer(drv, a.size), _buffer(drv, 3)
+    drv.memcpy_htod(int(buf_a), a)
+    module.get_function("block_sum").prepare("PP").prepared_call((3, 1, 1), (64, 1, 1), int(buf_a), int(buf_out))
+    out = np.empty(3, np.float32)
+    drv.memcpy_dtoh(out, int(buf_out))
+    np.testing.assert_array_equal(out, a.reshape(3, 64).sum(axis=1))
+
+
+def test_divergent_barrier_is_reported(fake, module):
+    drv, _ = fake
+    fn = module.get_function("divergent_barrier").prepare("P")
+    with pytest.raises(drv.LogicError, match="__syncthreads|deadlock"):
+        fn.prepared_call((1, 1, 1), (32, 1, 1), int(_buffer(drv, 32)))
+
+
+def test_partial_warp_shuffle_is_reported(fake, module):
+    drv, _ = fake
+    fn = module.get_function("partial_warp_shuffle").prepare("P")
+    with pytest.raises(drv.LogicError, match="shuffle|deadlock"):
+        fn.prepared_call((1, 1, 1), (32, 1, 1), int(_buffer(drv, 32)))
+
+
+def test_out_of_bounds_write_is_reported(fake, module):
+    drv, _ = fake
+    fn = module.get_function("write_past_end").prepare("Pq")
+    buf = _buffer(drv, 8)
+    with pytest.raises(drv.LogicError, match="out-of-bounds"):
+        fn.prepared_call((1, 1, 1), (1, 1, 1), int(buf), 8)
+    del buf  # the corrupted allocation must not fail later checks
+
+
+def test_argument_buffer_must_match_parameters(fake, module):
+    drv, _ = fake
+    fn = module.get_function("write_past_end").prepare("Pi")  # the kernel takes (float*, long long)
+    with pytest.raises(drv.LogicError, match="argument buffer has 12 bytes"):
+        fn.prepared_call((1, 1, 1), (1, 1, 1), int(_buffer(drv, 8)), 0)
+    assert struct.calcsize("@Pq") == 16
+
+
+BAD_SHAPES = [((0, 1, 1), (32, 1, 1)), ((1, 70000, 1), (32, 1, 1)), ((1, 1, 1), (2048, 1, 1))]
+
+
+@pytest.mark.parametrize("grid,block", BAD_SHAPES)
+def test_invalid_launch_shapes_are_reported(fake, module, grid, block):
+    drv, _ = fake
+    fn = module.get_function("block_sum").prepare("PP")
+    with pytest.raises(drv.LogicError, match="invalid"):
+        fn.prepared_call(grid, block, int(_buffer(drv, 64)), int(_buffer(drv, 1)))
+
+
+def test_two_gpus_switch_contexts_and_a_missing_index_is_clear(monkeypatch):
+    spec = importlib.util.spec_from_file_location("needle_cuda_emulated", FAKE_DIR / "needle_cuda_emulated.py")
+    emulation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(emulation)
+    if emulation.emulator_unavailable_reason():
+        pytest.skip(emulation.emulator_unavailable_reason())
+    monkeypatch.setenv("FAKECUDA_DEVICES", "2")
+    ns0, ns1 = emulation.make_namespace(0), emulation.make_namespace(1)
+    rt0, rt1 = ns0["Array"].runtime, ns1["Array"].runtime
+    x = np.arange(10, dtype=np.float32)
+    a0, a1 = ns0["Array"](10), ns1["Array"](10)
+    for _ in range(2):  # alternate devices: exactly one context is current at a time
+        ns0["from_numpy"](x, a0)
+        ns0["scalar_add"](a0, 1.0, a0)
+        assert (rt0.context.pushes, rt1.context.pushes) == (1, 0)
+        ns1["from_numpy"](ns0["to_numpy"](a0, (10,), (1,), 0), a1)  # cuda:0 -> cuda:1 through the host
+        ns1["scalar_mul"](a1, 2.0, a1)
+        assert (rt0.context.pushes, rt1.context.pushes) == (0, 1)
+    np.testing.assert_array_equal(ns1["to_numpy"](a1, (10,), (1,), 0), (x + 1) * 2)
+    with pytest.raises(ValueError, match=r"cuda:2 does not exist: the driver reports 2 CUDA GPU\(s\)"):
+        emulation.make_namespace(2)
