@@ -1,0 +1,105 @@
+"""One training step of MLPResNet(784, 100, 3 blocks), batch 100, Adam (lr 1e-3, weight
+decay 1e-3): forward, loss, backward, optimiser step. On every available needle device,
+against the same model in PyTorch CPU when PyTorch is importable. The throughput
+column is samples/s; the ratio column is time ÷ PyTorch time (below 1: faster)."""
+
+from __future__ import annotations
+
+import numpy as np
+from harness import Row
+
+GROUP = "MLPResNet(784,100,3) batch-100 Adam step"
+BATCH = 100
+
+
+def _batch() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.random((BATCH, 784), dtype=np.float32), rng.integers(0, 10, BATCH)
+
+
+def _torch_row() -> Row:
+    try:
+        import torch
+        from torch import nn
+    except ImportError:
+        skip = "PyTorch not installed (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)"
+        return Row(GROUP, "torch", None, key="torch", skip=skip)
+
+    class Residual(nn.Module):
+        def __init__(self, fn: nn.Module) -> None:
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, x):
+            return self.fn(x) + x
+
+    def block(dim: int, hidden: int) -> nn.Module:
+        return nn.Sequential(
+            Residual(
+                nn.Sequential(
+                    nn.Linear(dim, hidden),
+                    nn.BatchNorm1d(hidden),
+                    nn.ReLU(),
+                    nn.Dropout(0.1),
+                    nn.Linear(hidden, dim),
+                    nn.BatchNorm1d(dim),
+                )
+            ),
+            nn.ReLU(),
+        )
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 100), nn.ReLU(), *[block(100, 50) for _ in range(3)], nn.Linear(100, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    X, y = _batch()
+    tx, ty = torch.from_numpy(X), torch.from_numpy(y).long()
+
+    def step() -> None:
+        opt.zero_grad()
+        loss_fn(model(tx), ty).backward()
+        opt.step()
+
+    return Row(
+        GROUP, "torch", step, key="torch", work=BATCH, work_unit="samples/s", note=f"{torch.get_num_threads()} threads"
+    )
+
+
+def _needle_rows() -> list[Row]:
+    try:
+        import needle as ndl
+        import needle.nn as nn
+        from needle.apps.mlp_resnet import MLPResNet
+    except Exception as exc:
+        return [Row(GROUP, "needle", None, skip=f"import needle failed: {exc}")]
+    X, y = _batch()
+    rows = []
+    for dev in ndl.all_devices():
+        if not dev.enabled():
+            continue
+        subject = f"needle {dev.name}"
+        try:
+            np.random.seed(0)
+            model = MLPResNet(784, 100, num_blocks=3, device=dev)
+            opt = ndl.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
+            loss_fn = nn.SoftmaxLoss()
+            tx = ndl.Tensor(X, device=dev, requires_grad=False)
+            ty = ndl.Tensor(y, device=dev, requires_grad=False)
+        except Exception as exc:
+            rows.append(Row(GROUP, subject, None, skip=f"{type(exc).__name__}: {exc}"))
+            continue
+
+        def step(model=model, opt=opt, loss_fn=loss_fn, tx=tx, ty=ty) -> None:
+            opt.reset_grad()
+            loss = loss_fn(model(tx), ty)
+            loss.backward()
+            opt.step()
+            loss.numpy()  # wait for the device: a step is done when its loss is known
+
+        fused = "fused adam_update" if dev.adam_update is not None else "adam via NDArray ops"
+        rows.append(Row(GROUP, subject, step, compare=("torch",), work=BATCH, work_unit="samples/s", note=fused))
+    return rows
+
+
+def rows() -> list[Row]:
+    return [_torch_row(), *_needle_rows()]

@@ -1,0 +1,232 @@
+"""``needle train``: train a reference model with a progress bar, checkpoints and plots.
+
+With no arguments it trains MLPResNet(784, 100, 3 blocks) on the MNIST images shipped
+with needle-nn (8,000 train / 2,000 validation) on the default device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from .. import checkpoint, optim
+from ..apps._loop import run_epoch
+from .tasks import BUILDERS, DEFAULTS, StatefulLM
+
+OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD}
+_HISTORY = ("train_loss", "train_acc", "val_loss", "val_acc", "train_seconds")
+
+
+class _StopTraining(Exception):
+    """Raised from the batch callback when ``--max-steps`` is reached."""
+
+
+class _EpochMeter:
+    """Running loss/accuracy of the current epoch, the tqdm bar, and the step budget."""
+
+    def __init__(self, args: argparse.Namespace, totals: tuple[float, int, int]) -> None:
+        self.args = args
+        self.loss_sum, self.correct, self.seen = totals
+        self.steps = 0
+        self.bar: Any = None
+        self.t0 = time.perf_counter()
+
+    def start(self, epoch: int, batches: int) -> None:
+        self.t0 = time.perf_counter()
+        if not self.args.no_progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=batches, desc=f"epoch {epoch + 1}/{self.args.epochs}", unit="batch", leave=False,
+                            file=sys.stderr, dynamic_ncols=True)
+
+    def on_batch(self, size: int, loss: float, correct: int) -> None:
+        self.loss_sum += loss * size
+        self.correct += correct
+        self.seen += size
+        self.steps += 1
+        if self.bar is not None:
+            rate = self.seen / max(time.perf_counter() - self.t0, 1e-9)
+            self.bar.set_postfix(loss=f"{self.loss_sum / self.seen:.4f}", acc=f"{100 * self.correct / self.seen:.2f}%",
+                                 samples_s=f"{rate:.0f}", refresh=False)
+            self.bar.update(1)
+        if self.args.max_steps is not None and self.steps >= self.args.max_steps:
+            raise _StopTraining
+
+    def close(self) -> float:
+        """Close the bar; returns the seconds since ``start``."""
+        if self.bar is not None:
+            self.bar.refresh()  # show the final loss/accuracy even on runs shorter than tqdm's interval
+            self.bar.close()
+            self.bar = None
+        return time.perf_counter() - self.t0
+
+    def reset(self) -> None:
+        self.loss_sum, self.correct, self.seen = 0.0, 0, 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="needle train",
+        description="Train a reference model. Defaults: MLPResNet on the shipped MNIST (8,000 train / 2,000 "
+                    "validation images), Adam lr 1e-3, weight decay 1e-3, batch 100, 10 epochs. With --resume, "
+                    "options not given are taken from the checkpoint.",
+    )
+    p.add_argument("--model", choices=sorted(BUILDERS), default="mlp_resnet",
+                   help="model to train (default: %(default)s)")
+    p.add_argument("--device", default=None,
+                   help="device name, e.g. cpu, cpu_numpy, cuda:0 (default: ndl.default_device())")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the training data")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None)
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--momentum", type=float, default=None, help="SGD momentum (default: 0)")
+    p.add_argument("--data-dir", default=None,
+                   help="full MNIST (idx .gz files), CIFAR-10 (python batches) or PTB (train.txt/test.txt) in the "
+                        "course's layout; default for mlp_resnet: the shipped MNIST test set")
+    p.add_argument("--limit-train", type=int, default=None, metavar="N",
+                   help="use only the first N training samples (lines of text for lstm_lm)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="NumPy seed for initialisation, shuffling and dropout (default: 0)")
+    p.add_argument("--save", default=None, metavar="CKPT.npz", help="write a training checkpoint after every epoch")
+    p.add_argument("--resume", default=None, metavar="CKPT.npz", help="continue the run saved in this checkpoint")
+    p.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help="stop after N training steps in this run (saving a checkpoint when --save is given)")
+    p.add_argument("--plot", default=None, metavar="CURVES.png", help="plot loss/accuracy per epoch (needs matplotlib)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def _resolve_device(name: str | None) -> Any:
+    from needle_core import registry
+
+    return registry.device(name) if name else registry.default_device()
+
+
+def _make_optimizer(args: argparse.Namespace, params: list) -> optim.Optimizer:
+    if args.optimizer == "sgd":
+        return optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    return optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
+
+
+_CONFIG = ("model", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "momentum", "seed", "data_dir",
+           "limit_train")
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    """The options a resumed run reuses (unset ones are left out: a checkpoint stores no None)."""
+    return {k: getattr(args, k) for k in _CONFIG if getattr(args, k) is not None}
+
+
+def _save(path: str, args: argparse.Namespace, task: Any, opt: optim.Optimizer, history: dict[str, list],
+          **position: Any) -> None:
+    state = checkpoint.training_state(task.model, opt, **position)
+    state["config"] = _config(args)
+    state["history"] = {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
+    checkpoint.save(state, path)
+
+
+def _plot(path: str, history: dict[str, list]) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise SystemExit("--plot needs matplotlib: pip install 'needle-nn[plot]'") from exc
+    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for split in ("train", "val"):
+        ax_loss.plot(epochs, history[f"{split}_loss"], marker="o", label=split)
+        ax_acc.plot(epochs, 100 * np.asarray(history[f"{split}_acc"]), marker="o", label=split)
+    ax_loss.set(xlabel="epoch", ylabel="loss (per sample)", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    resumed = checkpoint.load(args.resume) if args.resume else None
+    # Unset options come from the checkpoint being resumed, then from the model's defaults.
+    saved_config = resumed.get("config", {}) if resumed is not None else {}
+    if resumed is not None and saved_config.get("model") != args.model:
+        raise SystemExit(f"--resume {args.resume}: the checkpoint trained --model {saved_config.get('model')}, "
+                         f"not {args.model}")
+    for key, value in {**DEFAULTS[args.model], **saved_config}.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+
+    device = _resolve_device(args.device)
+    np.random.seed(args.seed)
+    task = BUILDERS[args.model](device, args.batch_size, args.data_dir, args.limit_train)
+    opt = _make_optimizer(args, task.model.parameters())
+    history: dict[str, list] = {k: [] for k in _HISTORY}
+    start_epoch, totals = 0, (0.0, 0, 0)  # loss sum, correct, seen of an epoch cut short
+    if resumed is not None:
+        pos = checkpoint.restore_training_state(resumed, task.model, opt)
+        history = {k: [float(x) for x in np.atleast_1d(resumed["history"][k])] for k in _HISTORY}
+        start_epoch = int(pos["epoch"])
+        if int(pos["batch"]) > 0:
+            task.train.resume(pos["order"], int(pos["batch"]))
+            totals = (float(pos["loss_sum"]), int(pos["correct"]), int(pos["seen"]))
+
+    n_params = sum(int(np.prod(p.shape)) for p in task.model.parameters())
+    print(f"needle train: {task.description}")
+    print(f"  device {device}, {n_params:,} parameters, {args.optimizer} lr={args.lr} "
+          f"weight_decay={args.weight_decay}, batch {args.batch_size}, {args.epochs} epochs"
+          + (f", resumed at epoch {start_epoch + 1}" if resumed else ""))
+
+    meter = _EpochMeter(args, totals)
+    t_run = time.perf_counter()
+    for epoch in range(start_epoch, args.epochs):
+        if isinstance(task.model, StatefulLM) and meter.seen == 0:
+            task.model.reset()
+        meter.start(epoch, len(task.train))
+        try:
+            run_epoch(task.train, task.model, task.loss_fn, opt, meter.on_batch)
+        except _StopTraining:
+            meter.close()
+            if args.save:
+                _save(args.save, args, task, opt, history, epoch=epoch, batch=task.train.batch_index,
+                      order=task.train.order, loss_sum=meter.loss_sum, correct=meter.correct, seen=meter.seen)
+            where = f"; checkpoint {args.save}" if args.save else ""
+            print(f"stopped after {meter.steps} steps (--max-steps) in epoch {epoch + 1}, "
+                  f"batch {task.train.batch_index}{where}")
+            return 0
+        train_seconds = meter.close()
+        val_acc, val_loss = run_epoch(task.val, task.model, task.loss_fn, None)
+        seen = max(meter.seen, 1)
+        values = (meter.loss_sum / seen, meter.correct / seen, val_loss, val_acc, train_seconds)
+        for key, value in zip(_HISTORY, values, strict=True):
+            history[key].append(float(value))
+        print(f"epoch {epoch + 1:>2}/{args.epochs}: train loss {values[0]:.4f} acc {100 * values[1]:.2f}% | "
+              f"val loss {val_loss:.4f} acc {100 * val_acc:.2f}% | {train_seconds:.1f} s, "
+              f"{meter.seen / train_seconds:.0f} samples/s")
+        meter.reset()
+        if args.save:
+            _save(args.save, args, task, opt, history, epoch=epoch + 1, batch=0)
+
+    if history["val_acc"]:
+        train_time = sum(history["train_seconds"])
+        print(f"done: validation accuracy {100 * history['val_acc'][-1]:.2f}% (loss {history['val_loss'][-1]:.4f}) "
+              f"after {len(history['val_acc'])} epochs; training time {train_time:.1f} s, "
+              f"wall time {time.perf_counter() - t_run:.1f} s this run, device {device}")
+    if args.plot:
+        _plot(args.plot, history)
+        print(f"curves written to {args.plot}")
+    if args.save:
+        print(f"checkpoint written to {args.save}")
+    return 0
+
+
+if __name__ == "__main__":  # python -m needle_nn.cli.train
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The course's basic layers: Linear, activations, containers, loss, dropout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from needle_core.autograd import Tensor
+
+from needle_core import init, ops
+
+from ..module import Module, Parameter, check_module
+
+
+class Identity(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class Linear(Module):
+    """``y = X @ W + b`` with ``W`` of shape ``(in, out)`` and ``b`` of shape ``(1, out)``."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: Any = None,
+                 dtype: str = "float32") -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        # Draw order is the course's: weight first, then the bias as a (out, 1) draw.
+        self.weight = Parameter(init.kaiming_uniform(in_features, out_features, device=device, dtype=dtype))
+        self.bias = None
+        if bias:
+            b = init.kaiming_uniform(out_features, 1, device=device, dtype=dtype)
+            self.bias = Parameter(b.reshape((1, out_features)))
+
+    def forward(self, X: Tensor) -> Tensor:
+        y = X @ self.weight
+        # The add broadcasts the bias inside the op: no broadcast_to node per call.
+        return y + self.bias if self.bias is not None else y
+
+    def __repr__(self) -> str:
+        return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"
+
+
+class Flatten(Module):
+    """``(B, X0, X1, ...)`` to ``(B, X0 * X1 * ...)``."""
+
+    def forward(self, X: Tensor) -> Tensor:
+        size = 1
+        for d in X.shape[1:]:
+            size *= d
+        return X.reshape((X.shape[0], size))
+
+
+class ReLU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.relu(x)
+
+
+class Tanh(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.tanh(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.sigmoid(x)
+
+
+class Sequential(Module):
+    """Applies ``modules`` in order; they are kept as the tuple ``self.modules``."""
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        self.modules = tuple(check_module(m, f"Sequential (argument {i})") for i, m in enumerate(modules))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for module in self.modules:
+            x = module(x)
+        return x
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(m) for m in self.modules)
+        return f"Sequential({inner})"
+
+
+class SoftmaxLoss(Module):
+    """Mean over the batch of ``logsumexp(logits) - logits[y]``."""
+
+    def forward(self, logits: Tensor, y: Tensor) -> Tensor:
+        n, k = logits.shape
+        y_one_hot = init.one_hot(k, y, device=logits.device, dtype=logits.dtype)
+        lse = ops.logsumexp(logits, axes=(1,))
+        picked = ops.summation(logits * y_one_hot, axes=(1,))
+        return ops.summation(lse - picked) / n
+
+
+class Dropout(Module):
+    """Zeroes each entry with probability ``p`` in training and rescales by ``1/(1-p)``."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training:
+            return x
+        mask = init.randb(*x.shape, p=1 - self.p, device=x.device, dtype=x.dtype)
+        return x * mask / (1 - self.p)
+
+
+class Residual(Module):
+    """``fn(x) + x``."""
+
+    def __init__(self, fn: Module) -> None:
+        super().__init__()
+        self.fn = check_module(fn, "Residual")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x) + x
+
+    def __repr__(self) -> str:
+        return f"Residual({self.fn!r})"

@@ -1,0 +1,150 @@
+"""Sequence models: RNNCell, RNN, LSTMCell, LSTM and Embedding (the course's hw4).
+
+Inputs are time-major: ``(seq_len, batch, features)``; states ``(num_layers, batch,
+hidden)``. Weights are stored ``(in, out)`` so a step is ``X @ W_ih + h @ W_hh``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from needle_core.autograd import Tensor
+
+from needle_core import init, ops
+
+from ..module import Module, Parameter
+
+_NONLINEARITIES = {"tanh": ops.tanh, "relu": ops.relu}
+
+
+def _uniform(shape: tuple[int, ...], bound: float, device: Any, dtype: str) -> Parameter:
+    return Parameter(init.rand(*shape, low=-bound, high=bound, device=device, dtype=dtype))
+
+
+def _zeros_state(X: Tensor, cell: Any) -> Tensor:
+    return init.zeros(X.shape[0], cell.hidden_size, device=X.device, dtype=cell.W_ih.dtype)
+
+
+def _affine(X: Tensor, h: Tensor | None, cell: Any) -> Tensor:
+    """``X @ W_ih + b_ih + h @ W_hh + b_hh``.
+
+    A missing ``h`` is a zero state that still goes through ``W_hh``, as in the
+    course, so ``W_hh.grad`` is a zero matrix rather than ``None``.
+    """
+    out = X @ cell.W_ih
+    if cell.bias_ih is not None:
+        out = out + cell.bias_ih
+    out = out + (_zeros_state(X, cell) if h is None else h) @ cell.W_hh
+    if cell.bias_hh is not None:
+        out = out + cell.bias_hh
+    return out
+
+
+class RNNCell(Module):
+    """``h' = nonlinearity(X @ W_ih + b_ih + h @ W_hh + b_hh)``."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device: Any = None, dtype: str = "float32") -> None:
+        super().__init__()
+        if nonlinearity not in _NONLINEARITIES:
+            raise ValueError(f"RNNCell nonlinearity must be one of {sorted(_NONLINEARITIES)}, got {nonlinearity!r}")
+        self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
+        k = (1.0 / hidden_size) ** 0.5
+        self.W_ih = _uniform((input_size, hidden_size), k, device, dtype)
+        self.W_hh = _uniform((hidden_size, hidden_size), k, device, dtype)
+        self.bias_ih = _uniform((hidden_size,), k, device, dtype) if bias else None
+        self.bias_hh = _uniform((hidden_size,), k, device, dtype) if bias else None
+
+    def forward(self, X: Tensor, h: Tensor | None = None) -> Tensor:
+        return _NONLINEARITIES[self.nonlinearity](_affine(X, h, self))
+
+
+class LSTMCell(Module):
+    """One LSTM step; gates ``i, f, g, o`` are the four column blocks of ``W_ih``/``W_hh``."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
+                 dtype: str = "float32") -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        k = (1.0 / hidden_size) ** 0.5
+        self.W_ih = _uniform((input_size, 4 * hidden_size), k, device, dtype)
+        self.W_hh = _uniform((hidden_size, 4 * hidden_size), k, device, dtype)
+        self.bias_ih = _uniform((4 * hidden_size,), k, device, dtype) if bias else None
+        self.bias_hh = _uniform((4 * hidden_size,), k, device, dtype) if bias else None
+
+    def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        h0, c0 = (None, None) if h is None else h
+        gates = _affine(X, h0, self)
+        i, f, g, o = ops.split(gates.reshape((X.shape[0], 4, self.hidden_size)), 1)
+        i, f, g, o = ops.sigmoid(i), ops.sigmoid(f), ops.tanh(g), ops.sigmoid(o)
+        c = f * (_zeros_state(X, self) if c0 is None else c0) + i * g
+        return o * ops.tanh(c), c
+
+
+class RNN(Module):
+    """A stack of ``num_layers`` RNNCells (``self.rnn_cells``) run over a sequence."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 nonlinearity: str = "tanh", device: Any = None, dtype: str = "float32") -> None:
+        super().__init__()
+        self.hidden_size, self.num_layers = hidden_size, num_layers
+        self.rnn_cells = [
+            RNNCell(input_size if layer == 0 else hidden_size, hidden_size, bias, nonlinearity, device, dtype)
+            for layer in range(num_layers)
+        ]
+
+    def forward(self, X: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``X`` ``(seq_len, batch, input)`` -> ``(output (seq_len, batch, hidden), h_n)``."""
+        xs = list(ops.split(X, 0))
+        hs = list(ops.split(h0, 0)) if h0 is not None else [None] * self.num_layers
+        for layer, cell in enumerate(self.rnn_cells):
+            h = hs[layer]
+            for t, x in enumerate(xs):
+                h = xs[t] = cell(x, h)
+            hs[layer] = h
+        return ops.stack(xs, 0), ops.stack(hs, 0)
+
+
+class LSTM(Module):
+    """A stack of ``num_layers`` LSTMCells (``self.lstm_cells``) run over a sequence."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 device: Any = None, dtype: str = "float32") -> None:
+        super().__init__()
+        self.hidden_size, self.num_layers = hidden_size, num_layers
+        self.lstm_cells = [
+            LSTMCell(input_size if layer == 0 else hidden_size, hidden_size, bias, device, dtype)
+            for layer in range(num_layers)
+        ]
+
+    def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """``X`` ``(seq_len, batch, input)`` -> ``(output, (h_n, c_n))``."""
+        xs = list(ops.split(X, 0))
+        if h is None:
+            hs: list = [None] * self.num_layers
+            cs: list = [None] * self.num_layers
+        else:
+            hs, cs = list(ops.split(h[0], 0)), list(ops.split(h[1], 0))
+        for layer, cell in enumerate(self.lstm_cells):
+            state = None if hs[layer] is None else (hs[layer], cs[layer])
+            for t, x in enumerate(xs):
+                state = cell(x, state)
+                xs[t] = state[0]
+            hs[layer], cs[layer] = state
+        return ops.stack(xs, 0), (ops.stack(hs, 0), ops.stack(cs, 0))
+
+
+class Embedding(Module):
+    """Looks up rows of ``weight`` ``(num_embeddings, embedding_dim)`` for integer-valued inputs."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, device: Any = None, dtype: str = "float32") -> None:
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = Parameter(init.randn(num_embeddings, embedding_dim, device=device, dtype=dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` ``(seq_len, batch)`` of indices -> ``(seq_len, batch, embedding_dim)``."""
+        seq_len, bs = x.shape
+        one_hot = init.one_hot(self.num_embeddings, x, device=self.weight.device, dtype=self.weight.dtype)
+        flat = one_hot.reshape((seq_len * bs, self.num_embeddings)) @ self.weight
+        return flat.reshape((seq_len, bs, self.embedding_dim))
