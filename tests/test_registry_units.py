@@ -40,6 +40,11 @@ def test_suggest_uses_close_matches():
     assert suggest("zzzz", ["cuda", "cpu"]) == ""
 
 
+def test_suggest_never_offers_the_name_itself():
+    # a known but blocked plugin must not get "did you mean 'cpu'?" for 'cpu'
+    assert "'cpu'" not in suggest("cpu", ["cpu", "cuda"])
+
+
 # -- kernel tables -------------------------------------------------------------------
 def _fn(tag):
     def kernel(*args):

@@ -25,7 +25,8 @@ def canonical(type_name: str, index: int) -> str:
 
 def suggest(word: str, known: Iterable[str]) -> str:
     """`` Did you mean 'cuda'?`` (with a leading space), or an empty string."""
-    close = difflib.get_close_matches(word, sorted(set(known)), n=3, cutoff=0.6)
+    # never suggest the name itself back (e.g. a known but blocked plugin)
+    close = difflib.get_close_matches(word, sorted(set(known) - {word}), n=3, cutoff=0.6)
     if not close:
         return ""
     return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
