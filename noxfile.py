@@ -43,7 +43,7 @@ def _pytest(session: nox.Session, *args: str, env: dict[str, str], allow_empty: 
 
 
 @nox.session
-@nox.parametrize("backend", list(BACKENDS))
+@nox.parametrize("backend", [nox.param(b, id=b) for b in BACKENDS])
 def tests(session: nox.Session, backend: str) -> None:
     """The conformance suite and the project tests on one backend."""
     device = BACKENDS[backend]
