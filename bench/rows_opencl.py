@@ -1,0 +1,97 @@
+"""OpenCL (PoCL on a CPU-only machine) against NumPy, same run: SGEMM 1024, ewise add
+2^24 into a preallocated output, and the launch overhead of one small op.
+
+Kernel-level rows call the device's ABI kernels on device buffers and wait for the
+queue after each sample, so a figure is the device's time, not the enqueue time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from harness import Row
+
+SGEMM = "SGEMM 1024 fp32"
+ADD = "ewise add 2^24 into out"
+LAUNCH = "opencl launch overhead, 16-element add"
+N_MM, N_ADD = 1024, 1 << 24
+
+
+def _numpy_rows() -> list[Row]:
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((N_MM, N_MM), dtype=np.float32), rng.standard_normal((N_MM, N_MM), dtype=np.float32)
+    x, y = rng.standard_normal(N_ADD, dtype=np.float32), rng.standard_normal(N_ADD, dtype=np.float32)
+    out = np.empty_like(x)
+    return [
+        Row(SGEMM, "numpy", lambda: a @ b, key="opencl-rows numpy sgemm", work=2 * N_MM**3 / 1e9, work_unit="GFLOP/s"),
+        Row(
+            ADD,
+            "numpy",
+            lambda: np.add(x, y, out=out),
+            key="opencl-rows numpy add",
+            work=12 * N_ADD / 1e9,
+            work_unit="GB/s",
+        ),
+    ]
+
+
+def _opencl_rows() -> list[Row]:
+    subject = "needle opencl"
+    try:
+        import needle as ndl
+
+        dev = ndl.device("opencl")
+        from needle_backend_opencl import plugin
+    except Exception as exc:
+        skip = f"opencl device unavailable: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        return [Row(g, subject, None, skip=skip) for g in (SGEMM, ADD, LAUNCH)]
+
+    def sync() -> None:
+        plugin.synchronize(dev.index)
+
+    def put(array: np.ndarray):
+        buf = dev.Array(array.size)
+        dev.from_numpy(np.ascontiguousarray(array, dtype=np.float32), buf)
+        return buf
+
+    rng = np.random.default_rng(0)
+    a, b = put(rng.standard_normal(N_MM * N_MM)), put(rng.standard_normal(N_MM * N_MM))
+    c = dev.Array(N_MM * N_MM)
+    x, y, out = put(rng.standard_normal(N_ADD)), put(rng.standard_normal(N_ADD)), dev.Array(N_ADD)
+    s1, s2, s3 = put(np.ones(16)), put(np.ones(16)), dev.Array(16)
+
+    def small_synced() -> None:
+        dev.ewise_add(s1, s2, s3)
+        sync()
+
+    return [
+        Row(
+            SGEMM,
+            subject,
+            lambda: dev.matmul(a, b, c, N_MM, N_MM, N_MM),
+            sync=sync,
+            compare=("opencl-rows numpy sgemm",),
+            work=2 * N_MM**3 / 1e9,
+            work_unit="GFLOP/s",
+        ),
+        Row(
+            ADD,
+            subject,
+            lambda: dev.ewise_add(x, y, out),
+            sync=sync,
+            compare=("opencl-rows numpy add",),
+            work=12 * N_ADD / 1e9,
+            work_unit="GB/s",
+        ),
+        Row(
+            LAUNCH,
+            f"{subject} (queued, waited per sample)",
+            lambda: dev.ewise_add(s1, s2, s3),
+            sync=sync,
+            note="enqueue cost and PoCL throughput of tiny ops",
+        ),
+        Row(LAUNCH, f"{subject} (waited per op)", small_synced, note="enqueue + run + wait: the latency of one op"),
+    ]
+
+
+def rows() -> list[Row]:
+    return _numpy_rows() + _opencl_rows()

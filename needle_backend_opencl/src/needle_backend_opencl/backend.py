@@ -1,0 +1,288 @@
+"""The kernel namespace of one opencl device: the ABI of docs/backends.md as Python
+callables that enqueue kernels of the runtime's program.
+
+Calls return as soon as the work is queued; reads (``to_numpy``) wait for it. The hot
+path is: a size check, ``set_args``, one enqueue. No validation beyond what keeps
+kernels inside their buffers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
+
+from . import views
+from .runtime import Buffer, Runtime
+from .source import MATMUL_RM, REDUCE_LOCAL
+
+_EWISE_LOCAL = 256  # one fixed work-group size: PoCL compiles each size it sees once
+_I32, _F32 = np.int32, np.float32
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def _too_small(name: str, buf: Buffer, need: int) -> ValueError:
+    return ValueError(f"{name}: expected a buffer of at least {need} elements, got {buf.size}")
+
+
+def make_kernels(rt: Runtime) -> dict[str, Any]:
+    """Every primitive kernel and the optional ones that pay off on OpenCL."""
+    rt.build()
+    table: dict[str, Any] = {"Array": lambda size, dtype="float32": Buffer(rt, size, dtype)}
+    for row in ELEMENTWISE:
+        table[row.name] = _elementwise(rt, row)
+    table.update(_host_and_views(rt))
+    table.update(_reductions(rt))
+    table.update(_matmuls(rt))
+    table.update(_optimisers(rt))
+    return table
+
+
+def _elementwise(rt: Runtime, row: ElementwiseKernel) -> Callable[..., None]:
+    kernel, queue, enqueue, name = rt.kernels[row.name], rt.queue, rt.cl.enqueue_nd_range_kernel, row.name
+    local = (rt.group(_EWISE_LOCAL),)
+
+    def unary(a: Buffer, out: Buffer) -> None:
+        n = out.size
+        if n:
+            if a.size < n:
+                raise _too_small(name, a, n)
+            kernel.set_args(a.mem, out.mem, _I32(n))
+            enqueue(queue, kernel, (_round_up(n, local[0]),), local)
+
+    def ewise(a: Buffer, b: Buffer, out: Buffer) -> None:
+        n = out.size
+        if n:
+            if a.size < n or b.size < n:
+                raise _too_small(name, a if a.size < n else b, n)
+            kernel.set_args(a.mem, b.mem, out.mem, _I32(n))
+            enqueue(queue, kernel, (_round_up(n, local[0]),), local)
+
+    def scalar(a: Buffer, val: float, out: Buffer) -> None:
+        n = out.size
+        if n:
+            if a.size < n:
+                raise _too_small(name, a, n)
+            kernel.set_args(a.mem, _F32(val), out.mem, _I32(n))
+            enqueue(queue, kernel, (_round_up(n, local[0]),), local)
+
+    fn = unary if row.arity == 1 else scalar if row.is_scalar else ewise
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+def _host_and_views(rt: Runtime) -> dict[str, Any]:
+    local = rt.group(_EWISE_LOCAL)
+    cl, queue = rt.cl, rt.queue
+
+    def to_numpy(a: Buffer, shape: tuple, strides: tuple, offset: int) -> np.ndarray:
+        views.check_view(a.size, shape, strides, offset, "to_numpy")
+        return rt.read(a, shape, strides, offset)
+
+    def from_numpy(array: np.ndarray, out: Buffer) -> None:
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        if array.size != out.size:
+            raise ValueError(f"from_numpy: expected {out.size} elements, got an array of shape {array.shape}")
+        rt.write(array, out)
+
+    def fill(out: Buffer, val: float) -> None:
+        if out.size:
+            rt.launch("fill", (_round_up(out.size, local),), (local,), out.mem, _F32(val), _I32(out.size))
+
+    def compact(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
+        n = views.check_view(a.size, shape, strides, offset, "compact")
+        if n == 0:
+            return
+        if out.size < n:
+            raise _too_small("compact", out, n)
+        dims, steps = views.simplify(shape, strides)
+        if len(dims) == 1 and steps[0] == 1:  # a contiguous range: a plain device copy
+            cl.enqueue_copy(queue, out.mem, a.mem, byte_count=4 * n, src_offset=4 * offset)
+            return
+        rt.launch("compact", (_round_up(n, local),), (local,), a.mem, out.mem, views.pack(dims, steps, offset), _I32(n))
+
+    def ewise_setitem(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
+        n = views.check_view(out.size, shape, strides, offset, "ewise_setitem")
+        if n == 0:
+            return
+        if a.size < n:
+            raise _too_small("ewise_setitem", a, n)
+        dims, steps = views.simplify(shape, strides)
+        if len(dims) == 1 and steps[0] == 1:
+            cl.enqueue_copy(queue, out.mem, a.mem, byte_count=4 * n, dst_offset=4 * offset)
+            return
+        view = views.pack(dims, steps, offset)
+        rt.launch("ewise_setitem", (_round_up(n, local),), (local,), a.mem, out.mem, view, _I32(n))
+
+    def scalar_setitem(size: int, val: float, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
+        n = views.check_view(out.size, shape, strides, offset, "scalar_setitem")
+        if n != size:
+            raise ValueError(f"scalar_setitem: size {size} does not match the view's {n} elements (shape {shape})")
+        if n:
+            view = views.pack(*views.simplify(shape, strides), offset)
+            rt.launch("scalar_setitem", (_round_up(n, local),), (local,), _F32(val), out.mem, view, _I32(n))
+
+    return {
+        "to_numpy": to_numpy,
+        "from_numpy": from_numpy,
+        "fill": fill,
+        "compact": compact,
+        "ewise_setitem": ewise_setitem,
+        "scalar_setitem": scalar_setitem,
+    }
+
+
+def _reductions(rt: Runtime) -> dict[str, Any]:
+    tree_ok = rt.max_group >= REDUCE_LOCAL
+
+    def launch(prefix: str, args: tuple, out: Buffer, rows: int, size: int, empty: float) -> None:
+        if rows == 0:
+            return
+        if size == 0:  # the identity, like NumPy's sum of nothing (max of nothing: -inf)
+            rt.launch("fill", (_round_up(rows, 64),), (rt.group(64),), out.mem, _F32(empty), _I32(rows))
+        elif tree_ok and size >= 2 * REDUCE_LOCAL:  # long rows: a work-group per row
+            rt.launch(f"{prefix}_tree", (rows * REDUCE_LOCAL,), (REDUCE_LOCAL,), *args, out.mem, _I32(rows), _I32(size))
+        else:  # short rows: a work-item per row
+            group = rt.group(64)
+            rt.launch(f"{prefix}_serial", (_round_up(rows, group),), (group,), *args, out.mem, _I32(rows), _I32(size))
+
+    def contiguous(prefix: str, empty: float) -> Callable[..., None]:
+        def reduce(a: Buffer, out: Buffer, reduce_size: int) -> None:
+            if a.size < out.size * reduce_size:
+                raise _too_small(prefix, a, out.size * reduce_size)
+            launch(prefix, (a.mem,), out, out.size, int(reduce_size), empty)
+
+        reduce.__name__ = reduce.__qualname__ = prefix
+        return reduce
+
+    def strided(prefix: str, empty: float) -> Callable[..., None]:
+        name = prefix + "_view"
+
+        def reduce_view(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
+            views.check_view(a.size, shape, strides, offset, name)
+            if not 0 <= reduce_ndim <= len(shape):
+                raise ValueError(
+                    f"{name}: reduce_ndim must be in [0, {len(shape)}] for shape {shape}, got {reduce_ndim}"
+                )
+            kept = len(shape) - reduce_ndim  # reduce_ndim 0: every row is one element
+            rows, size = math.prod(shape[:kept]), math.prod(shape[kept:])
+            if out.size < rows:
+                raise _too_small(name, out, rows)
+            view = views.pack(*views.simplify(shape, strides), offset)
+            launch(name, (a.mem, view), out, rows, size, empty)
+
+        reduce_view.__name__ = reduce_view.__qualname__ = name
+        return reduce_view
+
+    def logsumexp(a: Buffer, out: Buffer, reduce_size: int) -> None:
+        if a.size < out.size * reduce_size:
+            raise _too_small("logsumexp", a, out.size * reduce_size)
+        launch("logsumexp", (a.mem,), out, out.size, int(reduce_size), -math.inf)
+
+    return {
+        "reduce_sum": contiguous("reduce_sum", 0.0),
+        "reduce_max": contiguous("reduce_max", -math.inf),
+        "reduce_sum_view": strided("reduce_sum", 0.0),
+        "reduce_max_view": strided("reduce_max", -math.inf),
+        "logsumexp": logsumexp,
+    }
+
+
+def _matmuls(rt: Runtime) -> dict[str, Any]:
+    def run(a: Buffer, b: Buffer, out: Buffer, batch: int, m: int, n: int, p: int) -> None:
+        if a.size < batch * m * n or b.size < batch * n * p or out.size < batch * m * p:
+            raise ValueError(
+                f"matmul: buffers of {a.size}, {b.size}, {out.size} elements are too small for "
+                f"{batch} x ({m}, {n}) @ ({n}, {p})"
+            )
+        if batch * m * p == 0:
+            return
+        if n == 0:
+            rt.launch("fill", (_round_up(batch * m * p, 64),), (rt.group(64),), out.mem, _F32(0.0), _I32(batch * m * p))
+            return
+        sizes = (_I32(m), _I32(n), _I32(p))
+        if rt.matmul_variant == "local":
+            grid = (_round_up(p, 64) // 4, _round_up(m, 64) // 4, batch)
+            rt.launch("matmul_local", grid, (16, 16, 1), a.mem, b.mem, out.mem, *sizes)
+            return
+        nib, njb = -(-m // MATMUL_RM), -(-p // 16)
+        b_packed = rt.pool.take(4 * batch * njb * n * 16)
+        rt.launch("pack_b", (_round_up(n, 16), njb, batch), (16, 1, 1), b.mem, b_packed, _I32(n), _I32(p))
+        grid = (_round_up(njb, 4), nib, batch)
+        rt.launch("matmul_packed", grid, (4, 1, 1), a.mem, b_packed, out.mem, *sizes, _I32(njb))
+        rt.pool.give(b_packed)  # safe to reuse at once: later commands on this in-order queue run after these
+
+    def matmul(a: Buffer, b: Buffer, out: Buffer, m: int, n: int, p: int) -> None:
+        run(a, b, out, 1, m, n, p)
+
+    def batched_matmul(a: Buffer, b: Buffer, out: Buffer, batch: int, m: int, n: int, p: int) -> None:
+        run(a, b, out, batch, m, n, p)
+
+    return {"matmul": matmul, "batched_matmul": batched_matmul}
+
+
+def _optimisers(rt: Runtime) -> dict[str, Any]:
+    local = rt.group(_EWISE_LOCAL)
+
+    def check(name: str, size: int, *bufs: Buffer) -> None:
+        for buf in bufs:
+            if buf.size < size:
+                raise _too_small(name, buf, size)
+
+    def sgd_update(w: Buffer, g: Buffer, u: Buffer, size: int, lr: float, momentum: float, weight_decay: float) -> None:
+        check("sgd_update", size, w, g, u)
+        if size:
+            rt.launch(
+                "sgd_update",
+                (_round_up(size, local),),
+                (local,),
+                w.mem,
+                g.mem,
+                u.mem,
+                _I32(size),
+                _F32(lr),
+                _F32(momentum),
+                _F32(weight_decay),
+            )
+
+    def adam_update(
+        w: Buffer,
+        g: Buffer,
+        m: Buffer,
+        v: Buffer,
+        size: int,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        t: int,
+    ) -> None:
+        check("adam_update", size, w, g, m, v)
+        if size:
+            inv_c1, inv_c2 = 1.0 / (1.0 - beta1**t), 1.0 / (1.0 - beta2**t)
+            rt.launch(
+                "adam_update",
+                (_round_up(size, local),),
+                (local,),
+                w.mem,
+                g.mem,
+                m.mem,
+                v.mem,
+                _I32(size),
+                _F32(lr),
+                _F32(beta1),
+                _F32(beta2),
+                _F32(eps),
+                _F32(weight_decay),
+                _F32(inv_c1),
+                _F32(inv_c2),
+            )
+
+    return {"sgd_update": sgd_update, "adam_update": adam_update}

@@ -1,0 +1,102 @@
+// SGEMM, batched over dimension 2 of the NDRange: C[b] (M x P) = A[b] (M x N) @ B[b] (N x P).
+//
+// Two variants; runtime.py picks one per device:
+//   * "packed" for devices whose local memory is ordinary cached RAM (CPUs, PoCL):
+//     B is first repacked into zero-padded panels of 16 columns, k-major, so the main
+//     kernel streams one contiguous panel (no 4 KiB-strided rows, no TLB misses) and
+//     keeps an RM x 16 block of C in registers (RM float16 accumulators), reading RM
+//     rows of A. Padding makes the inner loop branch-free for any M, N, P; only the
+//     stores check. No barriers: PoCL spills values that live across a barrier.
+//   * "local" for devices with dedicated local memory (GPUs): 64 x 64 tiles of C per
+//     work-group, A and B tiles staged in local memory, 4 x 4 outputs per work-item.
+
+#ifndef RM
+#define RM 8
+#endif
+
+// Bp[b][jb][k][c] = B[b][k][jb*16 + c], zero past column P.
+__kernel void pack_b(__global const float* B, __global float* Bp, const int N, const int P) {
+    const int k = get_global_id(0), jb = get_global_id(1), b = get_global_id(2);
+    if (k >= N) return;
+    const int njb = get_global_size(1);
+    __global const float* src = B + ((size_t)b * N + k) * P + jb * 16;
+    __global float* dst = Bp + (((size_t)b * njb + jb) * N + k) * 16;
+    if (jb * 16 + 16 <= P) {
+        vstore16(vload16(0, src), 0, dst);
+    } else {
+        for (int c = 0; c < 16; ++c) dst[c] = (jb * 16 + c < P) ? src[c] : 0.0f;
+    }
+}
+
+__kernel void matmul_packed(__global const float* A, __global const float* Bp, __global float* C,
+                            const int M, const int N, const int P, const int njb) {
+    const int jb = get_global_id(0), ib = get_global_id(1), b = get_global_id(2);
+    if (jb >= njb) return;
+    // rows past M re-read row M-1 (always in bounds); their results are never stored
+    __global const float* a = A + (size_t)b * M * N;
+    int row_off[RM];
+    for (int r = 0; r < RM; ++r) row_off[r] = min(ib * RM + r, M - 1) * N;
+    __global const float* bp = Bp + ((size_t)b * njb + jb) * N * 16;
+    float16 acc[RM];
+    for (int r = 0; r < RM; ++r) acc[r] = (float16)(0.0f);
+    for (int k = 0; k < N; ++k) {
+        const float16 bv = vload16(k, bp);
+        for (int r = 0; r < RM; ++r) acc[r] = MAC((float16)(a[row_off[r] + k]), bv, acc[r]);
+    }
+    __global float* c = C + (size_t)b * M * P;
+    const int col = jb * 16;
+    for (int r = 0; r < RM; ++r) {
+        const int row = ib * RM + r;
+        if (row >= M) break;
+        if (col + 16 <= P) {
+            vstore16(acc[r], 0, c + (size_t)row * P + col);
+        } else {
+            float vals[16];
+            vstore16(acc[r], 0, vals);
+            for (int j = 0; col + j < P; ++j) c[(size_t)row * P + col + j] = vals[j];
+        }
+    }
+}
+
+#define TILE 64
+#define TK 16
+#define WI 16  // work-items per tile side: each computes (TILE/WI)^2 = 16 outputs
+
+__kernel void matmul_local(__global const float* A, __global const float* B, __global float* C,
+                           const int M, const int N, const int P) {
+    __local float As[TK][TILE + 1];
+    __local float Bs[TK][TILE + 1];
+    const int tx = get_local_id(0), ty = get_local_id(1), b = get_global_id(2);
+    const int row0 = get_group_id(1) * TILE, col0 = get_group_id(0) * TILE;
+    const int lid = ty * WI + tx;
+    A += (size_t)b * M * N;
+    B += (size_t)b * N * P;
+    float acc[TILE / WI][TILE / WI];
+    for (int i = 0; i < TILE / WI; ++i)
+        for (int j = 0; j < TILE / WI; ++j) acc[i][j] = 0.0f;
+    for (int k0 = 0; k0 < N; k0 += TK) {
+        for (int t = lid; t < TILE * TK; t += WI * WI) {
+            const int r = t / TK, c = t % TK;  // A tile: TILE rows x TK columns
+            As[c][r] = (row0 + r < M && k0 + c < N) ? A[(size_t)(row0 + r) * N + k0 + c] : 0.0f;
+            const int br = t / TILE, bc = t % TILE;  // B tile: TK rows x TILE columns
+            Bs[br][bc] = (k0 + br < N && col0 + bc < P) ? B[(size_t)(k0 + br) * P + col0 + bc] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int k = 0; k < TK; ++k) {
+            float av[TILE / WI], bv[TILE / WI];
+            for (int i = 0; i < TILE / WI; ++i) av[i] = As[k][ty + WI * i];
+            for (int j = 0; j < TILE / WI; ++j) bv[j] = Bs[k][tx + WI * j];
+            for (int i = 0; i < TILE / WI; ++i)
+                for (int j = 0; j < TILE / WI; ++j) acc[i][j] = MAC(av[i], bv[j], acc[i][j]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    __global float* c = C + (size_t)b * M * P;
+    for (int i = 0; i < TILE / WI; ++i) {
+        const int row = row0 + ty + WI * i;
+        for (int j = 0; j < TILE / WI; ++j) {
+            const int col = col0 + tx + WI * j;
+            if (row < M && col < P) c[(size_t)row * P + col] = acc[i][j];
+        }
+    }
+}

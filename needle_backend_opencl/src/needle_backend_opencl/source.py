@@ -1,0 +1,107 @@
+"""The OpenCL C program of the backend, rendered once per process.
+
+The elementwise family comes from the shared table ``needle_core.kernels.ELEMENTWISE``
+(one kernel per row); everything else is a hand-written template under ``cl/``.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from string import Template
+
+from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
+
+#: Work-group size of the tree reductions (a power of two).
+REDUCE_LOCAL = 64
+#: Rows of C per work-item in the packed matmul (RM float16 accumulators).
+MATMUL_RM = 8
+
+_PARAMS = {
+    "unary": "__global const float* A, __global float* OUT, const int n",
+    "ewise": "__global const float* A, __global const float* B, __global float* OUT, const int n",
+    "scalar": "__global const float* A, const float b, __global float* OUT, const int n",
+}
+_LOADS = {
+    "unary": "const float a = A[i];",
+    "ewise": "const float a = A[i], b = B[i];",
+    "scalar": "const float a = A[i];",
+}
+
+# (kernel-name prefix, identity, combine) of the reductions.
+_REDUCTIONS = {
+    "reduce_sum": ("0.0f", "x + y"),
+    # NaN-propagating like NumPy's max: once acc is NaN it stays NaN.
+    "reduce_max": ("-INFINITY", "(y > x || isnan(y)) ? y : x"),
+}
+# (name suffix, operand parameters, j-th element of output row r)
+_LAYOUTS = {
+    "": ("__global const float* a", "a[(size_t)r * size + j]"),
+    "_view": ("__global const float* a, const view_t v", "a[view_offset(&v, r * size + j)]"),
+}
+
+
+def _kind(row: ElementwiseKernel) -> str:
+    if row.arity == 1:
+        return "unary"
+    return "scalar" if row.is_scalar else "ewise"
+
+
+def render_elementwise(row: ElementwiseKernel) -> str:
+    """``out[i] = expr(a[i], b[i] | b)`` for one row of the shared table."""
+    kind = _kind(row)
+    return (
+        f"__kernel void {row.name}({_PARAMS[kind]}) {{\n"
+        f"    const int i = get_global_id(0);\n"
+        f"    if (i < n) {{ {_LOADS[kind]} OUT[i] = (float)({row.expr}); }}\n"
+        f"}}\n"
+    )
+
+
+def _template(name: str) -> str:
+    return resources.files(__package__).joinpath("cl").joinpath(name).read_text(encoding="utf-8")
+
+
+def render_reductions() -> str:
+    template = Template(_template("reduce.cl"))
+    parts = []
+    for prefix, (init, op) in _REDUCTIONS.items():
+        for suffix, (args, load) in _LAYOUTS.items():
+            parts.append(template.substitute(NAME=prefix + suffix, INIT=init, OP=op, ARGS=args, LOAD=load))
+    return "\n".join(parts)
+
+
+@functools.cache
+def program_source() -> str:
+    """The whole program: prelude, elementwise table, strided, reductions, matmul, optim."""
+    return "\n".join(
+        [
+            f"#define RL {REDUCE_LOCAL}\n#define RM {MATMUL_RM}\n",
+            _template("prelude.cl"),
+            "// ---- elementwise family, rendered from needle_core.kernels.ELEMENTWISE ----",
+            *(render_elementwise(row) for row in ELEMENTWISE),
+            _template("strided.cl"),
+            render_reductions(),
+            _template("logsumexp.cl"),
+            _template("matmul.cl"),
+            _template("optim.cl"),
+        ]
+    )
+
+
+#: Kernel names the program defines (the runtime fetches each once).
+KERNEL_NAMES: tuple[str, ...] = (
+    *(row.name for row in ELEMENTWISE),
+    "fill",
+    "compact",
+    "ewise_setitem",
+    "scalar_setitem",
+    *(f"{p}{s}_{shape}" for p in _REDUCTIONS for s in _LAYOUTS for shape in ("serial", "tree")),
+    "logsumexp_serial",
+    "logsumexp_tree",
+    "pack_b",
+    "matmul_packed",
+    "matmul_local",
+    "sgd_update",
+    "adam_update",
+)

@@ -1,0 +1,58 @@
+"""Strided views on the host side: validate, simplify, pack as the kernels' ``view_t``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_DIMS = 8  # must match cl/prelude.cl
+
+
+def simplify(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[list[int], list[int]]:
+    """The same element order with fewer axes: size-1 axes dropped, and an axis merged
+    into the next one when they step through memory as one (fewer divisions per element)."""
+    dims = [(int(n), int(s)) for n, s in zip(shape, strides, strict=True) if n != 1]
+    merged: list[list[int]] = []
+    for n, s in dims:
+        if merged and merged[-1][1] == s * n:
+            merged[-1] = [merged[-1][0] * n, s]
+        else:
+            merged.append([n, s])
+    return [n for n, _ in merged] or [1], [s for _, s in merged] or [1]
+
+
+def check_view(buffer_size: int, shape: tuple[int, ...], strides: tuple[int, ...], offset: int, what: str) -> int:
+    """Number of elements of the view; raises if it would leave the buffer."""
+    if len(shape) != len(strides):
+        raise ValueError(f"{what}: shape {shape} and strides {strides} must have the same length")
+    size = 1
+    for n in shape:
+        size *= int(n)
+    if size == 0:
+        return 0
+    if offset < 0 or any(s < 0 for s in strides) or any(n < 0 for n in shape):
+        raise ValueError(
+            f"{what}: expected non-negative shape, strides and offset, got shape={shape} strides={strides} "
+            f"offset={offset}; flip views are compacted by needle-core before reaching kernels"
+        )
+    last = offset + sum((n - 1) * s for n, s in zip(shape, strides, strict=True))
+    if last >= buffer_size:
+        raise ValueError(
+            f"{what}: the view shape={shape} strides={strides} offset={offset} reaches element {last}, "
+            f"but the buffer has {buffer_size} elements"
+        )
+    return size
+
+
+def pack(shape: list[int], strides: list[int], offset: int) -> np.ndarray:
+    """The ``view_t`` struct bytes: ndim, offset, shape[MAX_DIMS], strides[MAX_DIMS] (int32)."""
+    ndim = len(shape)
+    if ndim > MAX_DIMS:
+        raise ValueError(
+            f"the opencl kernels address views of at most {MAX_DIMS} non-mergeable axes, got {ndim} "
+            f"(shape {shape}); compact in steps or reshape"
+        )
+    packed = np.zeros(2 + 2 * MAX_DIMS, dtype=np.int32)
+    packed[0], packed[1] = ndim, offset
+    packed[2 : 2 + ndim] = shape
+    packed[2 + MAX_DIMS : 2 + MAX_DIMS + ndim] = strides
+    return packed

@@ -1,0 +1,58 @@
+"""SGEMM (both variants: packed panels for CPUs, local-memory tiles for GPUs) and batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+SHAPES = [(1, 1, 1), (1, 5, 1), (3, 4, 5), (8, 16, 16), (9, 17, 33), (64, 64, 64), (100, 784, 100), (130, 3, 70)]
+
+
+@pytest.fixture(params=["packed", "local"])
+def variant(runtime, request):
+    saved = runtime.matmul_variant
+    runtime.matmul_variant = request.param
+    yield request.param
+    runtime.matmul_variant = saved
+
+
+def _tolerance(n):
+    return dict(rtol=1e-5 * max(1.0, np.sqrt(n)), atol=1e-5 * n)
+
+
+@pytest.mark.parametrize("m,n,p", SHAPES)
+def test_matmul_matches_numpy(kernels, host, rng, variant, m, n, p):
+    a = rng.standard_normal((m, n)).astype(np.float32)
+    b = rng.standard_normal((n, p)).astype(np.float32)
+    out = host.empty(m * p)
+    kernels["matmul"](host.put(a), host.put(b), out, m, n, p)
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(host.get(out, (m, p)), expected, **_tolerance(n))
+
+
+@pytest.mark.parametrize("batch,m,n,p", [(1, 4, 4, 4), (3, 9, 17, 20), (5, 32, 8, 48)])
+def test_batched_matmul(kernels, host, rng, variant, batch, m, n, p):
+    a = rng.standard_normal((batch, m, n)).astype(np.float32)
+    b = rng.standard_normal((batch, n, p)).astype(np.float32)
+    out = host.empty(batch * m * p)
+    kernels["batched_matmul"](host.put(a), host.put(b), out, batch, m, n, p)
+    np.testing.assert_allclose(host.get(out, (batch, m, p)), a.astype(np.float64) @ b, **_tolerance(n))
+
+
+def test_matmul_with_empty_inner_dimension_is_zero(kernels, host):
+    out = host.put(np.full(6, 9.0))
+    kernels["matmul"](host.empty(0), host.empty(0), out, 2, 0, 3)
+    np.testing.assert_array_equal(host.get(out, (2, 3)), np.zeros((2, 3)))
+
+
+def test_matmul_rejects_small_buffers(kernels, host):
+    with pytest.raises(ValueError, match="too small"):
+        kernels["matmul"](host.empty(4), host.empty(4), host.empty(4), 2, 3, 2)
+
+
+def test_matmul_propagates_nan_and_inf(kernels, host):
+    a = np.array([[np.nan, 1.0], [np.inf, 0.0]], np.float32)
+    out = host.empty(4)
+    kernels["matmul"](host.put(a), host.put(np.eye(2, dtype=np.float32)), out, 2, 2, 2)
+    got = host.get(out, (2, 2))
+    assert np.isnan(got[0, 0]) and got[1, 0] == np.inf
