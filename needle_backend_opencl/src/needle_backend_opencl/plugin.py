@@ -83,6 +83,7 @@ SPEC = DeviceSpec(
     count=count,
     verify=verify,
     install_hint=discovery.INSTALL_HINT,
+    describe=describe,
 )
 
 

@@ -66,6 +66,8 @@ class DeviceSpec:
       or compile kernels (e.g. one tiny OpenCL program). Returns ``ProbeResult``,
       a bool or None (= fine), or raises; a failure disables the device with that
       reason.
+    - ``describe()``: optional extra lines for ``python -m needle devices`` (e.g.
+      every OpenCL platform/device found and whether it is usable).
     - ``conformance_xfail``: known conformance-suite failures, ``{"test id
       substring": "reason"}``; the needle pytest plugin marks matching tests as
       strict xfail on this device (an unexpected pass fails).
@@ -83,6 +85,7 @@ class DeviceSpec:
     install_hint: str = ""
     verify: Callable[[Any], ProbeResult | bool | None] | None = None
     conformance_xfail: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    describe: Callable[[], list[str]] | None = None
 
 
 @dataclass(frozen=True)

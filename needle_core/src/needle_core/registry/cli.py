@@ -41,6 +41,19 @@ def _notes(record: BackendRecord, failure: str) -> str:
     return "; ".join(parts)
 
 
+def _details(name: str) -> list[str]:
+    """Extra lines a backend offers about itself (``DeviceSpec.describe``)."""
+    lines: list[str] = []
+    for provider in STATE.providers.get(name, ()):
+        if provider.spec.describe is None:
+            continue
+        try:
+            lines += [str(line) for line in provider.spec.describe()]
+        except Exception as exc:  # a listing must never take the table down
+            lines.append(f"(describe failed: {short_error(exc)})")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m needle devices", description=__doc__)
     parser.add_argument(
@@ -61,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     widths = [max(len(str(r[i])) for r in (*rows, _COLUMNS)) for i in range(len(_COLUMNS) - 1)]
     for row in (_COLUMNS, *rows):
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+        if row is not _COLUMNS:
+            for line in _details(row[0]):
+                print("    " + line)
     if STATE.blocked:
         print("blocked by NEEDLE_BLOCK_PLUGINS: " + ", ".join(STATE.blocked))
     sys.stdout.flush()
