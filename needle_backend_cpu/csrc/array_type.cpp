@@ -1,0 +1,122 @@
+// The CPython type behind `Array(size, dtype="float32")` (see array_type.h).
+#include "array_type.h"
+
+#include <cstring>
+#include <new>
+#include <string>
+
+namespace needle {
+
+namespace {
+
+// Array(size, dtype="float32"): vectorcall, so construction skips tuple/dict packing.
+PyObject* array_vectorcall(PyObject* type, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  PyObject* size_obj = nargs > 0 ? args[0] : nullptr;
+  PyObject* dtype_obj = nargs > 1 ? args[1] : nullptr;
+  Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t i = 0; i < nkw; ++i) {
+    const char* key = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+    if (!key) return nullptr;
+    if (!std::strcmp(key, "size") && !size_obj) {
+      size_obj = args[nargs + i];
+    } else if (!std::strcmp(key, "dtype") && !dtype_obj) {
+      dtype_obj = args[nargs + i];
+    } else {
+      return PyErr_Format(PyExc_TypeError, "Array() got an unexpected or repeated keyword argument '%s'", key);
+    }
+  }
+  if (!size_obj || nargs > 2) return PyErr_Format(PyExc_TypeError, "Array(size, dtype='float32') takes 1 or 2 arguments");
+  if (dtype_obj && dtype_obj != Py_None) {
+    PyObject* s = PyObject_Str(dtype_obj);
+    if (!s) return nullptr;
+    const char* d = PyUnicode_AsUTF8(s);
+    bool ok = d && !std::strcmp(d, "float32");
+    std::string given = d ? d : "?";
+    Py_DECREF(s);
+    if (!ok)
+      return PyErr_Format(PyExc_ValueError,
+                          "Array: the cpu device holds float32 only, got dtype '%s'; use ndl.cpu_numpy() for float64",
+                          given.c_str());
+  }
+  long long n = PyLong_AsLongLong(size_obj);
+  if (n == -1 && PyErr_Occurred()) return nullptr;
+  if (n < 0) return PyErr_Format(PyExc_ValueError, "Array: size must be >= 0, got %lld", n);
+  auto* self = reinterpret_cast<ArrayObject*>(reinterpret_cast<PyTypeObject*>(type)->tp_alloc(
+      reinterpret_cast<PyTypeObject*>(type), 0));
+  if (!self) return nullptr;
+  try {
+    new (&self->arr) Array(n);
+  } catch (const std::bad_alloc&) {
+    self->arr.ptr = nullptr;  // tp_dealloc frees nothing
+    Py_DECREF(self);
+    return PyErr_Format(PyExc_MemoryError, "Array: cannot allocate %lld float32 elements", n);
+  }
+  return reinterpret_cast<PyObject*>(self);
+}
+
+PyObject* array_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  // the slow path (e.g. a subclass): repack into a vectorcall
+  Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+  if (kwargs && PyDict_GET_SIZE(kwargs)) {
+    PyObject* size = nargs > 0 ? PyTuple_GET_ITEM(args, 0) : PyDict_GetItemString(kwargs, "size");
+    PyObject* dtype = nargs > 1 ? PyTuple_GET_ITEM(args, 1) : PyDict_GetItemString(kwargs, "dtype");
+    PyObject* pos[2] = {size, dtype};
+    if (!size) return PyErr_Format(PyExc_TypeError, "Array(size, dtype='float32') needs a size");
+    return array_vectorcall(reinterpret_cast<PyObject*>(type), pos, dtype ? 2 : 1, nullptr);
+  }
+  return array_vectorcall(reinterpret_cast<PyObject*>(type), &PyTuple_GET_ITEM(args, 0), nargs, nullptr);
+}
+
+void array_dealloc(PyObject* o) {
+  auto* self = reinterpret_cast<ArrayObject*>(o);
+  self->arr.~Array();
+  Py_TYPE(o)->tp_free(o);
+}
+
+PyObject* array_ptr(PyObject* o, PyObject*) {
+  return PyLong_FromVoidPtr(reinterpret_cast<ArrayObject*>(o)->arr.ptr);
+}
+
+PyObject* array_repr(PyObject* o) {
+  return PyUnicode_FromFormat("<needle_backend_cpu.Array size=%lld>", (long long)reinterpret_cast<ArrayObject*>(o)->arr.size);
+}
+
+PyObject* array_get_size(PyObject* o, void*) { return PyLong_FromLongLong(reinterpret_cast<ArrayObject*>(o)->arr.size); }
+PyObject* array_get_dtype(PyObject*, void*) { return PyUnicode_FromString("float32"); }
+
+PyMethodDef array_methods[] = {
+    {"ptr", array_ptr, METH_NOARGS, "The buffer's address (equal for every view of it)."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyGetSetDef array_getset[] = {
+    {"size", array_get_size, nullptr, "Number of float32 elements.", nullptr},
+    {"dtype", array_get_dtype, nullptr, "Always 'float32' on this device.", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+}  // namespace
+
+PyTypeObject ArrayType = [] {
+  PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
+  t.tp_name = "needle_backend_cpu.Array";
+  t.tp_basicsize = sizeof(ArrayObject);
+  t.tp_dealloc = array_dealloc;
+  t.tp_repr = array_repr;
+  t.tp_flags = Py_TPFLAGS_DEFAULT;
+  t.tp_doc = "Array(size, dtype='float32'): a 64-byte aligned float32 device buffer (uninitialised).";
+  t.tp_methods = array_methods;
+  t.tp_getset = array_getset;
+  t.tp_new = array_new;
+  t.tp_vectorcall = array_vectorcall;
+  return t;
+}();
+
+void add_array_type(pybind11::module_& m) {
+  if (PyType_Ready(&ArrayType) < 0) throw pybind11::error_already_set();
+  Py_INCREF(&ArrayType);
+  m.add_object("Array", reinterpret_cast<PyObject*>(&ArrayType));
+}
+
+}  // namespace needle

@@ -1,0 +1,47 @@
+// The device buffer (`Array`) and the argument checks every kernel runs before it
+// touches memory. Checks throw std::invalid_argument, which pybind11 turns into
+// ValueError; a failed allocation throws std::bad_alloc (MemoryError).
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace needle {
+
+using Shape = std::vector<int64_t>;
+
+// 64-byte aligned float32 storage, uninitialised (course: `Array(size)`).
+struct Array {
+  explicit Array(int64_t n) : size(n) {
+    if (n < 0) throw std::invalid_argument("Array: size must be >= 0, got " + std::to_string(n));
+    if (n > (int64_t{1} << 40)) throw std::bad_alloc();
+    size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
+    ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!ptr) throw std::bad_alloc();
+  }
+  ~Array() { std::free(ptr); }
+  Array(const Array&) = delete;
+  Array& operator=(const Array&) = delete;
+
+  float* ptr = nullptr;
+  int64_t size = 0;
+};
+
+std::string fmt_tuple(const Shape& v);
+
+// Throws unless `got == want`; names the kernel and argument in the message.
+void check_size(const char* kernel, const char* arg, int64_t got, int64_t want);
+
+// Throws unless every element of the strided view lies inside a buffer of
+// `buffer_size` elements; returns prod(shape).
+int64_t check_view(const char* kernel, const char* arg, int64_t buffer_size, const Shape& shape,
+                   const Shape& strides, int64_t offset);
+
+// prod(dims) with overflow and sign checks
+int64_t checked_numel(const char* kernel, const Shape& dims);
+
+}  // namespace needle

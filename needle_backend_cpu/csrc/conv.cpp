@@ -1,0 +1,144 @@
+// conv2d_nhwc. Few output channels (<= 8, e.g. the input gradient of a first layer;
+// or <= 16 with long windows, e.g. a weight gradient): direct dot products over each
+// K x K x C_in window, vectorised along the window, no im2col copy (a GEMM would
+// waste most of its NR-wide tile). Otherwise im2col in chunks of output
+// pixels, then the packed SGEMM: per-thread chunks small enough for L2 when there are
+// many, else one large chunk at a time with a multithreaded SGEMM.
+#include <cstring>
+
+#include "bindings.h"
+#include "gemm.h"
+#include "parallel.h"
+#include "simd.h"
+
+namespace needle {
+
+namespace {
+
+constexpr int64_t kColFloats = int64_t{1} << 22;   // shared im2col chunk: at most 16 MB
+constexpr int64_t kL2Floats = int64_t{1} << 16;    // per-thread im2col chunk: 256 KB
+
+struct ConvDims {
+  int64_t N, H, W, C, KH, KW, Co, stride, Ho, Wo;
+  const float* window(const float* a, int64_t row) const {  // top-left of output pixel `row`'s window
+    int64_t wo = row % Wo, ho = (row / Wo) % Ho, n = row / (Wo * Ho);
+    return a + ((n * H + ho * stride) * W + wo * stride) * C;
+  }
+};
+
+// out[row, j] = <window(row), wt[j]> for j < P; wt is the kernel transposed to (P, KH*KW*C).
+// Rows go in blocks of R whose partial sums stay in memory while the loop walks the
+// window one kernel row (KW*C contiguous floats) at a time, so the slice of wt in use
+// stays in L2 even when all of wt does not fit.
+template <int P>
+void conv_dot(const float* a, const float* wt, float* out, const ConvDims& d) {
+  constexpr int64_t R = 32;
+  const int64_t L = d.KW * d.C, kdim = d.KH * L, rows = d.N * d.Ho * d.Wo;
+  parallel_for(rows, std::max<int64_t>(1, (1 << 16) / (kdim * P)), [&](int64_t lo, int64_t hi) {
+    std::vector<float> part(R * P * VL);  // partial sums, VL lanes per (row, output)
+    std::vector<float> tails(R * P);
+    for (int64_t r0 = lo; r0 < hi; r0 += R) {
+      const int64_t nr = std::min(R, hi - r0);
+      std::fill(part.begin(), part.end(), 0.0f);
+      std::fill(tails.begin(), tails.end(), 0.0f);
+      for (int64_t kh = 0; kh < d.KH; ++kh) {
+        const float* w = wt + kh * L;
+        for (int64_t r = 0; r < nr; ++r) {
+          const float* seg = d.window(a, r0 + r) + kh * d.W * d.C;
+          vfloat acc[P];
+          for (int j = 0; j < P; ++j) acc[j] = vload(&part[(r * P + j) * VL]);
+          int64_t t = 0;
+          for (; t + VL <= L; t += VL) {
+            vfloat x = vload(seg + t);
+            for (int j = 0; j < P; ++j) acc[j] = vfma(x, vload(w + j * kdim + t), acc[j]);
+          }
+          for (int j = 0; j < P; ++j) vstore(&part[(r * P + j) * VL], acc[j]);
+          for (; t < L; ++t)
+            for (int j = 0; j < P; ++j) tails[r * P + j] += seg[t] * w[j * kdim + t];
+        }
+      }
+      for (int64_t r = 0; r < nr; ++r)
+        for (int j = 0; j < P; ++j) out[(r0 + r) * P + j] = hsum(vload(&part[(r * P + j) * VL])) + tails[r * P + j];
+    }
+  }, 1);
+}
+
+template <int P>
+void conv_dot_dispatch(int64_t co, const float* a, const float* wt, float* out, const ConvDims& d) {
+  if constexpr (P > 0) {
+    if (co == P) return conv_dot<P>(a, wt, out, d);
+    return conv_dot_dispatch<P - 1>(co, a, wt, out, d);
+  }
+}
+
+void im2col(const float* a, float* col, int64_t r0, int64_t nr, const ConvDims& d) {
+  const int64_t kdim = d.KH * d.KW * d.C;
+  for (int64_t r = 0; r < nr; ++r) {
+    const float* src = d.window(a, r0 + r);
+    float* dst = col + r * kdim;
+    for (int64_t kh = 0; kh < d.KH; ++kh)
+      std::memcpy(dst + kh * d.KW * d.C, src + kh * d.W * d.C, d.KW * d.C * sizeof(float));
+  }
+}
+
+void conv2d_nhwc(const Array& a, const Array& w, Array& out, const Shape& sa, const Shape& sw, int64_t stride) {
+  const char* k = "conv2d_nhwc";
+  if (sa.size() != 4 || sw.size() != 4)
+    throw std::invalid_argument("conv2d_nhwc: shape_a must be (N, H, W, C_in) and shape_w (K, K, C_in, C_out), got " +
+                                fmt_tuple(sa) + " and " + fmt_tuple(sw));
+  const int64_t N = sa[0], H = sa[1], W = sa[2], C = sa[3], KH = sw[0], KW = sw[1], Co = sw[3];
+  if (sw[2] != C)
+    throw std::invalid_argument("conv2d_nhwc: the kernel's C_in (" + std::to_string(sw[2]) +
+                                ") differs from the input's channels (" + std::to_string(C) + ")");
+  if (stride < 1) throw std::invalid_argument("conv2d_nhwc: stride must be >= 1, got " + std::to_string(stride));
+  check_size(k, "a", a.size, checked_numel(k, sa));
+  check_size(k, "w", w.size, checked_numel(k, sw));
+  if (KH < 1 || KW < 1 || KH > H || KW > W)
+    throw std::invalid_argument("conv2d_nhwc: the kernel " + fmt_tuple(sw) + " does not fit the (padded) input " +
+                                fmt_tuple(sa));
+  const int64_t Ho = (H - KH) / stride + 1, Wo = (W - KW) / stride + 1;
+  const int64_t rows = N * Ho * Wo, kdim = KH * KW * C;
+  check_size(k, "out", out.size, checked_numel(k, {N, Ho, Wo, Co}));
+  ReleaseGIL nogil(rows * kdim);
+  if (rows == 0 || Co == 0) return;
+  if (KH == 1 && KW == 1 && stride == 1) return sgemm(rows, C, Co, a.ptr, C, w.ptr, Co, out.ptr, Co);
+
+  const ConvDims d{N, H, W, C, KH, KW, Co, stride, Ho, Wo};
+  if (Co <= 8 || (Co <= 16 && kdim >= 2048)) {  // few outputs, or few outputs per long window
+    std::vector<float> wt(Co * kdim);  // (K, K, C, Co) -> (Co, K*K*C)
+    for (int64_t k2 = 0; k2 < kdim; ++k2)
+      for (int64_t j = 0; j < Co; ++j) wt[j * kdim + k2] = w.ptr[k2 * Co + j];
+    return conv_dot_dispatch<16>(Co, a.ptr, wt.data(), out.ptr, d);
+  }
+  const int64_t small = std::max<int64_t>(56, kL2Floats / kdim);
+  if (rows >= 2 * small * num_threads()) {  // many L2-sized chunks: one per thread at a time
+    const int64_t chunks = (rows + small - 1) / small;
+    parallel_for(chunks, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<float> col(small * kdim);
+      for (int64_t c = lo; c < hi; ++c) {
+        const int64_t r0 = c * small, nr = std::min(small, rows - r0);
+        im2col(a.ptr, col.data(), r0, nr, d);
+        sgemm_serial(nr, kdim, Co, col.data(), kdim, w.ptr, Co, out.ptr + r0 * Co, Co);
+      }
+    }, 1);
+    return;
+  }
+  const int64_t chunk = std::max<int64_t>(1, std::min(rows, kColFloats / std::max<int64_t>(1, kdim)));
+  std::vector<float> col(chunk * kdim);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t nr = std::min(chunk, rows - r0);
+    parallel_for(nr, std::max<int64_t>(1, (1 << 14) / kdim), [&](int64_t lo, int64_t hi) {
+      im2col(a.ptr, col.data() + lo * kdim, r0 + lo, hi - lo, d);
+    }, 1);
+    sgemm(nr, kdim, Co, col.data(), kdim, w.ptr, Co, out.ptr + r0 * Co, Co);
+  }
+}
+
+}  // namespace
+
+void register_conv(py::module_& m) {
+  m.def("conv2d_nhwc", &conv2d_nhwc, py::arg("a"), py::arg("w"), py::arg("out"), py::arg("shape_a"),
+        py::arg("shape_w"), py::arg("stride"));
+}
+
+}  // namespace needle

@@ -1,0 +1,221 @@
+// Packed SGEMM in the Goto/BLIS style, for row-major operands.
+//
+// For each KC x NC block of B (packed, sized for L2) the thread packs MR x KC
+// micro-panels of A (L1) and runs the register-blocked micro-kernel over NR-wide
+// micro-panels of B. The micro-kernel keeps an MR x NR tile
+// of C in registers: with AVX-512, 14 x 32 floats = 28 zmm accumulators, two B
+// vectors and one broadcast A value per k step (28 FMAs per 16 loads).
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "parallel.h"
+#include "simd.h"
+
+namespace needle {
+
+namespace {
+
+#if defined(NEEDLE_GEMM_MR)
+constexpr int MR = NEEDLE_GEMM_MR, NV = NEEDLE_GEMM_NV;  // tuning experiments
+#elif defined(__AVX512F__)
+constexpr int MR = 14, NV = 2;  // 32 zmm registers
+#else
+constexpr int MR = 6, NV = 2;   // 16 ymm/xmm registers
+#endif
+constexpr int NR = NV * VL;
+#ifndef NEEDLE_GEMM_KC
+#define NEEDLE_GEMM_KC 256
+#define NEEDLE_GEMM_NC 512
+#endif
+constexpr int64_t KC = NEEDLE_GEMM_KC;  // A micro-panel MR x KC (14 KB) stays in L1
+constexpr int64_t NC = NEEDLE_GEMM_NC;  // B block KC x NC (512 KB) stays in L2
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<float, FreeDeleter>;
+
+Buffer alloc_floats(int64_t n) {
+  auto* p = static_cast<float*>(std::aligned_alloc(64, ((size_t)n * sizeof(float) + 63) / 64 * 64));
+  if (!p) throw std::bad_alloc();
+  return Buffer(p);
+}
+
+// C tile (mr x nr valid of MR x NR) = or += Ap (k-major MR-panel) @ Bp (k-major NR-panel)
+void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc, int mr,
+                  int nr, bool accumulate) {
+  vfloat c[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    // the C tile is read/written after the k loop: start fetching it now
+    __builtin_prefetch(C + i * ldc, 1, 3);
+    __builtin_prefetch(C + i * ldc + NR - 1, 1, 3);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) c[i][v] = vsplat(0.0f);
+  }
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < kc; ++k) {
+    vfloat b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = vload(Bp + k * NR + v * VL);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      vfloat a = vsplat(Ap[k * MR + i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) c[i][v] = vfma(a, b[v], c[i][v]);
+    }
+  }
+  if (mr == MR && nr == NR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        float* dst = C + i * ldc + v * VL;
+        vstore(dst, accumulate ? vload(dst) + c[i][v] : c[i][v]);
+      }
+    return;
+  }
+  alignas(64) float tile[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) *reinterpret_cast<vfloat*>(&tile[i][v * VL]) = c[i][v];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j) C[i * ldc + j] = accumulate ? C[i * ldc + j] + tile[i][j] : tile[i][j];
+}
+
+// Bp[k * NR + j] = B[k, j] for k < kc, j < nr (zero beyond nr)
+void pack_b(const float* B, int64_t ldb, int64_t kc, int nr, float* Bp) {
+  for (int64_t k = 0; k < kc; ++k) {
+    std::memcpy(Bp + k * NR, B + k * ldb, nr * sizeof(float));
+    std::fill(Bp + k * NR + nr, Bp + k * NR + NR, 0.0f);
+  }
+}
+
+// Ap[k * MR + i] = A[i, k] for i < mr, k < kc (zero beyond mr)
+void pack_a(const float* A, int64_t lda, int mr, int64_t kc, float* Ap) {
+#if defined(__AVX512F__)
+  if constexpr (MR <= 16) {  // 16 k at a time: load MR row pieces, transpose, store MR-wide rows
+    const __mmask16 keep = (__mmask16)((1u << MR) - 1);
+    int64_t k0 = 0;
+    for (; k0 + 16 <= kc; k0 += 16) {
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i) r[i] = i < mr ? _mm512_loadu_ps(A + i * lda + k0) : _mm512_setzero_ps();
+      transpose16x16(r);
+      for (int k = 0; k < 16; ++k) _mm512_mask_storeu_ps(Ap + (k0 + k) * MR, keep, r[k]);
+    }
+    for (int64_t k = k0; k < kc; ++k)
+      for (int i = 0; i < MR; ++i) Ap[k * MR + i] = i < mr ? A[i * lda + k] : 0.0f;
+    return;
+  }
+#endif
+  for (int i = 0; i < mr; ++i) {
+    const float* row = A + i * lda;
+    for (int64_t k = 0; k < kc; ++k) Ap[k * MR + i] = row[k];
+  }
+  for (int i = mr; i < MR; ++i)
+    for (int64_t k = 0; k < kc; ++k) Ap[k * MR + i] = 0.0f;
+}
+
+// Small products: no packing, rows of C accumulated with SIMD over p.
+void sgemm_small(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                 int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    float* c = C + i * ldc;
+    std::fill_n(c, p, 0.0f);
+    for (int64_t k = 0; k < n; ++k) {
+      float a = A[i * lda + k];
+      const float* b = B + k * ldb;
+      int64_t j = 0;
+      for (; j + VL <= p; j += VL) vstore(c + j, vfma(vsplat(a), vload(b + j), vload(c + j)));
+      for (; j < p; ++j) c[j] += a * b[j];
+    }
+  }
+}
+
+// One thread's share: C[0:m, 0:p] of its block, with its own packing buffers.
+// Each KC-slice of A is packed once (all its micro-panels, `apack` holds m x KC) and
+// reused for every NC block of B; a micro-panel is pulled into L1 by its first use.
+void gemm_block(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                int64_t ldc, float* bpack, float* apack) {
+  const int64_t mp = (m + MR - 1) / MR;
+  for (int64_t pc = 0; pc < n; pc += KC) {
+    const int64_t kc = std::min(KC, n - pc);
+    for (int64_t ip = 0; ip < mp; ++ip)
+      pack_a(A + ip * MR * lda + pc, lda, (int)std::min<int64_t>(MR, m - ip * MR), kc, apack + ip * MR * kc);
+    for (int64_t jc = 0; jc < p; jc += NC) {
+      const int64_t nc = std::min(NC, p - jc), np = (nc + NR - 1) / NR;
+      for (int64_t jp = 0; jp < np; ++jp)
+        pack_b(B + pc * ldb + jc + jp * NR, ldb, kc, (int)std::min<int64_t>(NR, nc - jp * NR), bpack + jp * NR * kc);
+      for (int64_t ip = 0; ip < mp; ++ip) {
+        const int mr = (int)std::min<int64_t>(MR, m - ip * MR);
+        for (int64_t jp = 0; jp < np; ++jp) {
+          const int nr = (int)std::min<int64_t>(NR, nc - jp * NR);
+          micro_kernel(kc, apack + ip * MR * kc, bpack + jp * NR * kc, C + ip * MR * ldc + jc + jp * NR, ldc, mr, nr,
+                       pc > 0);
+        }
+      }
+    }
+  }
+}
+
+// Threads take disjoint blocks of C (a tr x tc grid of whole micro-tiles) and run
+// independently: no barrier, so a descheduled thread never stalls the others (the
+// machine is shared). The price is packing A (column split) or B (row split) twice.
+void sgemm_packed(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                  int64_t ldc, int nt) {
+  const int64_t mp = (m + MR - 1) / MR, pp = (p + NR - 1) / NR;
+  int tr = 1;  // rows of the thread grid: the split that wastes least on partial blocks
+  double best = 1e300;
+  for (int r = 1; r <= nt; ++r) {
+    if (nt % r) continue;
+    int c = nt / r;
+    double cost = (double)((mp + r - 1) / r) * ((pp + c - 1) / c);
+    if (cost < best) best = cost, tr = r;
+  }
+  const int tc = nt / tr;
+  const int64_t kc_max = std::min(KC, n), nc_max = (std::min(NC, p) + NR - 1) / NR * NR;
+  auto round64 = [](int64_t floats) { return (floats + 15) / 16 * 16; };  // keep each thread's buffers 64B-aligned
+  const int64_t bsize = round64(kc_max * nc_max), asize = round64(((mp + tr - 1) / tr) * MR * kc_max);
+  Buffer buf = alloc_floats((bsize + asize) * nt);
+  parallel_run(nt, [&](int tid, int team) {
+    int r = tid / tc, c = tid % tc, rows = tr, cols = tc;
+    if (team != nt) r = c = 0, rows = cols = 1;  // ran serially: one block
+    const int64_t i0 = mp * r / rows * MR, i1 = std::min(m, mp * (r + 1) / rows * MR);
+    const int64_t j0 = pp * c / cols * NR, j1 = std::min(p, pp * (c + 1) / cols * NR);
+    if (i0 >= i1 || j0 >= j1) return;
+    float* mine = buf.get() + (bsize + asize) * tid;
+    gemm_block(i1 - i0, n, j1 - j0, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, mine, mine + bsize);
+  });
+}
+
+void gemm(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+          int64_t ldc, int max_threads) {
+  if (m <= 0 || p <= 0) return;
+  if (n <= 0) {
+    for (int64_t i = 0; i < m; ++i) std::fill_n(C + i * ldc, p, 0.0f);
+    return;
+  }
+  const double work = (double)m * n * p;
+  if (work <= 16.0 * 16 * 16 || m < 4) return sgemm_small(m, n, p, A, lda, B, ldb, C, ldc);
+  // a thread per ~2 MFLOP at least: waking one costs a few microseconds
+  int nt = (int)std::min<double>(max_threads, std::max(1.0, work / (1 << 20)));
+  sgemm_packed(m, n, p, A, lda, B, ldb, C, ldc, nt);
+}
+
+}  // namespace
+
+void sgemm(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+           int64_t ldc) {
+  gemm(m, n, p, A, lda, B, ldb, C, ldc, num_threads());
+}
+
+void sgemm_serial(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb,
+                  float* C, int64_t ldc) {
+  gemm(m, n, p, A, lda, B, ldb, C, ldc, 1);
+}
+
+}  // namespace needle

@@ -1,0 +1,18 @@
+// Packed, register-blocked, multithreaded SGEMM (row-major).
+#pragma once
+
+#include <cstdint>
+
+namespace needle {
+
+// C (m x p, leading dim ldc) = A (m x n, lda) @ B (n x p, ldb); C is overwritten.
+// Uses up to num_threads() threads; deterministic (each C element is computed by one
+// thread, k in a fixed order).
+void sgemm(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+           int64_t ldc);
+
+// The same, single-threaded (callers that parallelise over many small products).
+void sgemm_serial(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb,
+                  float* C, int64_t ldc);
+
+}  // namespace needle

@@ -1,0 +1,110 @@
+"""Build the C++ extension ``needle_backend_cpu._kernels``.
+
+Flags: ``-O3 -march=native`` by default (the machine it is installed on), never
+fast-math. ``NEEDLE_CPU_PORTABLE=1`` drops ``-march=native`` for wheels that must run
+on any x86-64. The build also records which instruction-set extensions the compiler
+was allowed to use (``_build_info.py``), so the plugin's probe can refuse a CPU that
+lacks them instead of the process dying of SIGILL on import.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sysconfig
+import tempfile
+from pathlib import Path
+
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
+from setuptools import setup
+
+HERE = Path(__file__).resolve().parent
+PORTABLE = os.environ.get("NEEDLE_CPU_PORTABLE", "") not in ("", "0")
+
+# compiler macro -> /proc/cpuinfo flag, for the ISA extensions -march may enable
+ISA_MACROS = {
+    "__SSE3__": "pni", "__SSSE3__": "ssse3", "__SSE4_1__": "sse4_1", "__SSE4_2__": "sse4_2",
+    "__POPCNT__": "popcnt", "__AVX__": "avx", "__AVX2__": "avx2", "__FMA__": "fma",
+    "__F16C__": "f16c", "__BMI__": "bmi1", "__BMI2__": "bmi2", "__LZCNT__": "abm",
+    "__MOVBE__": "movbe", "__ADX__": "adx", "__SHA__": "sha_ni", "__GFNI__": "gfni",
+    "__VAES__": "vaes", "__VPCLMULQDQ__": "vpclmulqdq", "__AVXVNNI__": "avx_vnni",
+    "__AVX512F__": "avx512f", "__AVX512CD__": "avx512cd", "__AVX512BW__": "avx512bw",
+    "__AVX512DQ__": "avx512dq", "__AVX512VL__": "avx512vl", "__AVX512IFMA__": "avx512ifma",
+    "__AVX512VBMI__": "avx512vbmi", "__AVX512VBMI2__": "avx512_vbmi2",
+    "__AVX512VNNI__": "avx512_vnni", "__AVX512BF16__": "avx512_bf16",
+    "__AVX512BITALG__": "avx512_bitalg", "__AVX512VPOPCNTDQ__": "avx512_vpopcntdq",
+    "__AVX512FP16__": "avx512_fp16",
+}
+
+
+def cxx() -> list[str]:
+    return shlex.split(os.environ.get("CXX") or sysconfig.get_config_var("CXX") or "c++")
+
+
+def arch_flags() -> list[str]:
+    return [] if PORTABLE else ["-march=native"]
+
+
+def enabled_isa(flags: list[str]) -> list[str]:
+    """cpuinfo names of the ISA extensions the compiler may emit with ``flags``."""
+    out = subprocess.run([*cxx(), *flags, "-dM", "-E", "-x", "c++", os.devnull],
+                         capture_output=True, text=True, check=True).stdout
+    defined = {line.split()[1] for line in out.splitlines() if line.startswith("#define ")}
+    return sorted(flag for macro, flag in ISA_MACROS.items() if macro in defined)
+
+
+def links(flags: list[str], source: str, libs: list[str]) -> bool:
+    """Whether a tiny program compiles and links (used to detect glibc's libmvec)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp, "t.cpp")
+        src.write_text(source)
+        res = subprocess.run([*cxx(), *flags, str(src), "-o", str(Path(tmp, "t")), *libs],
+                             capture_output=True)
+        return res.returncode == 0
+
+
+MVEC_TEST = f"""
+#include "{(HERE / "csrc" / "simd.h").as_posix()}"
+int main() {{ vfloat x = {{}}; x = needle::mvec_exp(x) + needle::mvec_log(x + 1.0f)
+  + needle::mvec_tanh(x) + needle::mvec_pow(x, x); return (int)x[0]; }}
+"""
+
+
+class BuildExt(build_ext):
+    def build_extensions(self) -> None:
+        flags = ["-O3", *arch_flags()]
+        isa = enabled_isa(flags)
+        has_mvec = links([*flags, "-std=c++20", "-DNEEDLE_HAVE_LIBMVEC=1"], MVEC_TEST, ["-lmvec"])
+        for ext in self.extensions:
+            ext.extra_compile_args += [*flags, "-fno-math-errno"]
+            if has_mvec:
+                ext.define_macros.append(("NEEDLE_HAVE_LIBMVEC", "1"))
+                ext.libraries.append("mvec")
+        super().build_extensions()
+        # next to the built module, and in the source tree for editable installs
+        targets = {Path(self.get_ext_fullpath(self.extensions[0].name)).parent}
+        if self.inplace or getattr(self, "editable_mode", False):
+            targets.add(HERE / "src" / "needle_backend_cpu")
+        for target in targets:
+            target.mkdir(parents=True, exist_ok=True)
+            (target / "_build_info.py").write_text(
+                '"""Written by setup.py at build time: how the extension was compiled."""\n\n'
+                f"CPU_FLAGS = {tuple(isa)!r}\n"
+                f"PORTABLE = {PORTABLE!r}\n"
+                f"COMPILE_FLAGS = {tuple(flags)!r}\n"
+                f"LIBMVEC = {has_mvec!r}\n"
+            )
+
+
+ParallelCompile("NEEDLE_BUILD_JOBS", default=0).install()
+
+ext = Pybind11Extension(
+    "needle_backend_cpu._kernels",
+    sorted(str(p.relative_to(HERE)) for p in (HERE / "csrc").glob("*.cpp")),
+    include_dirs=["csrc"],
+    cxx_std=20,
+    extra_link_args=["-pthread"],
+)
+
+setup(ext_modules=[ext], cmdclass={"build_ext": BuildExt})
