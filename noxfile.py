@@ -63,6 +63,9 @@ def tests(session: nox.Session, backend: str) -> None:
         _pytest(session, "tests", "-m", "absent_device", env=env, allow_empty=True)
         session.skip(f"device {device!r} unusable here: {status.strip()}")
     _pytest(session, "--pyargs", "needle.testing", env=env)
+    own_tests = f"needle_backend_{backend}/tests"
+    if os.path.isdir(own_tests):  # the backend's own kernel-level tests
+        _pytest(session, own_tests, env=env)
     # device-independent project tests run once, in tests(numpy)
     only_device = {} if backend == "numpy" else {"NEEDLE_DEVICE_TESTS_ONLY": "1"}
     _pytest(session, "tests", env={**env, **only_device})
