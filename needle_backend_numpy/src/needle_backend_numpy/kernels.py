@@ -1,8 +1,9 @@
 """The cpu_numpy kernel namespace: every primitive of docs/backends.md §2 plus a
 few optional kernels of §3.
 
-``conv2d_nhwc`` and the fused optimiser updates are deliberately absent, so the
-reference device also exercises core's fallback compositions.
+``conv2d_nhwc`` and ``matmul_tiled`` are deliberately absent, so the reference device
+also exercises core's fallback compositions (the optimisers' NDArray fallback is
+covered by the suite with ``sgd_update``/``adam_update`` patched to None).
 
 Every kernel here is on the per-op hot path: no validation beyond what keeps a
 kernel in bounds, no allocation beyond the NumPy call itself.
@@ -152,3 +153,48 @@ def logsumexp(a: Array, out: Array, reduce_size: int) -> None:
     with np.errstate(divide="ignore"):  # log(0) = -inf is the documented result
         np.log(np.exp(x - m).sum(axis=1), out=out.array)
     out.array += m[:, 0]
+
+
+# -- fused optimiser updates ------------------------------------------------------------
+# The same ufunc sequence as needle.optim's NDArray fallback (scalars rounded to the
+# buffer's dtype by NumPy, power(., 0.5) rather than sqrt), so a cpu_numpy trajectory
+# is bit-identical with or without these kernels; in place, no NDArray per step.
+def sgd_update(w: Array, g: Array, u: Array, size: int, lr: float, momentum: float, weight_decay: float) -> None:
+    W, G, U = w.array, g.array, u.array
+    if weight_decay:
+        G = G + W * weight_decay
+    U *= momentum
+    U += G * (1.0 - momentum)
+    U_lr = U * lr
+    W += np.negative(U_lr, out=U_lr)
+
+
+def adam_update(
+    w: Array,
+    g: Array,
+    m: Array,
+    v: Array,
+    size: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    t: int,
+) -> None:
+    W, G, M, V = w.array, g.array, m.array, v.array
+    if weight_decay:
+        G = G + W * weight_decay
+    M *= beta1
+    M += G * (1.0 - beta1)
+    G2 = G * G
+    G2 *= 1.0 - beta2
+    V *= beta2
+    V += G2
+    m_hat = M / (1.0 - beta1**t)
+    v_hat = np.divide(V, 1.0 - beta2**t, out=G2)
+    np.power(v_hat, 0.5, out=v_hat)
+    v_hat += eps
+    m_hat *= lr
+    m_hat /= v_hat
+    W += np.negative(m_hat, out=m_hat)

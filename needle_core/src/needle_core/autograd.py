@@ -257,17 +257,21 @@ class Tensor(Value):
     def detach(self) -> Tensor:
         return Tensor.make_const(self.realize_cached_data())
 
+    # metadata reads skip the realize call when the data is there (always, outside LAZY_MODE)
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.realize_cached_data().shape
+        data = self.cached_data
+        return (self.realize_cached_data() if data is None else data).shape
 
     @property
     def dtype(self) -> str:
-        return self.realize_cached_data().dtype
+        data = self.cached_data
+        return (self.realize_cached_data() if data is None else data).dtype
 
     @property
     def device(self) -> Any:
-        return self.realize_cached_data().device
+        data = self.cached_data
+        return (self.realize_cached_data() if data is None else data).device
 
     @property
     def ndim(self) -> int:
@@ -470,24 +474,33 @@ def compute_gradient_of_variables(output_tensor: Value, out_grad: Value) -> None
     """
     adjoints: dict[Value, Any] = {}
     _contribute(adjoints, output_tensor, out_grad)
+    tuple_get_item = ops.TupleGetItem
     for node in reversed(find_topo_sort([output_tensor])):
         contributions = adjoints.pop(node, None)
         if contributions is None:  # unreachable in a DAG; kept for safety
             continue
-        if isinstance(node, TensorTuple):
-            node.grad = _tuple_adjoint(node, contributions)
+        is_tensor = type(node) is Tensor
+        if is_tensor or not isinstance(node, TensorTuple):
+            node.grad = grad = contributions[0] if len(contributions) == 1 else _sum_node_list(contributions)
         else:
-            node.grad = contributions[0] if len(contributions) == 1 else _sum_node_list(contributions)
+            node.grad = grad = _tuple_adjoint(node, contributions)
         op = node.op
         if op is None:
             continue
-        if isinstance(op, ops.TupleGetItem):  # straight into the tuple's slot
+        if isinstance(op, tuple_get_item):  # straight into the tuple's slot
             source = node.inputs[0]
             slots = adjoints.setdefault(source, {})
-            slots.setdefault(op.index % len(source.realize_cached_data()), []).append(node.grad)
+            slots.setdefault(op.index % len(source.realize_cached_data()), []).append(grad)
             continue
-        for inp, grad in zip(node.inputs, op.gradient_as_tuple(node.grad, node), strict=True):
-            _contribute(adjoints, inp, grad)
+        for inp, inp_grad in zip(node.inputs, op.gradient_as_tuple(grad, node), strict=True):
+            if type(inp) is Tensor:  # the common case, inlined: one adjoint list per node
+                terms = adjoints.get(inp)
+                if terms is None:
+                    adjoints[inp] = [inp_grad]
+                else:
+                    terms.append(inp_grad)
+            else:
+                _contribute(adjoints, inp, inp_grad)
 
 
 def _contribute(adjoints: dict[Value, Any], node: Value, grad: Value) -> None:

@@ -23,5 +23,6 @@ def cast(arr: Any, dtype: str) -> Any:
 
 
 def constant(arr: Any) -> Tensor:
-    """Wrap an NDArray as a Tensor that needs no gradient (no copy)."""
-    return Tensor(arr, device=arr.device, dtype=str(arr.dtype), requires_grad=False)
+    """Wrap an NDArray as a Tensor that needs no gradient (no copy: callers pass a
+    fresh array, e.g. BatchNorm's new running statistics)."""
+    return Tensor.make_const(arr)

@@ -19,6 +19,7 @@ from .._reload import keep
 from ..device import Device
 from ..registry import default_device
 from ..registry import device as _lookup_device
+from ._shapes import _COMPACT_STRIDES as _STRIDES_CACHE
 from ._shapes import check_shape, compact_strides, is_compact_layout, normalize_axes
 from .dtypes import astype, check_dtype, implicit_dtype, normalize_dtype, promote
 
@@ -39,7 +40,8 @@ def _alloc(shape: tuple[int, ...], device: Device, dtype: str = "float32") -> ND
     out = _new(NDArray)
     out._handle = device.Array(size) if dtype == "float32" else device.Array(size, dtype)
     out.shape = shape
-    out.strides = compact_strides(shape)
+    strides = _STRIDES_CACHE.get(shape)  # inlined cache hit: every op allocates
+    out.strides = compact_strides(shape) if strides is None else strides
     out.device = device
     out.dtype = dtype
     out.size = size
@@ -479,13 +481,22 @@ class NDArray:
             out_shape = tuple(1 if i in axes else n for i, n in enumerate(shape))
         else:
             out_shape = tuple(n for i, n in enumerate(shape) if i not in axes)
-        reduce_size = _prod(shape[i] for i in axes)
-        if not reduce_size and kernel == "reduce_max" and _prod(out_shape):
+        if kernel == "reduce_max" and not _prod(shape[i] for i in axes) and _prod(out_shape):
             raise ValueError(f"max over an empty axis (shape {shape}, axes {axes}) has no value")
+        return self._reduce_to(axes, out_shape, view_kernel, kernel)
+
+    def _reduce_to(self, axes: tuple[int, ...], out_shape: tuple[int, ...], view_kernel: str, kernel: str) -> NDArray:
+        """Reduce over ``axes`` (sorted, unique, non-empty: callers normalised them) into
+        a new compact array of ``out_shape`` (any shape holding the kept elements)."""
+        shape = self.shape
+        ndim = len(shape)
+        reduce_size = _prod([shape[i] for i in axes])
         # reduced axes last, as a view: the kernels reduce trailing axes
         view = self
-        if axes and axes[0] != ndim - len(axes):
-            view = self.permute(tuple(i for i in range(ndim) if i not in axes) + axes)
+        if axes[0] != ndim - len(axes):
+            perm = tuple([i for i in range(ndim) if i not in axes]) + axes
+            strides = self.strides
+            view = self._view(tuple([shape[i] for i in perm]), tuple([strides[i] for i in perm]), self._offset)
         dev = self.device
         out = _alloc(out_shape, dev, self.dtype)
         reduce_view = getattr(dev, view_kernel)
@@ -526,6 +537,25 @@ class NDArray:
 keep(globals(), "NDArray")  # one NDArray class across importlib.reload / autoreload
 
 _new = object.__new__
+
+
+# -- op fast paths: callers (the Tensor ops) already checked shapes, dtypes, devices ------
+def ewise_binary(a: NDArray, b: NDArray, kernel: str) -> NDArray:
+    """``kernel(a, b)`` for operands of equal shape, dtype and device (no checks)."""
+    dev = a.device
+    out = _alloc(a.shape, dev, a.dtype)
+    getattr(dev, kernel)(
+        a._handle if a._compact else a._copy()._handle, b._handle if b._compact else b._copy()._handle, out._handle
+    )
+    return out
+
+
+def scalar_binary(a: NDArray, value: float, kernel: str) -> NDArray:
+    """``kernel(a, value)`` for a Python float ``value`` (no checks)."""
+    dev = a.device
+    out = _alloc(a.shape, dev, a.dtype)
+    getattr(dev, kernel)(a._handle if a._compact else a._copy()._handle, value, out._handle)
+    return out
 
 
 def _check_device(a: NDArray, b: NDArray) -> None:

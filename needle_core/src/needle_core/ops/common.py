@@ -39,8 +39,34 @@ def normalize_axis(axis: int, ndim: int, what: str) -> int:
     return int(axis) % ndim
 
 
+# Memo tables for the per-op shape arithmetic: a program uses few distinct shapes, so
+# each lookup replaces a Python loop. Bounded, and only valid results are stored.
+_MEMO_LIMIT = 4096
+_AXES_MEMO: dict[tuple[Any, int], tuple[int, ...]] = {}
+_BROADCAST_MEMO: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
+_UNBROADCAST_MEMO: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
+
+
+def _remember(memo: dict, key: Any, value: Any) -> None:
+    if len(memo) < _MEMO_LIMIT:
+        memo[key] = value
+
+
 def normalize_axes(axes: Any, ndim: int, what: str) -> tuple[int, ...]:
     """``None`` -> every axis; an int or a sequence of ints -> sorted, non-negative, unique."""
+    kind = type(axes)
+    if kind is tuple or kind is int or axes is None:  # hashable: memoised
+        key = (axes, ndim)
+        out = _AXES_MEMO.get(key)
+        if out is None:
+            out = _normalize_axes(axes, ndim, what)
+            if kind is int or all(type(ax) is int for ax in axes or ()):  # not bools/NumPy ints
+                _remember(_AXES_MEMO, key, out)
+        return out
+    return _normalize_axes(axes, ndim, what)
+
+
+def _normalize_axes(axes: Any, ndim: int, what: str) -> tuple[int, ...]:
     if axes is None:
         return tuple(range(ndim))
     if isinstance(axes, (int, np.integer)):
@@ -68,12 +94,17 @@ def broadcast_shapes(shape_a: tuple[int, ...], shape_b: tuple[int, ...], what: s
 
 
 def broadcast_array(a: NDArray, shape: tuple[int, ...]) -> NDArray:
-    """View ``a`` with NumPy broadcasting to ``shape`` (leading axes added as needed)."""
-    if a.shape == shape:
+    """View ``a`` with NumPy broadcasting to ``shape`` (leading axes added as needed);
+    ``shape`` must be a broadcast of ``a.shape`` (``broadcast_shapes`` checked it)."""
+    in_shape = a.shape
+    if in_shape == shape:
         return a
-    if len(a.shape) < len(shape):
-        a = a.compact().reshape((1,) * (len(shape) - len(a.shape)) + tuple(a.shape))
-    return a.broadcast_to(shape)
+    lead = len(shape) - len(in_shape)
+    # one strided view, any layout: stride 0 on new and stretched axes
+    strides = (0,) * lead + tuple(
+        [s if n == shape[lead + i] else 0 for i, (n, s) in enumerate(zip(in_shape, a.strides, strict=True))]
+    )
+    return a._view(shape, strides, a._offset)
 
 
 def check_same_device(a: NDArray, b: NDArray, what: str) -> None:
@@ -90,7 +121,11 @@ def align(a: NDArray, b: NDArray, what: str) -> tuple[NDArray, NDArray]:
     if a.dtype != b.dtype:
         a, b = nd.promote(a, b)
     if a.shape != b.shape:
-        shape = broadcast_shapes(a.shape, b.shape, what)
+        key = (a.shape, b.shape)
+        shape = _BROADCAST_MEMO.get(key)
+        if shape is None:
+            shape = broadcast_shapes(a.shape, b.shape, what)
+            _remember(_BROADCAST_MEMO, key, shape)
         a, b = broadcast_array(a, shape), broadcast_array(b, shape)
     return a, b
 
@@ -104,8 +139,12 @@ def unbroadcast(grad: Tensor, shape: Sequence[int]) -> Tensor:
     from .reduction import summation
     from .structure import reshape
 
-    lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    key = (gshape, shape)
+    axes = _UNBROADCAST_MEMO.get(key)
+    if axes is None:
+        lead = len(gshape) - len(shape)
+        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+        _remember(_UNBROADCAST_MEMO, key, axes)
     if axes:
         grad = summation(grad, axes)
     return reshape(grad, shape) if grad.shape != shape else grad

@@ -13,6 +13,7 @@ from typing import Any
 from .. import backend_ndarray as nd
 from ..autograd import Tensor, TensorOp
 from ..backend_ndarray import NDArray
+from ..backend_ndarray.ndarray import ewise_binary, scalar_binary
 from .common import align, as_scalar, broadcast_shapes, check_same_device, unbroadcast
 
 
@@ -20,7 +21,7 @@ class EWiseAdd(TensorOp):
     def compute(self, a: NDArray, b: NDArray) -> NDArray:
         if a.shape != b.shape or a.dtype != b.dtype or a.device is not b.device:
             a, b = align(a, b, "add")
-        return a + b
+        return ewise_binary(a, b, "ewise_add")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
         a, b = node.inputs
@@ -36,7 +37,7 @@ class AddScalar(TensorOp):
         self.scalar = as_scalar(scalar)
 
     def compute(self, a: NDArray) -> NDArray:
-        return a + self.scalar
+        return scalar_binary(a, self.scalar, "scalar_add")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         return out_grad
@@ -50,7 +51,7 @@ class EWiseMul(TensorOp):
     def compute(self, a: NDArray, b: NDArray) -> NDArray:
         if a.shape != b.shape or a.dtype != b.dtype or a.device is not b.device:
             a, b = align(a, b, "multiply")
-        return a * b
+        return ewise_binary(a, b, "ewise_mul")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
         a, b = node.inputs
@@ -66,7 +67,7 @@ class MulScalar(TensorOp):
         self.scalar = as_scalar(scalar)
 
     def compute(self, a: NDArray) -> NDArray:
-        return a * self.scalar
+        return scalar_binary(a, self.scalar, "scalar_mul")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         return out_grad * self.scalar
@@ -102,7 +103,9 @@ class PowerScalar(TensorOp):
         self.scalar = as_scalar(scalar)
 
     def compute(self, a: NDArray) -> NDArray:
-        return a**self.scalar
+        if self.scalar == 2.0:  # a square is one correctly rounded multiply: cheaper than pow
+            return ewise_binary(a, a, "ewise_mul")
+        return scalar_binary(a, self.scalar, "scalar_power")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         s = self.scalar
@@ -124,7 +127,7 @@ class EWiseDiv(TensorOp):
     def compute(self, a: NDArray, b: NDArray) -> NDArray:
         if a.shape != b.shape or a.dtype != b.dtype or a.device is not b.device:
             a, b = align(a, b, "divide")
-        return a / b
+        return ewise_binary(a, b, "ewise_div")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
         a, b = node.inputs
@@ -142,7 +145,7 @@ class DivScalar(TensorOp):
         self.scalar = as_scalar(scalar)
 
     def compute(self, a: NDArray) -> NDArray:
-        return a / self.scalar
+        return scalar_binary(a, self.scalar, "scalar_div")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         return out_grad / self.scalar
@@ -193,8 +196,10 @@ class ReLU(TensorOp):
         return nd.relu(a)
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
-        # the mask is piecewise constant: a constant Tensor keeps .grad differentiable
-        mask = Tensor.make_const(node.realize_cached_data() > 0.0)
+        # The mask is piecewise constant: a constant Tensor keeps .grad differentiable.
+        # relu's output is >= 0 and never NaN (fmax), so "> 0" is "not == 0": two
+        # primitive kernels instead of the four of NDArray's composed ``>``.
+        mask = Tensor.make_const((node.realize_cached_data() == 0.0) == 0.0)
         return out_grad * mask
 
 

@@ -6,15 +6,27 @@ from typing import Any
 
 from ..autograd import Tensor, TensorOp
 from ..backend_ndarray import NDArray
-from .common import normalize_axes
+from .common import _remember, normalize_axes
+
+
+_KEPT: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
+_DROPPED: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
 
 
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+    out = _KEPT.get((shape, axes))
+    if out is None:
+        out = tuple(1 if i in axes else n for i, n in enumerate(shape))
+        _remember(_KEPT, (shape, axes), out)
+    return out
 
 
 def _dropped_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(n for i, n in enumerate(shape) if i not in axes)
+    out = _DROPPED.get((shape, axes))
+    if out is None:
+        out = tuple(n for i, n in enumerate(shape) if i not in axes)
+        _remember(_DROPPED, (shape, axes), out)
+    return out
 
 
 def expand_reduced(grad: Tensor, in_shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
@@ -35,11 +47,11 @@ class Summation(TensorOp):
         return normalize_axes(self.axes, ndim, "summation")
 
     def compute(self, a: NDArray) -> NDArray:
-        axes = self._axes(a.ndim)
+        shape = a.shape
+        axes = self._axes(len(shape))
         if not axes:
             return a + 0.0  # nothing to reduce: a copy, like NumPy
-        out = a.sum(axis=axes, keepdims=True)
-        return out.reshape(_dropped_shape(a.shape, axes))
+        return a._reduce_to(axes, _dropped_shape(shape, axes), "reduce_sum_view", "reduce_sum")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         shape = node.inputs[0].shape
@@ -65,8 +77,7 @@ class Max(TensorOp):
             return a + 0.0
         if 0 in a.shape:
             raise ValueError(f"max: cannot reduce an empty tensor of shape {a.shape} (no identity for max)")
-        out = a.max(axis=axes, keepdims=True)
-        return out.reshape(_dropped_shape(a.shape, axes))
+        return a._reduce_to(axes, _dropped_shape(a.shape, axes), "reduce_max_view", "reduce_max")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         a = node.inputs[0].realize_cached_data()

@@ -10,7 +10,12 @@ from typing import Any
 from .. import backend_ndarray as nd
 from ..autograd import Tensor, TensorOp, TensorTuple, TensorTupleOp
 from ..backend_ndarray import NDArray
-from .common import check_same_device, normalize_axes, normalize_axis, unbroadcast
+from ..backend_ndarray._shapes import check_shape, compact_strides
+from .common import _remember, broadcast_array, check_same_device, normalize_axes, normalize_axis, unbroadcast
+
+# memo tables (see common.py): valid (op shape, input shape) pairs only
+_RESHAPE_MEMO: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
+_BROADCAST_TARGET: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
 
 
 class Transpose(TensorOp):
@@ -87,7 +92,13 @@ class Reshape(TensorOp):
         return shape
 
     def compute(self, a: NDArray) -> NDArray:
-        shape = self._resolve(a.shape)
+        key = (self.shape, a.shape)
+        shape = _RESHAPE_MEMO.get(key)
+        if shape is None:
+            shape = check_shape(self._resolve(a.shape))  # plain ints, as NDArray.reshape makes them
+            _remember(_RESHAPE_MEMO, key, shape)
+        if a._compact:  # a view with the new compact strides (what NDArray.reshape checks and builds)
+            return a._view(shape, compact_strides(shape), 0, True)
         return a.compact().reshape(shape)
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
@@ -106,17 +117,20 @@ class BroadcastTo(TensorOp):
 
     def compute(self, a: NDArray) -> NDArray:
         shape, in_shape = self.shape, a.shape
-        ok = len(shape) >= len(in_shape) and all(
-            n == m or n == 1 for n, m in zip(in_shape, shape[len(shape) - len(in_shape) :], strict=False)
-        )
-        if not ok:
-            raise ValueError(
-                f"broadcast_to: cannot broadcast shape {in_shape} to {shape} "
-                "(each trailing dimension must be equal or 1)"
+        target = _BROADCAST_TARGET.get((in_shape, shape))
+        if target is None:
+            ok = len(shape) >= len(in_shape) and all(
+                n == m or n == 1 for n, m in zip(in_shape, shape[len(shape) - len(in_shape) :], strict=False)
             )
-        if len(shape) > len(in_shape):
-            a = a.compact().reshape((1,) * (len(shape) - len(in_shape)) + tuple(in_shape))
-        return a.broadcast_to(shape)
+            if not ok:
+                raise ValueError(
+                    f"broadcast_to: cannot broadcast shape {in_shape} to {shape} "
+                    "(each trailing dimension must be equal or 1)"
+                )
+            target = a.broadcast_to(check_shape(shape)[len(shape) - len(in_shape) :]).shape  # NDArray's checks
+            target = check_shape(shape[: len(shape) - len(in_shape)]) + target
+            _remember(_BROADCAST_TARGET, (in_shape, shape), target)
+        return broadcast_array(a, target)  # one strided view (stride 0 on new/stretched axes)
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         return unbroadcast(out_grad, node.inputs[0].shape)
