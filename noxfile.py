@@ -24,9 +24,10 @@ CORE = ("./needle_core[testing]", "./needle_nn", "./needle_backend_numpy")
 BACKENDS = {"numpy": "cpu_numpy", "cpu": "cpu", "opencl": "opencl", "cuda": "cuda"}
 PROBE = """
 import sys, needle as ndl
-dev = ndl.device(sys.argv[1]) if sys.argv[1] in {r.name for r in ndl.devices()} else None
-if dev is None:
-    print("not installed"); sys.exit(3)
+try:
+    dev = ndl.device(sys.argv[1])
+except Exception as exc:  # not installed, broken or unavailable: say why
+    print(str(exc).splitlines()[0]); sys.exit(3)
 if not dev.enabled():
     print(dev.unavailable_message()); sys.exit(3)
 """
