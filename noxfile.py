@@ -69,7 +69,8 @@ def tests(session: nox.Session, backend: str) -> None:
         _pytest(session, own_tests, env=env)
     # device-independent project tests run once, in tests(numpy)
     only_device = {} if backend == "numpy" else {"NEEDLE_DEVICE_TESTS_ONLY": "1"}
-    _pytest(session, "tests", env={**env, **only_device})
+    # the full suite includes the end-to-end runs marked slow (pytest.ini skips them by default)
+    _pytest(session, "tests", "-m", "slow or not slow", env={**env, **only_device})
 
 
 @nox.session
