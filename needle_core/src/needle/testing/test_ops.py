@@ -182,6 +182,35 @@ CASES = [
         lambda a, w: np_conv(a, w, 1, 2),
         ((1, 3, 3, 1), (2, 2, 1, 1)),
     ),
+    # strides 2-4, paddings 0-2, C_in != C_out; the k4/k5 cases take the phase-split
+    # input adjoint on devices with a conv kernel (one short of the padded grid: k4)
+    Case(
+        "conv_s2_p2", lambda a, w: ops.conv(a, w, 2, 2), lambda a, w: np_conv(a, w, 2, 2), ((2, 5, 6, 3), (3, 3, 3, 4))
+    ),
+    Case(
+        "conv_s3_p0", lambda a, w: ops.conv(a, w, 3, 0), lambda a, w: np_conv(a, w, 3, 0), ((1, 8, 7, 2), (3, 3, 2, 4))
+    ),
+    Case(
+        "conv_s3_p1", lambda a, w: ops.conv(a, w, 3, 1), lambda a, w: np_conv(a, w, 3, 1), ((2, 7, 7, 4), (2, 2, 4, 3))
+    ),
+    Case(
+        "conv_s2_k4_p0",
+        lambda a, w: ops.conv(a, w, 2, 0),
+        lambda a, w: np_conv(a, w, 2, 0),
+        ((1, 9, 9, 2), (4, 4, 2, 3)),
+    ),
+    Case(
+        "conv_s3_k5_p2",
+        lambda a, w: ops.conv(a, w, 3, 2),
+        lambda a, w: np_conv(a, w, 3, 2),
+        ((1, 20, 19, 2), (5, 5, 2, 3)),
+    ),
+    Case(
+        "conv_s4_k7_p3",
+        lambda a, w: ops.conv(a, w, 4, 3),
+        lambda a, w: np_conv(a, w, 4, 3),
+        ((1, 29, 30, 1), (7, 7, 1, 2)),
+    ),
     Case("tuple_get_item", lambda a, b: _get_items(ops.make_tuple(a, b)), lambda a, b: a * b * 2, ((3, 4), (3, 4))),
     Case("fused_add_scalars", lambda a: _fused(a), lambda a: (a + 1.0) * (a - 2.0), ((3, 4),)),
     Case(
@@ -226,6 +255,37 @@ def test_forward_float32(case: Case, needle_device) -> None:
 @pytest.mark.parametrize("case", [c for c in CASES if c.grad], ids=[c.name for c in CASES if c.grad])
 def test_gradient(case: Case, needle_device) -> None:
     check_gradients(case.fn, *_inputs(case), device=needle_device)
+
+
+def _conv_grad_norms(stride: int, padding: int):
+    """|dL/dx|^2 + |dL/dw|^2 for L = sum(conv(x, w) * r): differentiating it runs
+    backprop through conv's own adjoints (second derivatives)."""
+
+    def fn(x, w):
+        x1, w1 = x * 1.0, w * 1.0  # interior nodes: backward below sets .grad on them
+        y = ops.conv(x1, w1, stride, padding)
+        r = np.random.default_rng(3).standard_normal(y.shape)
+        y.backward(ndl.Tensor(r, device=y.device, dtype=y.dtype))
+        gx, gw = x1.grad, w1.grad
+        return ops.summation(gx * gx) + ops.summation(gw * gw)
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    "stride,padding,shapes",
+    [
+        (1, 1, ((1, 4, 5, 2), (3, 3, 2, 3))),
+        (2, 1, ((1, 5, 6, 2), (3, 3, 2, 3))),
+        (2, 0, ((1, 9, 9, 1), (4, 4, 1, 2))),
+        (3, 2, ((1, 7, 8, 2), (2, 2, 2, 1))),
+    ],
+    ids=["s1_p1", "s2_p1_col2im", "s2_k4_phases", "s3_p2"],
+)
+def test_conv_second_derivative(stride, padding, shapes, needle_device) -> None:
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    check_gradients(_conv_grad_norms(stride, padding), *arrays, device=needle_device)
 
 
 # -- semantics beyond the table --------------------------------------------------------
