@@ -1,5 +1,8 @@
 """Kernel-level rows: SGEMM 1024/2048, ewise add 2^24 into a preallocated output,
-compact of a transposed 4096² view, reduce_sum over the last axis of 4096².
+compact of a transposed 4096² view, reduce_sum over the last axis of 4096², and the
+small shapes of the MLP training step (SGEMM 100×784 @ 784×100, compact of a
+transposed 784×100 view, a (1, 100) bias broadcast to (100, 100)), where per-call and
+threading overheads dominate.
 
 Each figure runs on NumPy, PyTorch CPU (when importable) and every synchronous
 needle CPU device (``cpu``, ``cpu_numpy``) calling its ABI kernel on device buffers,
@@ -26,6 +29,9 @@ def _figures() -> list[tuple[str, str, float, str]]:
     figs.append(("ewise add 2^24 into out", "add", 12 * N_ADD / 1e9, "GB/s"))
     figs.append(("compact of a transposed 4096² view", "compactT", 8 * N_SQ**2 / 1e9, "GB/s"))
     figs.append(("reduce_sum over the last axis, 4096²", "sumlast", 4 * N_SQ**2 / 1e9, "GB/s"))
+    figs.append(("SGEMM 100×784 @ 784×100 fp32", "sgemm_mlp", 2 * 100 * 784 * 100 / 1e9, "GFLOP/s"))
+    figs.append(("compact of a transposed 784×100 view", "compactT_mlp", 8 * 784 * 100 / 1e9, "GB/s"))
+    figs.append(("broadcast (1, 100) → (100, 100)", "bcast_mlp", 4 * 100 * 101 / 1e9, "GB/s"))
     return figs
 
 
@@ -41,6 +47,10 @@ def _host_data() -> dict[str, tuple[np.ndarray, ...]]:
         "add": (rng.standard_normal(N_ADD, dtype=np.float32), rng.standard_normal(N_ADD, dtype=np.float32)),
         "compactT": (mat(N_SQ),),
         "sumlast": (mat(N_SQ),),
+        "sgemm_mlp": (rng.standard_normal((100, 784), dtype=np.float32),
+                      rng.standard_normal((784, 100), dtype=np.float32)),
+        "compactT_mlp": (rng.standard_normal((784, 100), dtype=np.float32),),
+        "bcast_mlp": (rng.standard_normal((1, 100), dtype=np.float32),),
     }
 
 
@@ -54,12 +64,21 @@ def _numpy_calls(data) -> dict[str, Callable[[], object]]:
     tout = np.empty_like(t)
     (s,) = data["sumlast"]
     sout = np.empty(N_SQ, np.float32)
+    ma, mb = data["sgemm_mlp"]
+    mc = np.empty((100, 100), np.float32)
+    (mt,) = data["compactT_mlp"]
+    mtout = np.empty((100, 784), np.float32)
+    (bias,) = data["bcast_mlp"]
+    bout = np.empty((100, 100), np.float32)
     return {
         "sgemm1024": lambda: np.matmul(a1, b1, out=c1),
         "sgemm2048": lambda: np.matmul(a2, b2, out=c2),
         "add": lambda: np.add(x, y, out=z),
         "compactT": lambda: np.copyto(tout, t.T),
         "sumlast": lambda: np.sum(s, axis=1, out=sout),
+        "sgemm_mlp": lambda: np.matmul(ma, mb, out=mc),
+        "compactT_mlp": lambda: np.copyto(mtout, mt.T),
+        "bcast_mlp": lambda: np.copyto(bout, bias),
     }
 
 
@@ -77,12 +96,21 @@ def _torch_calls(data) -> dict[str, Callable[[], object]] | str:
     tout = torch.empty_like(t)
     s = torch.from_numpy(data["sumlast"][0])
     sout = torch.empty(N_SQ)
+    ma, mb = (torch.from_numpy(v) for v in data["sgemm_mlp"])
+    mc = torch.empty(100, 100)
+    mt = torch.from_numpy(data["compactT_mlp"][0])
+    mtout = torch.empty(100, 784)
+    bias = torch.from_numpy(data["bcast_mlp"][0])
+    bout = torch.empty(100, 100)
     return {
         "sgemm1024": lambda: torch.matmul(a1, b1, out=c1),
         "sgemm2048": lambda: torch.matmul(a2, b2, out=c2),
         "add": lambda: torch.add(x, y, out=z),
         "compactT": lambda: tout.copy_(t.t()),
         "sumlast": lambda: torch.sum(s, dim=1, out=sout),
+        "sgemm_mlp": lambda: torch.matmul(ma, mb, out=mc),
+        "compactT_mlp": lambda: mtout.copy_(mt.t()),
+        "bcast_mlp": lambda: bout.copy_(bias.expand(100, 100)),
     }
 
 
@@ -99,12 +127,19 @@ def _needle_calls(dev, data) -> dict[str, Callable[[], object]]:
     z = dev.Array(N_ADD)
     t, tout = put(data["compactT"][0]), dev.Array(N_SQ * N_SQ)
     s, sout = put(data["sumlast"][0]), dev.Array(N_SQ)
+    ma, mb = (put(v) for v in data["sgemm_mlp"])
+    mc = dev.Array(100 * 100)
+    mt, mtout = put(data["compactT_mlp"][0]), dev.Array(784 * 100)
+    bias, bout = put(data["bcast_mlp"][0]), dev.Array(100 * 100)
     return {
         "sgemm1024": lambda: dev.matmul(a1, b1, c1, 1024, 1024, 1024),
         "sgemm2048": lambda: dev.matmul(a2, b2, c2, 2048, 2048, 2048),
         "add": lambda: dev.ewise_add(x, y, z),
         "compactT": lambda: dev.compact(t, tout, (N_SQ, N_SQ), (1, N_SQ), 0),
         "sumlast": lambda: dev.reduce_sum(s, sout, N_SQ),
+        "sgemm_mlp": lambda: dev.matmul(ma, mb, mc, 100, 784, 100),
+        "compactT_mlp": lambda: dev.compact(mt, mtout, (100, 784), (1, 100), 0),
+        "bcast_mlp": lambda: dev.compact(bias, bout, (100, 100), (0, 1), 0),
     }
 
 

@@ -35,15 +35,18 @@ int64_t checked_numel(const char* kernel, const Shape& dims) {
 
 int64_t check_view(const char* kernel, const char* arg, int64_t buffer_size, const Shape& shape,
                    const Shape& strides, int64_t offset) {
-  std::string where = std::string(kernel) + ": the view `" + arg + "` (shape=" + fmt_tuple(shape) +
-                      ", strides=" + fmt_tuple(strides) + ", offset=" + std::to_string(offset) + ")";
-  if (shape.size() != strides.size()) fail(where + " needs one stride per dimension");
+  // the message is built only on failure: this check runs on every strided kernel call
+  auto where = [&] {
+    return std::string(kernel) + ": the view `" + arg + "` (shape=" + fmt_tuple(shape) +
+           ", strides=" + fmt_tuple(strides) + ", offset=" + std::to_string(offset) + ")";
+  };
+  if (shape.size() != strides.size()) fail(where() + " needs one stride per dimension");
   int64_t n = checked_numel(kernel, shape);
   if (n == 0) return 0;
   __int128 lo = offset, hi = offset;  // 128-bit: no overflow for any int64 input
   for (size_t k = 0; k < shape.size(); ++k) ((strides[k] >= 0) ? hi : lo) += (__int128)strides[k] * (shape[k] - 1);
   if (lo < 0 || hi >= buffer_size)
-    fail(where + " addresses elements " + std::to_string((long long)lo) + ".." +
+    fail(where() + " addresses elements " + std::to_string((long long)lo) + ".." +
          std::to_string((long long)(hi > kMaxElems ? kMaxElems : hi)) +
          " but the buffer holds " + std::to_string(buffer_size) +
          "; pass a shape/strides/offset that stay inside the buffer");

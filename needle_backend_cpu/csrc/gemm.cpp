@@ -8,6 +8,8 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -46,45 +48,68 @@ Buffer alloc_floats(int64_t n) {
   return Buffer(p);
 }
 
-// C tile (mr x nr valid of MR x NR) = or += Ap (k-major MR-panel) @ Bp (k-major NR-panel)
+// C tile (mr x nr valid of M x V*VL) = or += Ap (k-major panel, row stride MR) @ Bp
+// (k-major panel, row stride NR). M and V are the register block: MR x NV for full
+// tiles, smaller for the edges of C, so a 2-row or 4-column remainder does not pay for
+// a whole MR x NR tile of FMAs.
+template <int M, int V>
 void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc, int mr,
                   int nr, bool accumulate) {
-  vfloat c[MR][NV];
+  vfloat c[M][V];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
+  for (int i = 0; i < M; ++i) {
     // the C tile is read/written after the k loop: start fetching it now
     __builtin_prefetch(C + i * ldc, 1, 3);
-    __builtin_prefetch(C + i * ldc + NR - 1, 1, 3);
+    __builtin_prefetch(C + i * ldc + V * VL - 1, 1, 3);
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) c[i][v] = vsplat(0.0f);
+    for (int v = 0; v < V; ++v) c[i][v] = vsplat(0.0f);
   }
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k) {
-    vfloat b[NV];
+    vfloat b[V];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) b[v] = vload(Bp + k * NR + v * VL);
+    for (int v = 0; v < V; ++v) b[v] = vload(Bp + k * NR + v * VL);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < M; ++i) {
       vfloat a = vsplat(Ap[k * MR + i]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) c[i][v] = vfma(a, b[v], c[i][v]);
+      for (int v = 0; v < V; ++v) c[i][v] = vfma(a, b[v], c[i][v]);
     }
   }
-  if (mr == MR && nr == NR) {
+  if (mr == M && nr == V * VL) {
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < M; ++i)
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
+      for (int v = 0; v < V; ++v) {
         float* dst = C + i * ldc + v * VL;
         vstore(dst, accumulate ? vload(dst) + c[i][v] : c[i][v]);
       }
     return;
   }
-  alignas(64) float tile[MR][NR];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) *reinterpret_cast<vfloat*>(&tile[i][v * VL]) = c[i][v];
+  alignas(64) float tile[M][V * VL];
+  for (int i = 0; i < M; ++i)
+    for (int v = 0; v < V; ++v) *reinterpret_cast<vfloat*>(&tile[i][v * VL]) = c[i][v];
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j) C[i * ldc + j] = accumulate ? C[i * ldc + j] + tile[i][j] : tile[i][j];
+}
+
+using KernelFn = void (*)(int64_t, const float*, const float*, float*, int64_t, int, int, bool);
+
+template <int V, int... Ms>
+constexpr std::array<KernelFn, sizeof...(Ms)> kernel_row(std::integer_sequence<int, Ms...>) {
+  return {&micro_kernel<Ms + 1, V>...};
+}
+
+// kKernels[v][m - 1]: the kernel for m rows and v + 1 vectors of columns
+template <int... Vs>
+constexpr std::array<std::array<KernelFn, MR>, NV> kernel_table(std::integer_sequence<int, Vs...>) {
+  return {kernel_row<Vs + 1>(std::make_integer_sequence<int, MR>{})...};
+}
+constexpr auto kKernels = kernel_table(std::make_integer_sequence<int, NV>{});
+
+inline void run_tile(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int mr, int nr,
+                     bool accumulate) {
+  kKernels[(nr + VL - 1) / VL - 1][mr - 1](kc, Ap, Bp, C, ldc, mr, nr, accumulate);
 }
 
 // Bp[k * NR + j] = B[k, j] for k < kc, j < nr (zero beyond nr)
@@ -154,7 +179,7 @@ void gemm_block(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, co
         const int mr = (int)std::min<int64_t>(MR, m - ip * MR);
         for (int64_t jp = 0; jp < np; ++jp) {
           const int nr = (int)std::min<int64_t>(NR, nc - jp * NR);
-          micro_kernel(kc, apack + ip * MR * kc, bpack + jp * NR * kc, C + ip * MR * ldc + jc + jp * NR, ldc, mr, nr,
+          run_tile(kc, apack + ip * MR * kc, bpack + jp * NR * kc, C + ip * MR * ldc + jc + jp * NR, ldc, mr, nr,
                        pc > 0);
         }
       }
@@ -181,9 +206,8 @@ void sgemm_packed(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, 
   auto round64 = [](int64_t floats) { return (floats + 15) / 16 * 16; };  // keep each thread's buffers 64B-aligned
   const int64_t bsize = round64(kc_max * nc_max), asize = round64(((mp + tr - 1) / tr) * MR * kc_max);
   Buffer buf = alloc_floats((bsize + asize) * nt);
-  parallel_run(nt, [&](int tid, int team) {
-    int r = tid / tc, c = tid % tc, rows = tr, cols = tc;
-    if (team != nt) r = c = 0, rows = cols = 1;  // ran serially: one block
+  parallel_run(nt, [&](int tid, int) {
+    const int r = tid / tc, c = tid % tc, rows = tr, cols = tc;
     const int64_t i0 = mp * r / rows * MR, i1 = std::min(m, mp * (r + 1) / rows * MR);
     const int64_t j0 = pp * c / cols * NR, j1 = std::min(p, pp * (c + 1) / cols * NR);
     if (i0 >= i1 || j0 >= j1) return;

@@ -1,9 +1,13 @@
 // The thread pool behind parallel_run (see parallel.h for the contract).
 //
-// Every worker takes part in every run (those with tid >= team return at once), so no
-// worker can lag a generation behind and misread the next run's task. Idle workers
-// spin briefly (a training step issues kernels every few microseconds), then sleep
-// on a futex (C++20 atomic wait).
+// A run publishes one word, `claim` = (run id << 32) | (parts << 16) | next part, and
+// bumps `generation` to wake the workers. Everyone (caller included) takes parts by a
+// compare-and-swap on `claim`; a worker that wakes late finds another run id (or no
+// part left) and goes back to waiting without touching the task. The caller returns
+// when `done` reaches the part count, so it waits only for parts someone claimed.
+// Idle workers spin briefly (a training step issues kernels every few microseconds),
+// then sleep on a futex (C++20 atomic wait); the caller issues the wake-up syscall only
+// when some worker sleeps.
 #include "parallel.h"
 
 #include <pthread.h>
@@ -28,47 +32,68 @@ namespace {
 
 using Task = std::function<void(int, int)>;
 constexpr auto kSpin = std::chrono::microseconds(50);
-
-// spin on `a` while it equals `old`, then sleep until it changes
-template <class T>
-void await_change(const std::atomic<T>& a, T old) {
-  auto start = std::chrono::steady_clock::now();
-  for (int i = 0; a.load(std::memory_order_acquire) == old; ++i) {
-    if ((i & 63) == 63 && std::chrono::steady_clock::now() - start > kSpin) {
-      a.wait(old, std::memory_order_acquire);
-    } else {
-      NEEDLE_PAUSE();
-    }
-  }
-}
+constexpr int kMaxParts = 0xffff;
 
 struct Pool {
   explicit Pool(int n) : size(n) {
-    for (int tid = 1; tid < n; ++tid) workers.emplace_back([this, tid] { work(tid); });
+    for (int tid = 1; tid < n; ++tid) workers.emplace_back([this] { work(); });
   }
 
-  void work(int tid) {
+  void work() {
     uint64_t seen = 0;
     for (;;) {
-      await_change(generation, seen);
-      seen = generation.load(std::memory_order_acquire);
-      if (stop.load(std::memory_order_acquire)) return;
-      int n = team.load(std::memory_order_relaxed);
-      if (tid < n) execute(tid, n);
-      if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) remaining.notify_all();
+      wait_for_run(seen);
+      seen = generation.load();
+      if (stop.load()) return;
+      run_parts(seen);
     }
   }
 
-  void execute(int tid, int n);
+  // spin while generation == old, then sleep (counted in `sleepers`) until it changes
+  void wait_for_run(uint64_t old) {
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; generation.load(std::memory_order_acquire) == old; ++i) {
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() - start > kSpin) {
+        sleepers.fetch_add(1);
+        generation.wait(old);
+        sleepers.fetch_sub(1);
+      } else {
+        NEEDLE_PAUSE();
+      }
+    }
+  }
+
+  // take and run parts of run `id` until none is left (or the run is over)
+  void run_parts(uint64_t id) {
+    const uint64_t tag = (id & 0xffffffffu) << 32;
+    for (;;) {
+      uint64_t c = claim.load();
+      int parts = (int)((c >> 16) & 0xffff), next = (int)(c & 0xffff);
+      if ((c & ~uint64_t{0xffffffff}) != tag || next >= parts) return;
+      if (!claim.compare_exchange_weak(c, c + 1)) continue;
+      execute(next, parts);  // `task` stays valid: the run cannot end before `done` counts this part
+      done.fetch_add(1);
+    }
+  }
+
+  void execute(int part, int parts);
 
   void run(int n, const Task& f) {
     task = &f;
-    team.store(n, std::memory_order_relaxed);
-    remaining.store(size - 1, std::memory_order_relaxed);
-    generation.fetch_add(1, std::memory_order_acq_rel);
-    generation.notify_all();
-    execute(0, n);
-    for (int left; (left = remaining.load(std::memory_order_acquire)) != 0;) await_change(remaining, left);
+    done.store(0);
+    const uint64_t id = generation.load() + 1;
+    claim.store(((id & 0xffffffffu) << 32) | ((uint64_t)n << 16));
+    generation.store(id);
+    if (sleepers.load() > 0) generation.notify_all();
+    run_parts(id);
+    // the remaining parts are running on workers that claimed them: spin, then yield
+    for (int i = 0; done.load(std::memory_order_acquire) != n; ++i) {
+      if (i < 4096) {
+        NEEDLE_PAUSE();
+      } else {
+        std::this_thread::yield();
+      }
+    }
     task = nullptr;
     if (error) {
       std::exception_ptr e = error;
@@ -78,8 +103,8 @@ struct Pool {
   }
 
   void shutdown() {
-    stop.store(true, std::memory_order_release);
-    generation.fetch_add(1, std::memory_order_acq_rel);
+    stop.store(true);
+    generation.fetch_add(1);
     generation.notify_all();
     for (auto& w : workers) w.join();
   }
@@ -87,31 +112,27 @@ struct Pool {
   const int size;
   std::vector<std::thread> workers;
   std::atomic<uint64_t> generation{0};
-  std::atomic<int> remaining{0};
-  std::atomic<int> team{1};
+  std::atomic<uint64_t> claim{0};
+  std::atomic<int> done{0};
+  std::atomic<int> sleepers{0};
   std::atomic<bool> stop{false};
   const Task* task = nullptr;
   std::mutex busy;  // held by the thread driving a run
   std::mutex error_mu;
   std::exception_ptr error;
-  std::atomic<int> bar_count{0};
-  std::atomic<uint64_t> bar_gen{0};
 };
 
-thread_local int t_team = 1;       // team size of the run this thread is in
 thread_local bool t_in_run = false;
 
-void Pool::execute(int tid, int n) {
-  t_team = n;
+void Pool::execute(int part, int parts) {
   t_in_run = true;
   try {
-    (*task)(tid, n);
+    (*task)(part, parts);
   } catch (...) {
     std::lock_guard<std::mutex> lock(error_mu);
     if (!error) error = std::current_exception();
   }
   t_in_run = false;
-  t_team = 1;
 }
 
 int default_threads() {
@@ -146,41 +167,25 @@ Pool* pool_for(int n) {
   return p;
 }
 
+// every part on the calling thread (same parts, so the same results)
+void run_serially(int nt, const Task& f) {
+  for (int part = 0; part < nt; ++part) f(part, nt);
+}
+
 }  // namespace
 
 int num_threads() { return g_threads.load(std::memory_order_relaxed); }
 
-void set_num_threads(int n) {
-  g_threads.store(std::max(1, n));
-}
+void set_num_threads(int n) { g_threads.store(std::clamp(n, 1, kMaxParts)); }
 
 void parallel_run(int nt, const std::function<void(int, int)>& f) {
-  nt = std::min(nt, num_threads());
-  if (nt <= 1 || t_in_run) {
-    f(0, 1);
-    return;
-  }
+  if (nt <= 1) return f(0, 1);
+  nt = std::min(nt, kMaxParts);
+  if (t_in_run || num_threads() <= 1) return run_serially(nt, f);
   Pool* p = pool_for(num_threads());
   std::unique_lock<std::mutex> lock(p->busy, std::try_to_lock);
-  if (!lock.owns_lock() || p->stop.load()) {  // another Python thread (GIL released) drives it
-    f(0, 1);
-    return;
-  }
-  p->run(std::min(nt, p->size), f);
-}
-
-void team_barrier() {
-  int n = t_team;
-  if (n <= 1) return;
-  Pool* p = g_pool.load(std::memory_order_acquire);
-  uint64_t g = p->bar_gen.load(std::memory_order_acquire);
-  if (p->bar_count.fetch_add(1, std::memory_order_acq_rel) == n - 1) {
-    p->bar_count.store(0, std::memory_order_relaxed);
-    p->bar_gen.fetch_add(1, std::memory_order_acq_rel);
-    p->bar_gen.notify_all();
-  } else {
-    await_change(p->bar_gen, g);
-  }
+  if (!lock.owns_lock() || p->stop.load()) return run_serially(nt, f);  // another Python thread drives it
+  p->run(nt, f);
 }
 
 }  // namespace needle

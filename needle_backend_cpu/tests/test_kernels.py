@@ -267,6 +267,19 @@ def test_matmul_matches_numpy(m, n, p):
     np.testing.assert_allclose(host(out, (m, p)), want, rtol=1e-4, atol=1e-4 * max(1, n) ** 0.5)
 
 
+@pytest.mark.parametrize("rows", range(1, 15))
+@pytest.mark.parametrize("cols", [5, 16, 20, 32, 50])
+def test_matmul_every_edge_tile(rows, cols):
+    # m = 28 + rows and p = 64 + cols reach each register block the kernel picks for the
+    # last rows (1..14) and the last columns (one or two vectors, partly filled)
+    m, n, p = 28 + rows, 37, 64 + cols
+    a, b = rand(m, n), rand(n, p)
+    out = K.Array(m * p)
+    K.matmul(dev(a), dev(b), out, m, n, p)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(host(out, (m, p)), want, rtol=1e-4, atol=1e-4 * n ** 0.5)
+
+
 @pytest.mark.parametrize("batch,m,n,p", [(3, 2, 3, 4), (5, 17, 33, 9), (2, 70, 80, 90), (1, 8, 8, 8)])
 def test_batched_matmul_matches_numpy(batch, m, n, p):
     a, b = rand(batch, m, n), rand(batch, n, p)
@@ -370,6 +383,32 @@ def test_results_do_not_depend_on_the_thread_count():
     for s, c in results[1:]:
         np.testing.assert_array_equal(s, results[0][0])
         np.testing.assert_array_equal(c, results[0][1])
+
+
+def test_training_shapes_do_not_depend_on_the_thread_count():
+    # the MLP training step's kernels: GEMMs with edge tiles, a fused Adam update with
+    # a SIMD tail, a transposed compact
+    n = 78_500
+    a, b = rand(100, 784), rand(784, 100)
+    w, g, m, v = rand(n), rand(n), rand(n), np.abs(rand(n))
+    results = []
+    before = K.get_num_threads()
+    try:
+        for nt in (1, 2, 3):
+            K.set_num_threads(nt)
+            c = K.Array(100 * 100)
+            K.matmul(dev(a), dev(b), c, 100, 784, 100)
+            dw, dm, dv = dev(w), dev(m), dev(v)
+            K.adam_update(dw, dev(g), dm, dv, n, 1e-3, 0.9, 0.999, 1e-8, 1e-3, 7)
+            t = K.Array(784 * 100)
+            K.compact(dev(a), t, (784, 100), (1, 784), 0)
+            results.append([host(c, (100, 100)), host(dw, (n,)), host(dm, (n,)), host(dv, (n,)), host(t, (784, 100))])
+    finally:
+        K.set_num_threads(before)
+    np.testing.assert_array_equal(results[0][4], a.T)
+    for other in results[1:]:
+        for got, want in zip(other, results[0], strict=True):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_kernels_work_in_a_forked_child_after_threads_ran():
