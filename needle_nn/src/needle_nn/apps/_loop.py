@@ -14,12 +14,17 @@ def train_step(model: nn.Module, loss_fn: nn.Module, opt: optim.Optimizer | None
     logits = model(X)
     loss = loss_fn(logits, y)
     if opt is not None:
-        opt.reset_grad()
-        loss.backward()
-        if clip is not None:
-            opt.clip_grad_norm(clip)
-        opt.step()
+        optimise(loss, opt, clip)
     return logits, loss
+
+
+def optimise(loss: Any, opt: optim.Optimizer, clip: float | None = None) -> None:
+    """One optimiser step on ``loss``: reset grads, backward, optional clipping, step."""
+    opt.reset_grad()
+    loss.backward()
+    if clip is not None:
+        opt.clip_grad_norm(clip)
+    opt.step()
 
 
 def run_epoch(batches: Iterable[tuple[Any, ...]], model: nn.Module, loss_fn: nn.Module,

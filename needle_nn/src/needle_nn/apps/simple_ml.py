@@ -19,7 +19,7 @@ from .. import nn, optim
 from .._arrays import cast
 from ..data.mnist import load_mnist
 from ..data.text import get_batch
-from ._loop import run_epoch
+from ._loop import optimise, run_epoch
 from .models import *  # noqa: F403 - the course file re-exported its models
 from .models import ConvBN, LanguageModel, ResNet9
 
@@ -117,11 +117,7 @@ def epoch_general_ptb(data: np.ndarray, model: nn.Module, seq_len: int = 40, los
         h = _detach_state(h)
         loss = loss_fn(logits, y)
         if opt is not None:
-            opt.reset_grad()
-            loss.backward()
-            if clip is not None:
-                opt.clip_grad_norm(clip)
-            opt.step()
+            optimise(loss, opt, clip)
         n = y.shape[0]
         total_loss += float(loss.numpy()) * n
         correct += int((logits.numpy().argmax(axis=1) == y.numpy()).sum())
