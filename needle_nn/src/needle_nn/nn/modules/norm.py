@@ -1,8 +1,11 @@
 """BatchNorm1d, BatchNorm2d and LayerNorm1d with the course's numerics.
 
-Both norms use the biased variance. BatchNorm's running statistics are plain Tensors
-(buffers, saved in checkpoints) updated with NDArray arithmetic, so the update builds
-no graph and keeps the module's dtype even when the input is float64.
+Both norms use the biased variance. In training each norm is one graph node
+(``functional_norm.NormTrain``: NDArray forward, analytic Tensor adjoints), which
+keeps the per-step op count low. BatchNorm's running statistics are plain Tensors
+(buffers, saved in checkpoints) updated with NDArray arithmetic from the statistics
+that node computed, so the update builds no graph and keeps the module's dtype even
+when the input is float64.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from needle_core.autograd import Tensor
 from needle_core import init
 
 from ..._arrays import cast, constant
+from ..functional_norm import norm_train
 from ..module import Module, Parameter
 
 
@@ -41,25 +45,24 @@ class _BatchNorm(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         axes, stat_shape = self._axes_and_shape(x)
+        if len(x.shape) < 2 or x.shape[1] != self.dim:
+            raise ValueError(f"{type(self).__name__}({self.dim}): expected an input with {self.dim} channels on "
+                             f"axis 1, got shape {tuple(x.shape)}")
         if self.training:
-            count = 1
-            for a in axes:
-                count *= x.shape[a]
-            mean = x.sum(axes=axes) / count
-            centred = x - _shaped(mean, stat_shape)
-            var = (centred**2).sum(axes=axes) / count
-            self._update_running(mean, var)
-        else:
-            centred = x - _shaped(self.running_mean, stat_shape)
-            var = self.running_var
-        std = (_shaped(var, stat_shape) + self.eps) ** 0.5
+            kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+            out, stats = norm_train(x, self.weight, self.bias, axes, kept, kept, self.eps)
+            self._update_running(stats.mean(), stats.var)
+            return out
+        centred = x - _shaped(self.running_mean, stat_shape)
+        std = (_shaped(self.running_var, stat_shape) + self.eps) ** 0.5
         return centred / std * _shaped(self.weight, stat_shape) + _shaped(self.bias, stat_shape)
 
-    def _update_running(self, mean: Tensor, var: Tensor) -> None:
+    def _update_running(self, mean: Any, var: Any) -> None:
+        """Fold the batch statistics (NDArrays in any shape holding ``dim`` values) in."""
         m = float(self.momentum)
         for name, batch in (("running_mean", mean), ("running_var", var)):
             old = getattr(self, name).realize_cached_data()
-            new = old * (1.0 - m) + cast(batch.realize_cached_data(), str(old.dtype)) * m
+            new = old * (1.0 - m) + cast(batch.reshape(old.shape), str(old.dtype)) * m
             setattr(self, name, constant(new))
 
     def __repr__(self) -> str:
@@ -91,12 +94,11 @@ class LayerNorm1d(Module):
         self.bias = Parameter(init.zeros(dim, device=device, dtype=dtype))
 
     def forward(self, x: Tensor) -> Tensor:
-        rows = (x.shape[0], 1)
-        mean = (x.sum(axes=(1,)) / self.dim).reshape(rows)
-        centred = x - mean
-        var = ((centred**2).sum(axes=(1,)) / self.dim).reshape(rows)
-        std = (var + self.eps) ** 0.5
-        return centred / std * self.weight + self.bias
+        if len(x.shape) != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"LayerNorm1d({self.dim}): expected an input of shape (batch, {self.dim}), "
+                             f"got {tuple(x.shape)}")
+        out, _ = norm_train(x, self.weight, self.bias, (1,), (x.shape[0], 1), (1, self.dim), self.eps)
+        return out
 
     def __repr__(self) -> str:
         return f"LayerNorm1d({self.dim}, eps={self.eps})"

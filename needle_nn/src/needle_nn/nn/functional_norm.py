@@ -1,0 +1,164 @@
+"""Training-mode normalisation (BatchNorm, LayerNorm) as one graph node.
+
+``NormTrain(axes, stat_shape, param_shape, eps)(x, weight, bias)`` is
+``weight * x̂ + bias`` with ``x̂ = (x - mean) / sqrt(var + eps)``, the mean and the
+biased variance taken over ``axes``. The forward runs on NDArrays (no graph nodes);
+its batch statistics stay on the op (``op.stats``) for BatchNorm's running averages.
+
+The adjoints are ordinary Tensor ops, so gradients stay differentiable. They refer to
+``x̂`` and ``1/sqrt(var + eps)`` as Tensors of ``x`` through two helper ops,
+``_Normalised`` and ``_InvStd``, whose forwards return the cached arrays and whose
+gradients are written in terms of each other: the family is closed under
+differentiation, so second derivatives are exact without recomputing the forward.
+
+With ``g`` the output adjoint, ``n`` the number of reduced elements and ``s = 1/std``:
+``dbias = Σ g``, ``dweight = Σ g·x̂`` (over the axes ``weight`` is broadcast on) and
+``dx = s · (gw - mean(gw) - x̂ · mean(gw·x̂))`` with ``gw = g·weight`` (means over ``axes``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from needle_core.autograd import Tensor, TensorOp
+from needle_core.ops import reshape, summation
+
+
+class NormStats:
+    """The statistics of one input array (all in ``stat_shape``, which keeps the
+    reduced axes as 1 so they broadcast against ``x``)."""
+
+    __slots__ = ("source", "axes", "stat_shape", "count", "eps", "neg_mean", "var", "inv_std", "xhat")
+
+    def __init__(self, x: Any, axes: tuple[int, ...], stat_shape: tuple[int, ...], eps: float) -> None:
+        count = 1
+        for a in axes:
+            count *= x.shape[a]
+        if count == 0:
+            raise ValueError(f"normalisation over axes {axes} of shape {x.shape}: no elements to take statistics of")
+        shape = x.shape
+        # -(Σx)/n in one kernel: x + (-mean) is bitwise x - mean, without negating a full array
+        neg_mean = x.sum(axis=axes, keepdims=True) / float(-count)
+        centred = x + neg_mean.broadcast_to(shape)
+        var = (centred * centred).sum(axis=axes, keepdims=True) / float(count)  # biased
+        inv_std = (var + float(eps)) ** -0.5
+        self.source = x
+        self.axes = axes
+        self.stat_shape = stat_shape
+        self.count = count
+        self.eps = eps
+        self.neg_mean = neg_mean
+        self.var = var
+        self.inv_std = inv_std
+        self.xhat = centred * inv_std.broadcast_to(shape)
+
+    def mean(self) -> Any:
+        """The batch mean (an NDArray in ``stat_shape``)."""
+        return self.neg_mean * -1.0
+
+    def of(self, x: Any) -> NormStats:
+        """These statistics when they were taken from ``x``, else fresh ones."""
+        return self if x is self.source else NormStats(x, self.axes, self.stat_shape, self.eps)
+
+
+def _to_stat_shape(t: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``t`` (reduced axes dropped) shaped to broadcast like the statistics; no node
+    when NumPy broadcasting already lines it up (leading axes only were dropped)."""
+    ts = tuple(t.shape)
+    if ts == shape or shape[len(shape) - len(ts):] == ts and all(n == 1 for n in shape[: len(shape) - len(ts)]):
+        return t
+    return reshape(t, shape)
+
+
+def _xhat_adjoint(st: NormStats, xhat: Tensor, inv_std: Tensor, g: Tensor) -> Tensor:
+    """Adjoint of ``x`` through ``x̂ = (x - mean) · s`` for the adjoint ``g`` of ``x̂``."""
+    k = -1.0 / st.count
+    mean_g = _to_stat_shape(summation(g, st.axes), st.stat_shape) * k
+    mean_gx = _to_stat_shape(summation(g * xhat, st.axes), st.stat_shape) * k
+    return (g + mean_g + xhat * mean_gx) * inv_std
+
+
+class _Normalised(TensorOp):
+    """``x -> x̂``; the forward returns the cached array of the op that made ``st``."""
+
+    def __init__(self, st: NormStats) -> None:
+        self.st = st
+
+    def compute(self, x: Any) -> Any:
+        return self.st.of(x).xhat
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        x = node.inputs[0]
+        return _xhat_adjoint(self.st, node, _InvStd(self.st)(x), out_grad)
+
+
+class _InvStd(TensorOp):
+    """``x -> 1/sqrt(var + eps)`` in ``stat_shape``.
+
+    ``d s / d x = -s³ (x - mean) / n = -s² x̂ / n`` (the mean's own derivative drops out
+    because the centred values sum to zero)."""
+
+    def __init__(self, st: NormStats) -> None:
+        self.st = st
+
+    def compute(self, x: Any) -> Any:
+        return self.st.of(x).inv_std
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        x = node.inputs[0]
+        return _Normalised(self.st)(x) * (out_grad * (node * node) * (-1.0 / self.st.count))
+
+
+class NormTrain(TensorOp):
+    """``weight * x̂ + bias`` in one node; see the module docstring.
+
+    ``param_shape`` is how ``weight``/``bias`` broadcast against ``x`` (e.g. ``(1, C, 1, 1)``
+    for NCHW BatchNorm, ``(1, D)`` for LayerNorm); they are stored with the reduced
+    axes dropped (``(C,)``, ``(D,)``)."""
+
+    def __init__(self, axes: tuple[int, ...], stat_shape: tuple[int, ...], param_shape: tuple[int, ...],
+                 eps: float) -> None:
+        self.axes = axes
+        self.stat_shape = stat_shape
+        self.param_shape = param_shape
+        self.param_axes = tuple(i for i, n in enumerate(param_shape) if n == 1)
+        self.eps = eps
+        self.stats: NormStats | None = None
+
+    def compute(self, x: Any, weight: Any, bias: Any) -> Any:
+        st = self.stats = NormStats(x, self.axes, self.stat_shape, self.eps)
+        shape, ps = x.shape, self.param_shape
+        return st.xhat * weight.reshape(ps).broadcast_to(shape) + bias.reshape(ps).broadcast_to(shape)
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x, weight, bias = node.inputs
+        st = self.stats.of(x.realize_cached_data())
+        g = out_grad
+        xhat = _Normalised(st)(x)
+        inv_std = _InvStd(st)(x)
+        d_weight = summation(g * xhat, self.param_axes)
+        d_bias = summation(g, self.param_axes)
+        if self.param_axes == st.axes:
+            # BatchNorm: weight is constant over the reduced axes, so the two means in
+            # the x̂ adjoint are the bias and weight adjoints divided by n (reused).
+            k = -1.0 / st.count
+            w = _to_stat_shape(weight, st.stat_shape)
+            shift = _to_stat_shape(d_bias, st.stat_shape) * k
+            slope = _to_stat_shape(d_weight, st.stat_shape) * k
+            d_x = (g + shift + xhat * slope) * (w * inv_std)
+        else:
+            d_x = _xhat_adjoint(st, xhat, inv_std, g * _to_stat_shape(weight, self.param_shape))
+        return d_x, _as_shape(d_weight, weight.shape), _as_shape(d_bias, bias.shape)
+
+
+def _as_shape(t: Tensor, shape: tuple[int, ...]) -> Tensor:
+    return t if tuple(t.shape) == tuple(shape) else reshape(t, tuple(shape))
+
+
+def norm_train(x: Tensor, weight: Tensor, bias: Tensor, axes: tuple[int, ...], stat_shape: tuple[int, ...],
+               param_shape: tuple[int, ...], eps: float) -> tuple[Tensor, NormStats]:
+    """The normalised output and the statistics it used (for running averages)."""
+    op = NormTrain(axes, stat_shape, param_shape, eps)
+    out = op(x, weight, bias)
+    out.realize_cached_data()  # under LAZY_MODE the statistics exist only once computed
+    return out, op.stats
