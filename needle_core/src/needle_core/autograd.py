@@ -36,8 +36,12 @@ class Op:
         """Forward on NDArrays; returns an NDArray (or a tuple of them)."""
         raise NotImplementedError()
 
-    def gradient(self, out_grad: Value, node: Value) -> Value | tuple[Value, ...]:
-        """The adjoint of each input given the output adjoint, as Tensor ops."""
+    def gradient(self, out_grad: Value, node: Value) -> Value | tuple[Value | None, ...]:
+        """The adjoint of each input given the output adjoint, as Tensor ops.
+
+        An entry may be ``None`` for an input with ``requires_grad=False`` (backward
+        ignores those entries anyway, so course ops returning every adjoint still work).
+        """
         raise NotImplementedError()
 
     def gradient_as_tuple(self, out_grad: Value, node: Value) -> tuple[Value, ...]:
@@ -466,33 +470,58 @@ def find_topo_sort(node_list: Iterable[Value]) -> list[Value]:
 
 
 def compute_gradient_of_variables(output_tensor: Value, out_grad: Value) -> None:
-    """Reverse-mode AD: set ``.grad`` on every node reachable from ``output_tensor``.
+    """Reverse-mode AD from ``output_tensor``: set ``.grad`` on the nodes that need one.
 
-    A Tensor's adjoint is the sum of its contributions. A TensorTuple's adjoint is
-    kept per slot, so ``k`` ``tuple_get_item`` consumers of an ``n``-tuple (an RNN's
-    split over time) cost O(n + k) instead of ``k`` zero-filled n-tuples summed.
+    What each node gets (API.md section 3, made precise):
+
+    - the root is always visited, even without ``requires_grad``, and gets ``out_grad``;
+    - a node with ``requires_grad`` reached through nodes with ``requires_grad`` gets
+      its adjoint (overwriting, as the course does): a leaf gets the differentiable
+      Tensor (``x.grad.backward()`` gives second derivatives); a non-leaf gets the
+      same values detached (a constant), because its differentiable adjoint is a
+      graph that reaches back to the node itself (``exp``'s adjoint uses ``exp(x)``),
+      a reference cycle only the cycle collector would free (a leaf's own cycle,
+      ``w -> w.grad -> ... -> w``, is broken when the next backward or
+      ``reset_grad`` replaces ``w.grad``, so a training step's graph is freed by
+      reference counting);
+    - a node without ``requires_grad`` is not visited and its ``.grad`` is not
+      written: nothing can use its adjoint, so it is never computed (the batch of a
+      training step costs no ``X`` gradient GEMM).
+
+    ``Op.gradient`` may return ``None`` for an input that does not require grad; for
+    an input that does, ``None`` means a zero adjoint. A Tensor's adjoint is the sum
+    of its contributions. A TensorTuple's adjoint is kept per slot, so ``k``
+    ``tuple_get_item`` consumers of an ``n``-tuple (an RNN's split over time) cost
+    O(n + k) instead of ``k`` zero-filled n-tuples summed.
     """
     adjoints: dict[Value, Any] = {}
     _contribute(adjoints, output_tensor, out_grad)
     tuple_get_item = ops.TupleGetItem
-    for node in reversed(find_topo_sort([output_tensor])):
+    for node in reversed(_grad_topo_sort(output_tensor)):
         contributions = adjoints.pop(node, None)
-        if contributions is None:  # unreachable in a DAG; kept for safety
-            continue
         is_tensor = type(node) is Tensor
         if is_tensor or not isinstance(node, TensorTuple):
-            node.grad = grad = contributions[0] if len(contributions) == 1 else _sum_node_list(contributions)
+            if contributions is None:  # every contribution was None: a zero adjoint
+                grad = _zeros_like(node)
+            else:
+                grad = contributions[0] if len(contributions) == 1 else _sum_node_list(contributions)
         else:
-            node.grad = grad = _tuple_adjoint(node, contributions)
+            grad = _tuple_adjoint(node, contributions or {})
         op = node.op
-        if op is None:
+        if op is None or not node.requires_grad:  # a leaf, or a LAZY_MODE root without grad
+            node.grad = grad
             continue
+        # a non-leaf keeps a constant copy: no cycle node -> grad graph -> node
+        node.grad = _detached(grad) if grad.requires_grad else grad
         if isinstance(op, tuple_get_item):  # straight into the tuple's slot
             source = node.inputs[0]
-            slots = adjoints.setdefault(source, {})
-            slots.setdefault(op.index % len(source.realize_cached_data()), []).append(grad)
+            if source.requires_grad:
+                slots = adjoints.setdefault(source, {})
+                slots.setdefault(op.index % len(source.realize_cached_data()), []).append(grad)
             continue
         for inp, inp_grad in zip(node.inputs, op.gradient_as_tuple(grad, node), strict=True):
+            if inp_grad is None or not inp.requires_grad:
+                continue
             if type(inp) is Tensor:  # the common case, inlined: one adjoint list per node
                 terms = adjoints.get(inp)
                 if terms is None:
@@ -501,6 +530,48 @@ def compute_gradient_of_variables(output_tensor: Value, out_grad: Value) -> None
                     terms.append(inp_grad)
             else:
                 _contribute(adjoints, inp, inp_grad)
+
+
+def _grad_topo_sort(root: Value) -> list[Value]:
+    """``find_topo_sort([root])`` restricted to nodes that require grad (and the root).
+
+    A node without ``requires_grad`` holds no inputs outside LAZY_MODE, so this only
+    drops those leaves; under LAZY_MODE it also skips their (gradient-free) subgraphs.
+    """
+    visited = {root}
+    topo_order: list[Value] = []
+    stack = [(root, iter(root.inputs))]
+    while stack:
+        node, children = stack[-1]
+        for child in children:
+            if child.requires_grad and child not in visited:
+                visited.add(child)
+                stack.append((child, iter(child.inputs)))
+                break
+        else:
+            stack.pop()
+            topo_order.append(node)
+    return topo_order
+
+
+def _detached(grad: Value) -> Value:
+    """``grad.detach()`` on the hot path: a constant sharing ``grad``'s NDArray(s)."""
+    global TENSOR_COUNTER
+    if type(grad) is not Tensor:
+        return grad.detach()
+    value = _new(Tensor)
+    TENSOR_COUNTER += 1
+    value.cached_data = grad.realize_cached_data()
+    value.requires_grad = False
+    value.op = None
+    value.inputs = []
+    value.grad = None
+    return value
+
+
+def _zeros_like(node: Value) -> Tensor:
+    data = node.realize_cached_data()
+    return Tensor.make_const(nd.full(data.shape, 0.0, dtype=data.dtype, device=data.device))
 
 
 def _contribute(adjoints: dict[Value, Any], node: Value, grad: Value) -> None:
@@ -513,6 +584,7 @@ def _contribute(adjoints: dict[Value, Any], node: Value, grad: Value) -> None:
 
 
 def _tuple_adjoint(node: TensorTuple, slots: dict[int, list[Value]]) -> TensorTuple:
+    """Each slot's summed contributions; a slot no consumer reached gets zeros."""
     parts = []
     for i, data in enumerate(node.realize_cached_data()):
         terms = slots.get(i)

@@ -183,6 +183,137 @@ def test_gradient_of_gradient_matches_numerical(needle_device, fn, shapes) -> No
     )
 
 
+# -- what backward writes, and what it skips (API.md section 3 made precise) ----------------
+
+
+def test_backward_skips_inputs_without_grad(needle_device, monkeypatch) -> None:
+    rng = np.random.default_rng(0)
+    xn, wn, bn = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal((2,))
+    x = _t(xn, needle_device, requires_grad=False)  # the batch: nobody can use its adjoint
+    w, b = _t(wn, needle_device), _t(bn, needle_device)
+    out = (x @ w + b).sum()
+    gemms = []
+    real = ops.MatMul.compute
+    monkeypatch.setattr(ops.MatMul, "compute", lambda self, p, q: gemms.append(1) or real(self, p, q))
+    out.backward()
+    assert len(gemms) == 1, "backward computed the adjoint of an input that does not require grad"
+    assert x.grad is None, "a node without requires_grad is not visited: its .grad is not written"
+    np.testing.assert_allclose(w.grad.numpy(), xn.T @ np.ones((4, 2)), rtol=1e-5)
+    np.testing.assert_allclose(b.grad.numpy(), np.full(2, 4.0), rtol=1e-6)
+    np.testing.assert_allclose(out.grad.numpy(), 1.0)  # the root always gets out_grad
+    c = x.sum()  # a root without requires_grad still gets its out_grad
+    c.backward()
+    np.testing.assert_allclose(c.grad.numpy(), 1.0)
+    assert x.grad is None
+
+
+@pytest.mark.parametrize(
+    "build, ref",
+    [
+        (lambda a, k: a * k, lambda an, kn: kn),
+        (lambda a, k: k / a, lambda an, kn: -kn / an**2),
+        (lambda a, k: a / k, lambda an, kn: 1 / kn),
+        (lambda a, k: a**k, lambda an, kn: kn * an ** (kn - 1)),
+        (lambda a, k: k**a, lambda an, kn: kn**an * np.log(kn)),
+        (lambda a, k: k + a, lambda an, kn: np.ones_like(an)),
+        (lambda a, k: ndl.stack([k, a], 0).sum(0), lambda an, kn: np.ones_like(an)),
+    ],
+)
+def test_constant_operands_get_no_adjoint(needle_device, build, ref) -> None:
+    rng = np.random.default_rng(1)
+    an, kn = rng.uniform(0.5, 1.5, (2, 3)), rng.uniform(0.5, 1.5, (2, 3))
+    a = _t(an, needle_device, work_dtype(needle_device))
+    k = _t(kn, needle_device, a.dtype, requires_grad=False)
+    build(a, k).sum().backward()
+    assert k.grad is None
+    np.testing.assert_allclose(a.grad.numpy(), ref(an, kn), rtol=1e-4)
+
+
+def test_course_style_op_returning_every_adjoint_still_works(needle_device) -> None:
+    class StudentMul(ndl.autograd.TensorOp):  # a course-style op: a full tuple, no None
+        def compute(self, p, q):
+            return p * q
+
+        def gradient(self, out_grad, node):
+            p, q = node.inputs
+            return out_grad * q, out_grad * p
+
+    an, kn = np.array([1.0, 2.0]), np.array([3.0, 5.0])
+    a, k = _t(an, needle_device), _t(kn, needle_device, requires_grad=False)
+    StudentMul()(a, k).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), kn)
+    assert k.grad is None
+
+
+def test_none_adjoint_for_an_input_that_requires_grad_is_zero(needle_device) -> None:
+    class FirstOnly(ndl.autograd.TensorOp):  # d/dq declared None: a zero adjoint
+        def compute(self, p, q):
+            return p + q
+
+        def gradient(self, out_grad, node):
+            return out_grad, None
+
+    a, b = _t([1.0, 2.0], needle_device), _t([3.0, 4.0], needle_device)
+    FirstOnly()(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [0.0, 0.0])
+
+
+def test_non_leaf_grad_is_a_detached_copy(needle_device) -> None:
+    x = _rand((3,), needle_device)
+    y = ndl.exp(x)  # exp's adjoint uses y itself: a differentiable y.grad would reach y
+    z = (y * y).sum()
+    z.backward()
+    assert y.grad.op is None and not y.grad.requires_grad and y.grad.inputs == []
+    np.testing.assert_allclose(y.grad.numpy(), 2 * y.numpy(), rtol=1e-6)
+    assert x.grad.requires_grad and x.grad.op is not None  # a leaf's stays differentiable
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(2 * x.numpy().astype(np.float64)), rtol=1e-5)
+
+
+def test_training_steps_leave_no_reference_cycles(needle_device) -> None:
+    """Without the cycle collector, every step's graph is freed by reference counting."""
+    rng = np.random.default_rng(0)
+    n, d, h, k = 8, 5, 6, 3
+    params = [_t(rng.standard_normal(s) * 0.3, needle_device) for s in ((d, h), (h,), (h, k), (k,))]
+    labels = rng.integers(0, k, n)
+
+    def step() -> None:
+        X = _t(rng.standard_normal((n, d)), needle_device, requires_grad=False)
+        y = _t(np.eye(k)[labels], needle_device, requires_grad=False)
+        w1, b1, w2, b2 = params
+        hidden = ndl.relu(X @ w1 + b1.reshape((1, h)).broadcast_to((n, h)))
+        logits = ndl.tanh(hidden) @ w2 + b2
+        loss = (ndl.logsumexp(logits, (1,)) - (logits * y).sum((1,))).sum() / n
+        loss.backward()
+        for p in params:
+            p.data = p.data - 0.1 * p.grad.data
+
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        baseline = ndl.autograd.TENSOR_COUNTER
+        counts = []
+        for _ in range(5):
+            step()
+            counts.append(ndl.autograd.TENSOR_COUNTER)
+        # each leaf's .grad (a differentiable graph) keeps the last step's graph alive;
+        # the next backward overwrites it and reference counting frees the old one
+        assert counts == [counts[0]] * 5, f"live Values grow across steps without gc: {counts}"
+        for p in params:
+            p.grad = None
+        assert ndl.autograd.TENSOR_COUNTER == baseline, "a step's graph outlived it without gc.collect()"
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        cyclic = [o for o in gc.garbage if isinstance(o, ndl.autograd.Value)]
+        assert not cyclic, f"{len(cyclic)} Values were only reachable through reference cycles"
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if was_enabled:
+            gc.enable()
+
+
 # -- no-grad semantics, detach, .data --------------------------------------------------------
 
 

@@ -262,11 +262,11 @@ def _conv_grad_norms(stride: int, padding: int):
     backprop through conv's own adjoints (second derivatives)."""
 
     def fn(x, w):
-        x1, w1 = x * 1.0, w * 1.0  # interior nodes: backward below sets .grad on them
-        y = ops.conv(x1, w1, stride, padding)
+        # x and w are leaves: their .grad is differentiable (a non-leaf's is a detached copy)
+        y = ops.conv(x, w, stride, padding)
         r = np.random.default_rng(3).standard_normal(y.shape)
         y.backward(ndl.Tensor(r, device=y.device, dtype=y.dtype))
-        gx, gw = x1.grad, w1.grad
+        gx, gw = x.grad, w.grad
         return ops.summation(gx * gx) + ops.summation(gw * gw)
 
     return fn

@@ -2,8 +2,9 @@
 
 Binary ops accept NumPy-broadcastable operands: the broadcast happens inside
 ``compute`` (no extra graph node) and ``gradient`` sums each adjoint back to its
-input's shape. The one-line condition in each ``compute`` keeps equal shapes,
-dtypes and devices on the fast path.
+input's shape, returning ``None`` for an input that does not require grad (nothing
+could use that adjoint, so its GEMM or unbroadcast sum is skipped). The one-line
+condition in each ``compute`` keeps equal shapes, dtypes and devices on the fast path.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ class EWiseAdd(TensorOp):
             a, b = align(a, b, "add")
         return ewise_binary(a, b, "ewise_add")
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = node.inputs
-        return unbroadcast(out_grad, a.shape), unbroadcast(out_grad, b.shape)
+        return (
+            unbroadcast(out_grad, a.shape) if a.requires_grad else None,
+            unbroadcast(out_grad, b.shape) if b.requires_grad else None,
+        )
 
 
 def add(a: Tensor, b: Tensor) -> Tensor:
@@ -53,9 +57,12 @@ class EWiseMul(TensorOp):
             a, b = align(a, b, "multiply")
         return ewise_binary(a, b, "ewise_mul")
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = node.inputs
-        return unbroadcast(out_grad * b, a.shape), unbroadcast(out_grad * a, b.shape)
+        return (
+            unbroadcast(out_grad * b, a.shape) if a.requires_grad else None,
+            unbroadcast(out_grad * a, b.shape) if b.requires_grad else None,
+        )
 
 
 def multiply(a: Tensor, b: Tensor) -> Tensor:
@@ -85,11 +92,11 @@ class EWisePow(TensorOp):
             a, b = align(a, b, "power")
         return nd.power(a, b)
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = node.inputs
-        grad_a = out_grad * b * power(a, b - 1.0)
-        grad_b = out_grad * node * log(a)
-        return unbroadcast(grad_a, a.shape), unbroadcast(grad_b, b.shape)
+        grad_a = unbroadcast(out_grad * b * power(a, b - 1.0), a.shape) if a.requires_grad else None
+        grad_b = unbroadcast(out_grad * node * log(a), b.shape) if b.requires_grad else None
+        return grad_a, grad_b
 
 
 def power(a: Tensor, b: Tensor) -> Tensor:
@@ -129,11 +136,11 @@ class EWiseDiv(TensorOp):
             a, b = align(a, b, "divide")
         return ewise_binary(a, b, "ewise_div")
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = node.inputs
         grad_a = out_grad / b
-        grad_b = -(grad_a * node)  # -g * a / b**2 = -(g / b) * (a / b)
-        return unbroadcast(grad_a, a.shape), unbroadcast(grad_b, b.shape)
+        grad_b = unbroadcast(-(grad_a * node), b.shape) if b.requires_grad else None  # -g*a/b**2 = -(g/b)*(a/b)
+        return (unbroadcast(grad_a, a.shape) if a.requires_grad else None), grad_b
 
 
 def divide(a: Tensor, b: Tensor) -> Tensor:
@@ -257,12 +264,13 @@ class MatMul(TensorOp):
                 ) from None
         return nd.matmul(a, b)
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         from .structure import transpose
 
+        # an input without requires_grad gets None: its GEMM (the batch's, in training) is skipped
         a, b = node.inputs
-        grad_a = unbroadcast(matmul(out_grad, transpose(b)), a.shape)
-        grad_b = unbroadcast(matmul(transpose(a), out_grad), b.shape)
+        grad_a = unbroadcast(matmul(out_grad, transpose(b)), a.shape) if a.requires_grad else None
+        grad_b = unbroadcast(matmul(transpose(a), out_grad), b.shape) if b.requires_grad else None
         return grad_a, grad_b
 
 

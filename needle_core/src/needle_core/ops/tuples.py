@@ -14,8 +14,8 @@ class MakeTensorTuple(TensorTupleOp):
     def compute(self, *args: NDArray) -> tuple[NDArray, ...]:
         return tuple(args)
 
-    def gradient(self, out_grad: TensorTuple, node: TensorTuple) -> tuple[Tensor, ...]:
-        return tuple(out_grad[i] for i in range(len(out_grad)))
+    def gradient(self, out_grad: TensorTuple, node: TensorTuple) -> tuple[Tensor | None, ...]:
+        return tuple(out_grad[i] if x.requires_grad else None for i, x in enumerate(node.inputs))
 
 
 def make_tuple(*args: Tensor) -> TensorTuple:
