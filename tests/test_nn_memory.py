@@ -36,11 +36,16 @@ def test_tensor_count_and_memory_flat_over_300_steps(needle_device):
     for _ in range(20):  # warm up: optimiser state, caches, allocator pools
         step()
     counts, rss = [], []
-    for i in range(300):
-        step()
-        if i % 50 == 49:
-            gc.collect()  # count what is reachable, not what the cycle collector has yet to visit
-            counts.append(autograd.TENSOR_COUNTER)
-            rss.append(_rss_bytes())
+    gc.collect()
+    gc.disable()  # a step's graph must be freed by reference counting alone: no cycles
+    try:
+        for i in range(300):
+            step()
+            if i % 50 == 49:
+                counts.append(autograd.TENSOR_COUNTER)
+                rss.append(_rss_bytes())
+        assert gc.collect() == 0, "a training step left objects in reference cycles"
+    finally:
+        gc.enable()
     assert max(counts) - min(counts) <= 0, counts
     assert rss[-1] - rss[0] < 8 * 2**20, rss  # no growth beyond allocator noise
