@@ -226,15 +226,20 @@ def test_tensor_counter_flat_across_optimiser_steps(make_opt, device):
     X = ndl.Tensor(np.random.randn(16, 6), device=device, dtype="float32")
     y = ndl.Tensor(np.random.randint(0, 3, size=16), device=device)
     counts, growth = [], []
-    for _ in range(5):
-        opt.reset_grad()
-        loss = nn.SoftmaxLoss()(model(X), y)
-        loss.backward()
-        before_step = ndl.autograd.TENSOR_COUNTER
-        opt.step()
-        growth.append(ndl.autograd.TENSOR_COUNTER - before_step)
-        del loss  # freed by reference counting: backward leaves no cycles
-        counts.append(ndl.autograd.TENSOR_COUNTER)
+    gc.collect()  # earlier tests' garbage must not be collected mid-loop
+    gc.disable()  # each iteration's graph is freed by reference counting: backward leaves no cycles
+    try:
+        for _ in range(5):
+            opt.reset_grad()
+            loss = nn.SoftmaxLoss()(model(X), y)
+            loss.backward()
+            before_step = ndl.autograd.TENSOR_COUNTER
+            opt.step()
+            growth.append(ndl.autograd.TENSOR_COUNTER - before_step)
+            del loss
+            counts.append(ndl.autograd.TENSOR_COUNTER)
+    finally:
+        gc.enable()
     assert growth[1:] == [0] * 4, f"optimiser steps left new live tensors: {growth}"
     assert counts[1:] == [counts[1]] * 4, f"live tensors grow across iterations: {counts}"
     assert all(p.is_leaf() for p in model.parameters())
