@@ -111,7 +111,11 @@ def format_time(seconds: float) -> str:
 
 def markdown_table(results: Sequence[Result]) -> str:
     """One table: time per call, throughput, and ratios to each baseline of the row."""
-    by_key = {r.row.key: r for r in results}
+    by_key: dict[str, Result] = {}
+    for r in results:
+        if r.row.key in by_key:  # two row modules claiming one key would compare against the wrong row
+            raise ValueError(f"bench rows share the key {r.row.key!r}: give one of them its own key=")
+        by_key[r.row.key] = r
     lines = [
         "| benchmark | subject | time / call | throughput | time ÷ baseline |",
         "|---|---|---:|---:|---|",

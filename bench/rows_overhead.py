@@ -19,7 +19,7 @@ def _operands() -> tuple[np.ndarray, np.ndarray]:
 
 def _numpy_rows() -> list[Row]:
     a, b = _operands()
-    return [Row("ndarray 4×4 add", "numpy", lambda: a + b, key="numpy")]
+    return [Row("ndarray 4×4 add", "numpy", lambda: a + b, key="overhead numpy")]
 
 
 def _torch_rows() -> list[Row]:
@@ -28,16 +28,16 @@ def _torch_rows() -> list[Row]:
     except ImportError:
         skip = "PyTorch not installed (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)"
         return [
-            Row(GRAD, "torch", None, key="torch grad", skip=skip),
-            Row(NOGRAD, "torch", None, key="torch", skip=skip),
+            Row(GRAD, "torch", None, key="overhead torch grad", skip=skip),
+            Row(NOGRAD, "torch", None, key="overhead torch", skip=skip),
         ]
     a, b = _operands()
     ga, gb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
     ta, tb = torch.tensor(a), torch.tensor(b)
     return [
-        Row(GRAD, "torch", lambda: ga + gb, key="torch grad", compare=("numpy",)),
-        Row(NOGRAD, "torch", lambda: ta + tb, key="torch", compare=("numpy",)),
-        Row(BACKWARD, "torch", lambda: (ga * gb).sum().backward(), key="torch backward"),
+        Row(GRAD, "torch", lambda: ga + gb, key="overhead torch grad", compare=("overhead numpy",)),
+        Row(NOGRAD, "torch", lambda: ta + tb, key="overhead torch", compare=("overhead numpy",)),
+        Row(BACKWARD, "torch", lambda: (ga * gb).sum().backward(), key="overhead torch backward"),
     ]
 
 
@@ -60,10 +60,11 @@ def _needle_rows() -> list[Row]:
             rows.append(Row(GRAD, subject, None, skip=f"{type(exc).__name__}: {exc}"))
             continue
         rows += [
-            Row(GRAD, subject, lambda ga=ga, gb=gb: ga + gb, compare=("numpy", "torch grad")),
-            Row(NOGRAD, subject, lambda na=na, nb=nb: na + nb, compare=("numpy", "torch")),
-            Row("ndarray 4×4 add", subject, lambda da=da, db=db: da + db, compare=("numpy",)),
-            Row(BACKWARD, subject, lambda ga=ga, gb=gb: (ga * gb).sum().backward(), compare=("torch backward",)),
+            Row(GRAD, subject, lambda ga=ga, gb=gb: ga + gb, compare=("overhead numpy", "overhead torch grad")),
+            Row(NOGRAD, subject, lambda na=na, nb=nb: na + nb, compare=("overhead numpy", "overhead torch")),
+            Row("ndarray 4×4 add", subject, lambda da=da, db=db: da + db, compare=("overhead numpy",)),
+            Row(BACKWARD, subject, lambda ga=ga, gb=gb: (ga * gb).sum().backward(),
+                compare=("overhead torch backward",)),
         ]
     return rows
 

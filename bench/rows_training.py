@@ -23,7 +23,7 @@ def _torch_row() -> Row:
         from torch import nn
     except ImportError:
         skip = "PyTorch not installed (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)"
-        return Row(GROUP, "torch", None, key="torch", skip=skip)
+        return Row(GROUP, "torch", None, key="training torch", skip=skip)
 
     class Residual(nn.Module):
         def __init__(self, fn: nn.Module) -> None:
@@ -61,7 +61,8 @@ def _torch_row() -> Row:
         opt.step()
 
     return Row(
-        GROUP, "torch", step, key="torch", work=BATCH, work_unit="samples/s", note=f"{torch.get_num_threads()} threads"
+        GROUP, "torch", step, key="training torch", work=BATCH, work_unit="samples/s",
+        note=f"{torch.get_num_threads()} threads",
     )
 
 
@@ -97,7 +98,8 @@ def _needle_rows() -> list[Row]:
             loss.numpy()  # wait for the device: a step is done when its loss is known
 
         fused = "fused adam_update" if dev.adam_update is not None else "adam via NDArray ops"
-        rows.append(Row(GROUP, subject, step, compare=("torch",), work=BATCH, work_unit="samples/s", note=fused))
+        rows.append(Row(GROUP, subject, step, compare=("training torch",), work=BATCH, work_unit="samples/s",
+                        note=fused))
     return rows
 
 

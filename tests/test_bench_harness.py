@@ -1,0 +1,36 @@
+"""The benchmark harness compares each row with the baseline it names, and only that one."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("bench_harness", Path(__file__).parents[1] / "bench" / "harness.py")
+harness = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = harness  # dataclasses look their module up while the class is built
+_spec.loader.exec_module(harness)
+
+
+def _result(group, subject, seconds, key="", compare=()):
+    return harness.Result(harness.Row(group, subject, None, key=key, compare=compare), seconds)
+
+
+def test_ratio_is_time_over_the_named_baseline():
+    table = harness.markdown_table([
+        _result("add", "numpy", 2e-6, key="np"),
+        _result("add", "needle", 3e-6, compare=("np",)),
+    ])
+    assert "1.50× numpy" in table
+
+
+def test_two_rows_with_one_key_are_an_error():
+    with pytest.raises(ValueError, match="share the key 'torch'"):
+        harness.markdown_table([_result("a", "torch", 1e-6, key="torch"), _result("b", "torch", 1e-3, key="torch")])
+
+
+def test_median_of_samples():
+    seconds, samples = harness.measure(lambda: None, number=10, repeat=5, min_sample=0.0)
+    assert len(samples) == 5 and min(samples) <= seconds <= max(samples)
