@@ -1,8 +1,12 @@
 // The elementwise and scalar kernel families, declared once by the generated table
 // (elementwise_table.h): each row becomes a functor whose expression is compiled for
-// `float` (tails) and `vfloat` (SIMD bodies), and one pybind11 binding.
+// `float` (tails) and `vfloat` (SIMD bodies), and one pybind11 binding. The binary
+// `ewise_*` rows are also reachable through `ewise_strided`, which reads strided
+// (broadcast, permuted, offset) operand views directly instead of compacting them.
 #include <cstring>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "bindings.h"
 #include "elementwise_table.h"
@@ -115,12 +119,131 @@ void bind(py::module_& m, const char* name) {
   }
 }
 
+
+// -- ewise_strided: out (compact) = Op(view a, view b) over a common shape --------------
+
+// The views after dropping size-1 dims and merging dims contiguous in both inputs (out
+// is compact, so any adjacent pair of its dims merges).
+struct StridedPlan {
+  Shape shape, sa, sb;
+  int64_t numel = 1;
+};
+
+StridedPlan plan_strided(const Shape& shape, const Shape& sa, const Shape& sb) {
+  StridedPlan p;
+  for (int64_t d : shape) p.numel *= d;
+  for (size_t k = 0; k < shape.size(); ++k) {
+    if (shape[k] == 1) continue;
+    if (!p.shape.empty() && p.sa.back() == sa[k] * shape[k] && p.sb.back() == sb[k] * shape[k]) {
+      p.shape.back() *= shape[k];
+      p.sa.back() = sa[k];
+      p.sb.back() = sb[k];
+    } else {
+      p.shape.push_back(shape[k]);
+      p.sa.push_back(sa[k]);
+      p.sb.push_back(sb[k]);
+    }
+  }
+  if (p.shape.empty()) p.shape = {1}, p.sa = {0}, p.sb = {0};  // a single element
+  return p;
+}
+
+// One output row: kA/kB say whether that operand's row is contiguous (stride 1) or a
+// repeated element (stride 0). The same SIMD body / scalar tail as the compact kernel.
+template <class Op, bool kA, bool kB>
+void row_simd(const float* a, const float* b, float* out, int64_t n) {
+  vfloat va = vsplat(*a), vb = vsplat(*b);
+  int64_t i = 0;
+  for (; i + VL <= n; i += VL) vstore(out + i, Op::apply(kA ? vload(a + i) : va, kB ? vload(b + i) : vb));
+  for (; i < n; ++i) out[i] = Op::apply(kA ? a[i] : *a, kB ? b[i] : *b);
+}
+
+template <class Op>
+void row_any(const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
+  if (sa == 1 && sb == 1) return row_simd<Op, true, true>(a, b, out, n);
+  if (sa == 1 && sb == 0) return row_simd<Op, true, false>(a, b, out, n);
+  if (sa == 0 && sb == 1) return row_simd<Op, false, true>(a, b, out, n);
+  for (int64_t i = 0; i < n; ++i) out[i] = Op::apply(a[i * sa], b[i * sb]);
+}
+
+template <class Op>
+void map_strided(const float* a, const float* b, float* out, const StridedPlan& p) {
+  int nd = (int)p.shape.size();
+  int64_t L = p.shape[nd - 1], la = p.sa[nd - 1], lb = p.sb[nd - 1];
+  int64_t rows = p.numel / L;
+  int64_t grain = Op::heavy ? (1 << 12) : (1 << 15);
+  if (rows == 1) {  // one long row: split it
+    parallel_for(L, grain, [&](int64_t lo, int64_t hi) {
+      row_any<Op>(a + lo * la, la, b + lo * lb, lb, out + lo, hi - lo);
+    });
+    return;
+  }
+  parallel_for(rows, std::max<int64_t>(1, grain / L), [&](int64_t lo, int64_t hi) {
+    // odometer over the outer dims, tracking both input offsets
+    std::vector<int64_t> idx(nd - 1, 0);
+    int64_t oa = 0, ob = 0;
+    for (int64_t k = nd - 2, r = lo; k >= 0; --k) {
+      idx[k] = r % p.shape[k];
+      r /= p.shape[k];
+      oa += idx[k] * p.sa[k];
+      ob += idx[k] * p.sb[k];
+    }
+    for (int64_t r = lo; r < hi; ++r) {
+      row_any<Op>(a + oa, la, b + ob, lb, out + r * L, L);
+      for (int k = nd - 2; k >= 0; --k) {
+        oa += p.sa[k];
+        ob += p.sb[k];
+        if (++idx[k] < p.shape[k]) break;
+        idx[k] = 0;
+        oa -= p.sa[k] * p.shape[k];
+        ob -= p.sb[k] * p.shape[k];
+      }
+    }
+  }, 1);
+}
+
+using StridedFn = void (*)(const float*, const float*, float*, const StridedPlan&);
+
+template <class Op>
+void add_strided_row(std::unordered_map<std::string, StridedFn>& m) {
+  if constexpr (Op::arity == 2 && !Op::is_scalar) m.emplace(Op::name(), &map_strided<Op>);
+}
+
+// name -> map_strided<row> for every binary array row of the table
+const std::unordered_map<std::string, StridedFn>& strided_rows() {
+  static const std::unordered_map<std::string, StridedFn> rows = [] {
+    std::unordered_map<std::string, StridedFn> m;
+#define NEEDLE_STRIDED_ROW(NAME, ARITY, IS_SCALAR, REQUIRED, EXPR) add_strided_row<prelude::NAME##_op>(m);
+    NEEDLE_ELEMENTWISE_TABLE(NEEDLE_STRIDED_ROW)
+#undef NEEDLE_STRIDED_ROW
+    return m;
+  }();
+  return rows;
+}
+
+void ewise_strided(const std::string& name, const Array& a, const Shape& a_strides, int64_t a_offset, const Array& b,
+                   const Shape& b_strides, int64_t b_offset, Array& out, const Shape& shape) {
+  const auto& rows = strided_rows();
+  auto it = rows.find(name);
+  if (it == rows.end())
+    throw std::invalid_argument("ewise_strided: expected the name of a binary ewise_* row of the elementwise "
+                                "table (e.g. 'ewise_add'), got '" + name + "'");
+  int64_t n = check_view("ewise_strided", "a", a.size, shape, a_strides, a_offset);
+  check_view("ewise_strided", "b", b.size, shape, b_strides, b_offset);
+  check_size("ewise_strided", "out", out.size, checked_numel("ewise_strided", shape));
+  if (n == 0) return;
+  StridedPlan p = plan_strided(shape, a_strides, b_strides);
+  ReleaseGIL nogil(n);
+  it->second(a.ptr + a_offset, b.ptr + b_offset, out.ptr, p);
+}
 }  // namespace
 
 void register_elementwise(py::module_& m) {
 #define NEEDLE_BIND_OP(NAME, ARITY, IS_SCALAR, REQUIRED, EXPR) bind<prelude::NAME##_op>(m, #NAME);
   NEEDLE_ELEMENTWISE_TABLE(NEEDLE_BIND_OP)
 #undef NEEDLE_BIND_OP
+  m.def("ewise_strided", &ewise_strided, py::arg("name"), py::arg("a"), py::arg("a_strides"), py::arg("a_offset"),
+        py::arg("b"), py::arg("b_strides"), py::arg("b_offset"), py::arg("out"), py::arg("shape"));
 }
 
 }  // namespace needle

@@ -110,6 +110,29 @@ def _render(row: ElementwiseKernel) -> Callable[..., None]:
 
 globals().update({row.name: _render(row) for row in ELEMENTWISE})
 
+_STRIDED_ROWS = {row.name: row.numpy for row in ELEMENTWISE if row.arity == 2 and not row.is_scalar}
+
+
+def ewise_strided(
+    name: str,
+    a: Array,
+    a_strides: tuple,
+    a_offset: int,
+    b: Array,
+    b_strides: tuple,
+    b_offset: int,
+    out: Array,
+    shape: tuple,
+) -> None:
+    """out (compact) = row ``name`` applied to the strided views of ``a`` and ``b``."""
+    ref = _STRIDED_ROWS.get(name)
+    if ref is None:
+        raise ValueError(
+            f"ewise_strided: expected the name of a binary ewise_* row of the elementwise table "
+            f"(e.g. 'ewise_add'), got {name!r}"
+        )
+    ref(_view(a, shape, a_strides, a_offset), _view(b, shape, b_strides, b_offset), out=out.array.reshape(shape))
+
 
 # -- matmul and reductions ------------------------------------------------------------
 def matmul(a: Array, b: Array, out: Array, m: int, n: int, p: int) -> None:

@@ -100,6 +100,7 @@ PRIMITIVE_KERNELS: tuple[str, ...] = (
 #: to a composition of primitives. Signatures in docs/backends.md.
 OPTIONAL_KERNELS: tuple[str, ...] = (
     *(k.name for k in ELEMENTWISE if not k.required),
+    "ewise_strided",
     "batched_matmul",
     "reduce_sum_view",
     "reduce_max_view",

@@ -23,12 +23,14 @@ from ._reference import (
     alloc,
     disjoint_views,
     dtypes_of,
+    extent,
     np_conv_nhwc,
     np_logsumexp,
     np_view,
     read,
     reduction_tol,
     seeds,
+    shapes,
     strided_views,
     to_device,
 )
@@ -220,6 +222,77 @@ def test_elementwise_row_special_values(needle_device, row):
         np.testing.assert_allclose(got, _reference_row(row, a, b, float(val)), equal_nan=True, **EWISE_TOL)
 
 
+# -- ewise_strided: binary rows over strided views ------------------------------------------------
+_BINARY_ROWS = [r for r in ELEMENTWISE if r.arity == 2 and not r.is_scalar]
+_LIBM_ROWS = {"ewise_power"}  # libm calls: SIMD and scalar lanes may differ by an ulp
+
+
+@st.composite
+def _operand_view(draw, shape: tuple) -> tuple[tuple, int, int]:
+    """``(strides, offset, buffer_size)`` of a view over ``shape``: either random strides
+    (overlapping, any order) or a permuted compact layout with broadcast (stride 0)
+    axes, so contiguous and broadcast last axes both occur."""
+    offset = draw(st.integers(0, 7))
+    if draw(st.booleans()):
+        strides = tuple(draw(st.integers(0, 9)) for _ in shape)
+    else:
+        order = draw(st.permutations(range(len(shape))))
+        acc, strides_l = 1, [0] * len(shape)
+        for axis in reversed(order):
+            strides_l[axis] = acc
+            acc *= shape[axis]
+        strides = tuple(0 if draw(st.integers(0, 3)) == 0 else s for s in strides_l)
+    return strides, offset, extent(shape, strides, offset) + draw(st.integers(0, 3))
+
+
+@st.composite
+def _strided_pair(draw):
+    shape = draw(shapes(0, 3, 1, 5)) + (draw(st.integers(1, 40)),)
+    return shape, draw(_operand_view(shape)), draw(_operand_view(shape))
+
+
+def _strided_case(device, row, shape, va, vb, seed, dtype):
+    """(kernel result, NumPy reference, compact-kernel result on compacted operands)."""
+    (sa, oa, na), (sb, ob, nb) = va, vb
+    rng = np.random.default_rng(seed)
+    base_a, base_b, _ = _operands(row.name, max(na, nb), rng, dtype)
+    base_a, base_b = base_a[:na], base_b[:nb]
+    a, b = np_view(base_a, shape, sa, oa), np_view(base_b, shape, sb, ob)
+    size = math.prod(shape)
+    out = alloc(device, size, dtype)
+    device.ewise_strided(row.name, to_device(device, base_a), sa, oa, to_device(device, base_b), sb, ob, out, shape)
+    compact = _run_row(device, row, np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), 0.0)
+    ref = np.empty(shape, dtype)
+    with np.errstate(all="ignore"):
+        row.numpy(a, b, out=ref)
+    return read(device, out, shape), ref, compact.reshape(shape)
+
+
+@pytest.mark.parametrize("row", _BINARY_ROWS, ids=[r.name for r in _BINARY_ROWS])
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(case=_strided_pair(), seed=seeds)
+def test_ewise_strided_kernel(needle_device, row, dtype, case, seed):
+    _need_kernel(needle_device, "ewise_strided")
+    _need_dtype(needle_device, dtype)
+    if not row.required:
+        _need_kernel(needle_device, row.name)
+    shape, va, vb = case
+    got, ref, compact = _strided_case(needle_device, row, shape, va, vb, seed, dtype)
+    np.testing.assert_allclose(got, ref, **EWISE_TOL)
+    if row.name in _LIBM_ROWS:
+        np.testing.assert_allclose(got, compact, **EWISE_TOL)
+    else:  # the same arithmetic per element as the compact kernel: the same bits
+        np.testing.assert_array_equal(got, compact)
+
+
+def test_ewise_strided_rejects_other_rows(needle_device):
+    kernel = _need_kernel(needle_device, "ewise_strided")
+    buf = to_device(needle_device, np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="ewise_strided"):
+        kernel("scalar_add", buf, (1,), 0, buf, (1,), 0, alloc(needle_device, 4), (4,))
+
+
 # -- matmul and reductions -----------------------------------------------------------------------
 _ODD_SIZES = st.sampled_from([1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65])
 
@@ -386,6 +459,15 @@ def _normal(shape, rng):
     return rng.standard_normal(shape).astype(np.float32)
 
 
+def _strided_ops(a, b):
+    """Binary ops on sliced+permuted, offset and broadcast views of ``a (4, 5, 12)`` and
+    ``b (1, 6, 1)`` (core routes them to ewise_strided)."""
+    x, x1 = a[:, :, 0:12:2].permute((0, 2, 1)), a[:, :, 1:12:2].permute((0, 2, 1))
+    bb = b.broadcast_to((4, 6, 5))
+    y = ((x + bb) / bb).maximum(x1) * bb
+    return (y >= x) + (x1 == x) + y
+
+
 # kernel -> (inputs from a rng, the NDArray function exercising it, tolerance)
 _FALLBACK_CASES = {
     "ewise_power": (lambda r: (_positive((4, 7), r), _normal((4, 7), r)), nd.power, EWISE_TOL),
@@ -393,6 +475,11 @@ _FALLBACK_CASES = {
     "ewise_sqrt": (lambda r: (_positive((5, 3), r),), nd.sqrt, EWISE_TOL),
     "ewise_sigmoid": (lambda r: (_normal((5, 3), r) * 5,), nd.sigmoid, EWISE_TOL),
     "ewise_relu": (lambda r: (_normal((5, 3), r),), nd.relu, EWISE_TOL),
+    "ewise_strided": (
+        lambda r: (_normal((4, 5, 12), r), _positive((1, 6, 1), r)),
+        _strided_ops,
+        {"rtol": 0, "atol": 0},  # the same arithmetic as compact + ewise_*: the same bits
+    ),
     "batched_matmul": (lambda r: (_normal((2, 3, 4, 5), r), _normal((3, 5, 6), r)), nd.matmul, reduction_tol(5, 4.0)),
     "reduce_sum_view": (
         lambda r: (_normal((3, 4, 5), r),),

@@ -377,11 +377,10 @@ class NDArray:
             if a.dtype != b.dtype:
                 a, b = promote(a, b)
             out = _alloc(a.shape, dev, a.dtype)
-            getattr(dev, ewise)(
-                a._handle if a._compact else a._copy()._handle,
-                b._handle if b._compact else b._copy()._handle,
-                out._handle,
-            )
+            if a._compact and b._compact:
+                getattr(dev, ewise)(a._handle, b._handle, out._handle)
+            else:
+                _ewise_views(a, b, ewise, out)
             return out
         value = _scalar(self, other, scalar)
         out = _alloc(self.shape, dev, self.dtype)
@@ -544,10 +543,25 @@ def ewise_binary(a: NDArray, b: NDArray, kernel: str) -> NDArray:
     """``kernel(a, b)`` for operands of equal shape, dtype and device (no checks)."""
     dev = a.device
     out = _alloc(a.shape, dev, a.dtype)
+    if a._compact and b._compact:
+        getattr(dev, kernel)(a._handle, b._handle, out._handle)
+    else:
+        _ewise_views(a, b, kernel, out)
+    return out
+
+
+def _ewise_views(a: NDArray, b: NDArray, kernel: str, out: NDArray) -> None:
+    """``out = kernel(a, b)`` where an operand is a view (broadcast, permuted, sliced):
+    read it in place with ``ewise_strided`` where the device has it, else compact it."""
+    dev = a.device
+    strided = dev.ewise_strided
+    if strided is not None:
+        if out.size:
+            strided(kernel, a._handle, a.strides, a._offset, b._handle, b.strides, b._offset, out._handle, a.shape)
+        return
     getattr(dev, kernel)(
         a._handle if a._compact else a._copy()._handle, b._handle if b._compact else b._copy()._handle, out._handle
     )
-    return out
 
 
 def scalar_binary(a: NDArray, value: float, kernel: str) -> NDArray:
