@@ -8,6 +8,7 @@ ResNet9's conv shapes (strides 4, 2 and 1), to see where a step's time goes."""
 from __future__ import annotations
 
 import numpy as np
+from _steps import needle_step_rows
 from harness import Row
 
 GROUP = "ResNet9 3×32×32 batch-128 Adam step"
@@ -74,39 +75,15 @@ def _torch_row() -> Row:
 
 
 def _needle_rows() -> list[Row]:
-    try:
-        import needle as ndl
-        import needle.nn as nn
+    def resnet9(dev):
         from needle.apps.models import ResNet9
-    except Exception as exc:
-        return [Row(GROUP, "needle", None, skip=f"import needle failed: {exc}")]
-    X, y = _batch()
-    out = []
-    for dev in ndl.all_devices():
-        if not dev.enabled():
-            continue
-        subject = f"needle {dev.name}"
-        try:
-            np.random.seed(0)
-            model = ResNet9(device=dev)
-            opt = ndl.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
-            loss_fn = nn.SoftmaxLoss()
-            tx = ndl.Tensor(X, device=dev, requires_grad=False)
-            ty = ndl.Tensor(y, device=dev, requires_grad=False)
-        except Exception as exc:
-            out.append(Row(GROUP, subject, None, skip=f"{type(exc).__name__}: {exc}"))
-            continue
 
-        def step(model=model, opt=opt, loss_fn=loss_fn, tx=tx, ty=ty) -> None:
-            opt.reset_grad()
-            loss = loss_fn(model(tx), ty)
-            loss.backward()
-            opt.step()
-            loss.numpy()  # a step is done when its loss is known
+        return ResNet9(device=dev)
 
-        conv = "conv2d_nhwc kernel" if dev.conv2d_nhwc is not None else "conv via im2col fallback"
-        out.append(Row(GROUP, subject, step, compare=(TORCH_KEY,), work=BATCH, work_unit="samples/s", note=conv))
-    return out
+    def kernel_used(dev) -> str:
+        return "conv2d_nhwc kernel" if dev.conv2d_nhwc is not None else "conv via im2col fallback"
+
+    return needle_step_rows(GROUP, resnet9, *_batch(), TORCH_KEY, kernel_used)
 
 
 # (N, C_in, H, W), kernel, C_out, stride: ResNet9's first, second and third convs

@@ -6,6 +6,7 @@ column is samples/s; the ratio column is time ÷ PyTorch time (below 1: faster).
 from __future__ import annotations
 
 import numpy as np
+from _steps import needle_step_rows
 from harness import Row
 
 GROUP = "MLPResNet(784,100,3) batch-100 Adam step"
@@ -67,40 +68,15 @@ def _torch_row() -> Row:
 
 
 def _needle_rows() -> list[Row]:
-    try:
-        import needle as ndl
-        import needle.nn as nn
+    def mlp_resnet(dev):
         from needle.apps.mlp_resnet import MLPResNet
-    except Exception as exc:
-        return [Row(GROUP, "needle", None, skip=f"import needle failed: {exc}")]
-    X, y = _batch()
-    rows = []
-    for dev in ndl.all_devices():
-        if not dev.enabled():
-            continue
-        subject = f"needle {dev.name}"
-        try:
-            np.random.seed(0)
-            model = MLPResNet(784, 100, num_blocks=3, device=dev)
-            opt = ndl.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
-            loss_fn = nn.SoftmaxLoss()
-            tx = ndl.Tensor(X, device=dev, requires_grad=False)
-            ty = ndl.Tensor(y, device=dev, requires_grad=False)
-        except Exception as exc:
-            rows.append(Row(GROUP, subject, None, skip=f"{type(exc).__name__}: {exc}"))
-            continue
 
-        def step(model=model, opt=opt, loss_fn=loss_fn, tx=tx, ty=ty) -> None:
-            opt.reset_grad()
-            loss = loss_fn(model(tx), ty)
-            loss.backward()
-            opt.step()
-            loss.numpy()  # wait for the device: a step is done when its loss is known
+        return MLPResNet(784, 100, num_blocks=3, device=dev)
 
-        fused = "fused adam_update" if dev.adam_update is not None else "adam via NDArray ops"
-        rows.append(Row(GROUP, subject, step, compare=("training torch",), work=BATCH, work_unit="samples/s",
-                        note=fused))
-    return rows
+    def optimiser_path(dev) -> str:
+        return "fused adam_update" if dev.adam_update is not None else "adam via NDArray ops"
+
+    return needle_step_rows(GROUP, mlp_resnet, *_batch(), "training torch", optimiser_path)
 
 
 def rows() -> list[Row]:
