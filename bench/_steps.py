@@ -49,3 +49,20 @@ def needle_step_rows(
         rows.append(Row(group, subject, step, compare=(baseline_key,), work=len(X), work_unit="samples/s",
                         note=note(dev)))
     return rows
+
+
+def torch_step_row(group: str, model: Any, X: np.ndarray, y: np.ndarray, key: str) -> Row:
+    """The same Adam step in PyTorch CPU (CrossEntropyLoss = needle's SoftmaxLoss)."""
+    import torch
+
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    tx, ty = torch.from_numpy(X), torch.from_numpy(y).long()
+
+    def step() -> None:
+        opt.zero_grad()
+        loss_fn(model(tx), ty).backward()
+        opt.step()
+
+    return Row(group, "torch", step, key=key, work=len(X), work_unit="samples/s",
+               note=f"{torch.get_num_threads()} threads")

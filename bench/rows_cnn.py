@@ -8,7 +8,7 @@ ResNet9's conv shapes (strides 4, 2 and 1), to see where a step's time goes."""
 from __future__ import annotations
 
 import numpy as np
-from _steps import needle_step_rows
+from _steps import needle_step_rows, torch_step_row
 from harness import Row
 
 GROUP = "ResNet9 3×32×32 batch-128 Adam step"
@@ -53,25 +53,7 @@ def _torch_row() -> Row:
         nn.ReLU(),
         nn.Linear(128, 10),
     )
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    X, y = _batch()
-    tx, ty = torch.from_numpy(X), torch.from_numpy(y).long()
-
-    def step() -> None:
-        opt.zero_grad()
-        loss_fn(model(tx), ty).backward()
-        opt.step()
-
-    return Row(
-        GROUP,
-        "torch",
-        step,
-        key=TORCH_KEY,
-        work=BATCH,
-        work_unit="samples/s",
-        note=f"{torch.get_num_threads()} threads",
-    )
+    return torch_step_row(GROUP, model, *_batch(), TORCH_KEY)
 
 
 def _needle_rows() -> list[Row]:

@@ -6,7 +6,7 @@ column is samples/s; the ratio column is time ÷ PyTorch time (below 1: faster).
 from __future__ import annotations
 
 import numpy as np
-from _steps import needle_step_rows
+from _steps import needle_step_rows, torch_step_row
 from harness import Row
 
 GROUP = "MLPResNet(784,100,3) batch-100 Adam step"
@@ -51,20 +51,7 @@ def _torch_row() -> Row:
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 100), nn.ReLU(), *[block(100, 50) for _ in range(3)], nn.Linear(100, 10))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    X, y = _batch()
-    tx, ty = torch.from_numpy(X), torch.from_numpy(y).long()
-
-    def step() -> None:
-        opt.zero_grad()
-        loss_fn(model(tx), ty).backward()
-        opt.step()
-
-    return Row(
-        GROUP, "torch", step, key="training torch", work=BATCH, work_unit="samples/s",
-        note=f"{torch.get_num_threads()} threads",
-    )
+    return torch_step_row(GROUP, model, *_batch(), "training torch")
 
 
 def _needle_rows() -> list[Row]:
