@@ -1,6 +1,8 @@
 """The CPU emulator behind the ``emulated`` kernel tests catches what a GPU would
 punish: divergent barriers, partial-warp shuffles, out-of-bounds writes, argument
-buffers that do not match the kernel's parameters, and invalid launch shapes."""
+buffers that do not match the kernel's parameters, invalid launch shapes, and
+(through g++'s undefined-behaviour checks) misaligned vector accesses, indexes
+outside a ``__shared__`` array and wrapped 32-bit index math."""
 
 from __future__ import annotations
 
@@ -45,6 +47,20 @@ extern "C" __global__ void partial_warp_shuffle(float* out) {
 }
 extern "C" __global__ void write_past_end(float* out, long long n) {
     out[n] = 1.0f;
+}
+extern "C" __global__ void load_float4(const float* a, float* out, int first) {
+    const float4 v = reinterpret_cast<const float4*>(a + first)[0];
+    out[0] = v.x + v.y + v.z + v.w;
+}
+extern "C" __global__ void shared_index(float* out, int i) {
+    __shared__ float s[32];
+    s[threadIdx.x] = 1.0f;
+    __syncthreads();
+    out[threadIdx.x] = s[i];
+}
+extern "C" __global__ void scaled_index(float* out, int row, int cols) {
+    const int at = row * cols;  // wraps on a GPU once row * cols >= 2^31
+    if (threadIdx.x == 0) out[0] = (float)at;
 }
 extern "C" __global__ void block_sum(const float* a, float* out) {
     __shared__ float s[64];
@@ -109,6 +125,42 @@ def test_argument_buffer_must_match_parameters(fake, module):
     with pytest.raises(drv.LogicError, match="argument buffer has 12 bytes"):
         fn.prepared_call((1, 1, 1), (1, 1, 1), int(_buffer(drv, 8)), 0)
     assert struct.calcsize("@Pq") == 16
+
+
+def _run(drv, module, name, fmt, *args, block=(32, 1, 1)):
+    out = _buffer(drv, 32)
+    module.get_function(name).prepare(fmt).prepared_call((1, 1, 1), block, int(out), *args)
+    result = np.empty(32, np.float32)
+    drv.memcpy_dtoh(result, int(out))
+    return result
+
+
+def test_misaligned_float4_access_is_reported(fake, module):
+    drv, _ = fake
+    a = _buffer(drv, 16)
+    drv.memcpy_htod(int(a), np.arange(16, dtype=np.float32))
+    fn = module.get_function("load_float4").prepare("PPi")
+    out = _buffer(drv, 1)
+    fn.prepared_call((1, 1, 1), (1, 1, 1), int(a), int(out), 4)  # 16-byte aligned: fine
+    got = np.empty(1, np.float32)
+    drv.memcpy_dtoh(got, int(out))
+    assert got[0] == 4 + 5 + 6 + 7
+    with pytest.raises(drv.LogicError, match=r"not aligned to 16 bytes.*line \d+: const float4 v"):
+        fn.prepared_call((1, 1, 1), (1, 1, 1), int(a), int(out), 1)
+
+
+def test_shared_array_index_out_of_bounds_is_reported(fake, module):
+    drv, _ = fake
+    assert (_run(drv, module, "shared_index", "Pi", 31) == 1.0).all()
+    with pytest.raises(drv.LogicError, match="array index out of bounds"):
+        _run(drv, module, "shared_index", "Pi", 32)
+
+
+def test_wrapped_32_bit_index_math_is_reported(fake, module):
+    drv, _ = fake
+    assert _run(drv, module, "scaled_index", "Pii", 1 << 15, 1 << 15)[0] == float(1 << 30)
+    with pytest.raises(drv.LogicError, match=r"signed integer overflow in \*"):
+        _run(drv, module, "scaled_index", "Pii", 1 << 16, 1 << 15)
 
 
 BAD_SHAPES = [((0, 1, 1), (32, 1, 1)), ((1, 70000, 1), (32, 1, 1)), ((1, 1, 1), (2048, 1, 1))]

@@ -20,11 +20,15 @@ from . import driver
 EMU_H = Path(__file__).resolve().parent.parent / "emu.h"
 _KERNEL = re.compile(r'extern "C" __global__ void\s+(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(')
 
+# Undefined behaviour that a GPU turns into a fault or silent corruption; emu.h
+# turns each into a launch error naming the source line.
+SANITIZE = ("-fsanitize=alignment,bounds,signed-integer-overflow,shift,integer-divide-by-zero",)
+
 #: every launch as (kernel, grid, block), for tests that check launch configurations
 launch_log: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
 
 
-def _build(source: str) -> ctypes.CDLL:
+def _build(source: str) -> tuple[ctypes.CDLL, list[str]]:
     names = _KERNEL.findall(source)
     trampolines = "\n".join(
         f'extern "C" int emu_launch_{n}(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, '
@@ -34,7 +38,7 @@ def _build(source: str) -> ctypes.CDLL:
     )
     full = source + "\n// emulator entry points\n" + trampolines + "\n"
     emu = EMU_H.read_text()
-    key = hashlib.sha256((emu + full).encode()).hexdigest()[:16]
+    key = hashlib.sha256((" ".join(SANITIZE) + emu + full).encode()).hexdigest()[:16]
     cache = Path(tempfile.gettempdir()) / "needle-fakecuda"
     cache.mkdir(exist_ok=True)
     lib = cache / f"{key}.so"
@@ -42,19 +46,24 @@ def _build(source: str) -> ctypes.CDLL:
         src = cache / f"{key}.cc"
         src.write_text(full)
         tmp = cache / f"{key}.{id(src)}.so"
-        cmd = ["g++", "-std=c++17", "-O1", "-fno-strict-aliasing", "-shared", "-fPIC", "-w",
-               "-include", str(EMU_H), "-x", "c++", str(src), "-o", str(tmp)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise driver.Error(f"emulator build failed:\n{proc.stderr}")
+        obj = tmp.with_suffix(".o")
+        compile_cmd = ["g++", "-std=c++17", "-O1", "-fno-strict-aliasing", "-fPIC", "-w", *SANITIZE,
+                       "-include", str(EMU_H), "-x", "c++", "-c", str(src), "-o", str(obj)]
+        link_cmd = ["g++", "-shared", str(obj), "-o", str(tmp)]  # no libubsan: emu.h has the handlers
+        for cmd in (compile_cmd, link_cmd):
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise driver.Error(f"emulator build failed:\n{proc.stderr}")
+        obj.unlink()
         tmp.replace(lib)
-    return ctypes.CDLL(str(lib))
+    return ctypes.CDLL(str(lib)), full.splitlines()
 
 
 class Function:
-    def __init__(self, lib: ctypes.CDLL, name: str) -> None:
+    def __init__(self, lib: ctypes.CDLL, name: str, lines: list[str]) -> None:
         self.name = name
         self._lib = lib
+        self._lines = lines
         self._entry = getattr(lib, f"emu_launch_{name}")
         self._entry.restype = ctypes.c_int
         self._entry.argtypes = [ctypes.c_uint] * 6 + [ctypes.c_char_p, ctypes.c_size_t]
@@ -76,6 +85,9 @@ class Function:
         launch_log.append((self.name, tuple(grid), tuple(block)))
         if self._entry(*grid, *block, buf, len(buf)) != 0:
             error = ctypes.cast(self._lib.emu_last_error(), ctypes.c_char_p).value.decode()
+            line = re.search(r"at source line (\d+)", error)
+            if line and 0 < int(line.group(1)) <= len(self._lines):
+                error += f": {self._lines[int(line.group(1)) - 1].strip()}"
             raise driver.LogicError(f"{self.name}: {error}")
         driver.check_guards()
 
@@ -85,10 +97,10 @@ class SourceModule:
                  no_extern_c: bool = False, arch=None, code=None, cache_dir=None, include_dirs=None) -> None:
         if not no_extern_c:
             raise driver.LogicError("needle's sources carry their own extern \"C\": expected no_extern_c=True")
-        self._lib = _build(source)
+        self._lib, self._lines = _build(source)
         self._lib.emu_last_error.restype = ctypes.c_void_p
 
     def get_function(self, name: str) -> Function:
         if not hasattr(self._lib, f"emu_launch_{name}"):
             raise driver.LogicError(f"no kernel named {name!r} in the module")
-        return Function(self._lib, name)
+        return Function(self._lib, name, self._lines)
