@@ -118,8 +118,9 @@ def all_devices() -> list[Device]:
 def devices(verify: bool = False) -> list[BackendRecord]:
     """Every known backend with its status: available / unavailable / broken / experimental.
 
-    Uses only the cheap probes; ``verify=True`` also builds each usable device and
-    runs its ``DeviceSpec.verify`` step (as ``python -m needle devices`` does).
+    Uses only the cheap probes; ``verify=True`` also builds each usable device, every
+    index up to its ``count()``, and runs its ``DeviceSpec.verify`` step (as ``python
+    -m needle devices`` does); an index that fails gets its own ``type:index`` row.
     """
     with STATE.lock:
         loading.load(STATE)
@@ -127,7 +128,15 @@ def devices(verify: bool = False) -> list[BackendRecord]:
             for record in records.records(STATE):
                 if record.usable and record.active:
                     _soft(record.name)
+                    for index in range(1, _count(record.name)):
+                        _soft(canonical(record.name, index))
         return records.records(STATE)
+
+
+def _count(type_name: str) -> int:
+    """The most indices any runnable provider of ``type_name`` reports (0 if none)."""
+    counts = [resolve.device_count(p) for p in STATE.providers.get(type_name, ()) if records.runnable(p)]
+    return max((n for n in counts if n is not None), default=0)
 
 
 def register(target: Any, *, name: str | None = None) -> list[BackendRecord]:

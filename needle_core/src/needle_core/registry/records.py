@@ -65,8 +65,12 @@ def _probe(provider: Provider) -> ProbeResult:
     return provider.probe
 
 
-def status_of(provider: Provider) -> tuple[str, str, str]:
-    """``(status, reason, hint)`` of a provider, probing it if needed."""
+def status_of(provider: Provider, index: int = 0) -> tuple[str, str, str]:
+    """``(status, reason, hint)`` of a provider's device ``index``, probing it if needed.
+
+    Probe and count failures concern every index; factory and verify failures only
+    the index they happened on.
+    """
     if provider.plugin.error:
         return BROKEN, provider.plugin.error, _fix_hint(provider.plugin)
     probe = _probe(provider)
@@ -78,9 +82,16 @@ def status_of(provider: Provider) -> tuple[str, str, str]:
             probe.reason or "its probe says it cannot run here",
             probe.hint or provider.spec.install_hint,
         )
-    if provider.verify_error:
-        return UNAVAILABLE, provider.verify_error, provider.spec.install_hint
+    if index in provider.index_errors:
+        return BROKEN, provider.index_errors[index], _fix_hint(provider.plugin)
+    if index in provider.verify_errors:
+        return UNAVAILABLE, provider.verify_errors[index], provider.spec.install_hint
     return (EXPERIMENTAL if provider.spec.experimental else AVAILABLE), "", ""
+
+
+def runnable(provider: Provider) -> bool:
+    """Whether some index of the provider may work: its plugin loaded, its probe says yes."""
+    return not provider.plugin.error and _probe(provider).ok and not provider.error
 
 
 def _fix_hint(plugin: Plugin) -> str:
@@ -94,17 +105,34 @@ def candidates(state: RegistryState, type_name: str) -> list[Provider]:
 
 
 def records(state: RegistryState) -> list[BackendRecord]:
+    """One row per provider of each type (its index 0, what the bare name gives), then a
+    ``type:index`` row for each other index already tried whose status differs from index 0."""
     out: list[BackendRecord] = []
     for type_name in sorted(state.providers):
-        rows = [(p, *status_of(p)) for p in candidates(state, type_name)]
-        usable = [i for i, row in enumerate(rows) if row[1] in (AVAILABLE, EXPERIMENTAL)]
-        active = usable[0] if usable else 0  # nothing usable: the best one is the one asked for
-        for i, (provider, status, reason, hint) in enumerate(rows):
-            out.append(_record(provider.plugin, type_name, status, reason, hint, provider, i == active))
+        providers = candidates(state, type_name)
+        out += _rows(type_name, providers, 0)
+        for index in sorted(set().union(*(p.tried() for p in providers)) - {0}):
+            out += _rows(f"{type_name}:{index}", providers, index)
     declared = {p.plugin.name for ps in state.providers.values() for p in ps}
     for plugin in state.plugins.values():
         if plugin.error and plugin.name not in declared:
             out.append(_record(plugin, plugin.name, BROKEN, plugin.error, _fix_hint(plugin), None, True))
+    return out
+
+
+def _rows(name: str, providers: list[Provider], index: int) -> list[BackendRecord]:
+    rows = [(p, *status_of(p, index)) for p in providers]
+    usable = [
+        i
+        for i, (p, status, _, _) in enumerate(rows)
+        if status in (AVAILABLE, EXPERIMENTAL) and (not index or p.count is None or index < p.count)
+    ]
+    active = usable[0] if usable else 0  # nothing usable: the best one is the one asked for
+    out = []
+    for i, (provider, status, reason, hint) in enumerate(rows):
+        if index and (index not in provider.tried() or (status, reason, hint) == status_of(provider, 0)):
+            continue  # an index row only says what the type's row does not
+        out.append(_record(provider.plugin, name, status, reason, hint, provider, i == active))
     return out
 
 

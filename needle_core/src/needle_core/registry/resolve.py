@@ -40,7 +40,7 @@ def resolve(state: RegistryState, name: str, *, soft: bool) -> Device:
             raise _not_found(state, name, type_name)
         failures: list[tuple[str, str, str]] = []
         for provider in providers:
-            status, reason, hint = status_of(provider)
+            status, reason, hint = status_of(provider, index)
             if status in _USABLE:
                 reason = _index_problem(provider, index, type_name)
                 if not reason:
@@ -48,7 +48,7 @@ def resolve(state: RegistryState, name: str, *, soft: bool) -> Device:
                     if device is not None:
                         _warn_if_experimental(provider)
                         return device
-                status, reason, hint = status_of(provider) if not reason else ("unavailable", reason, "")
+                status, reason, hint = status_of(provider, index) if not reason else ("unavailable", reason, "")
             failures.append((status, reason, hint))
         status, reason, hint = failures[0]
         if soft:
@@ -59,19 +59,24 @@ def resolve(state: RegistryState, name: str, *, soft: bool) -> Device:
         raise error(f"device {name!r} {what}: {reason}.{fix}\n{installed_text(state)}")
 
 
-def _index_problem(provider: Provider, index: int, type_name: str) -> str:
-    if provider.count is None:
+def device_count(provider: Provider) -> int | None:
+    """How many devices the provider has here (``spec.count()``, once); None if count() raised."""
+    if provider.count is None and not provider.error:
         try:
             provider.count = 1 if provider.spec.count is None else int(provider.spec.count())
         except Exception as exc:
             provider.error = f"count() raised {short_error(exc)}"
-            return provider.error
-    if index < provider.count:
+    return provider.count
+
+
+def _index_problem(provider: Provider, index: int, type_name: str) -> str:
+    count = device_count(provider)
+    if count is None:
+        return provider.error
+    if index < count:
         return ""
-    found = f"{provider.count} {type_name} device(s) here"
-    return f"{type_name}:{index} does not exist: {found}" + (
-        f" (indices 0-{provider.count - 1})" if provider.count else ""
-    )
+    found = f"{count} {type_name} device(s) here"
+    return f"{type_name}:{index} does not exist: {found}" + (f" (indices 0-{count - 1})" if count else "")
 
 
 def _built(state: RegistryState, provider: Provider, key: str, type_name: str, index: int) -> Device | None:
@@ -85,11 +90,11 @@ def _built(state: RegistryState, provider: Provider, key: str, type_name: str, i
             provider.namespaces[index] = spec.factory(index)
         own = namespace_table(provider.namespaces[index])
     except Exception as exc:
-        provider.error = f"factory({index}) raised {short_error(exc)}"
+        provider.index_errors[index] = f"factory({index}) raised {short_error(exc)}"
         return None
     missing = missing_primitives(own)
     if missing:
-        provider.error = f"missing primitive kernels: {', '.join(missing)} (see docs/backends.md §2)"
+        provider.index_errors[index] = f"missing primitive kernels: {', '.join(missing)} (see docs/backends.md §2)"
         return None
     kernels, sources = build_table(own, provider.plugin.provenance, gather_contributions(state, type_name, index))
     if device is None:
@@ -100,9 +105,10 @@ def _built(state: RegistryState, provider: Provider, key: str, type_name: str, i
     state.built_by[key] = provider
     if spec.verify is not None and index not in provider.verified:
         provider.verified.add(index)
-        provider.verify_error = run_verify(spec.verify, device)
-        if provider.verify_error:
-            device.disable(provider.verify_error, spec.install_hint or None)
+        failure = run_verify(spec.verify, device)
+        if failure:
+            provider.verify_errors[index] = failure
+            device.disable(failure, spec.install_hint or None)
             state.built_by.pop(key, None)
             return None
     return device

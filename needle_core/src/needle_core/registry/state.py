@@ -58,11 +58,17 @@ class Provider:
     plugin: Plugin
     probe: ProbeResult | None = None  # cached result of spec.probe()
     count: int | None = None  # cached spec.count()
-    error: str = ""  # probe/count/factory raised or primitives missing: broken
-    verify_error: str = ""  # spec.verify failed: unavailable
+    error: str = ""  # probe/count raised: every index is broken
+    # Failures of one index only, so that opencl:1 failing leaves opencl:0 usable.
+    index_errors: dict[int, str] = field(default_factory=dict)  # factory raised / primitives missing: broken
+    verify_errors: dict[int, str] = field(default_factory=dict)  # spec.verify failed: unavailable
     namespaces: dict[int, Any] = field(default_factory=dict)  # factory(index) results
     verified: set[int] = field(default_factory=set)  # indices whose spec.verify ran
     warned: bool = False  # experimental warning given
+
+    def tried(self) -> set[int]:
+        """Indices the registry has tried to build (successfully or not)."""
+        return {*self.namespaces, *self.index_errors, *self.verify_errors, *self.verified}
 
     @property
     def sort_key(self) -> tuple[int, str]:
