@@ -16,6 +16,8 @@ from collections.abc import Callable
 import numpy as np
 from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
 
+from .quiet import quiet
+
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _FLOAT32 = _DTYPES["float32"]
 
@@ -66,6 +68,7 @@ def from_numpy(np_array: np.ndarray, out: Array) -> None:
     out.array[...] = np_array.reshape(-1)
 
 
+@quiet
 def fill(out: Array, val: float) -> None:
     out.array.fill(val)
 
@@ -78,11 +81,25 @@ def ewise_setitem(a: Array, out: Array, shape: tuple, strides: tuple, offset: in
     _view(out, shape, strides, offset)[...] = a.array.reshape(shape)
 
 
+@quiet
 def scalar_setitem(size: int, val: float, out: Array, shape: tuple, strides: tuple, offset: int) -> None:
     _view(out, shape, strides, offset)[...] = val
 
 
 # -- the elementwise family, rendered from needle_core.kernels.ELEMENTWISE ------------
+# Rows whose ufunc never raises a floating-point flag (fmax, comparisons, tanh and
+# negation: NaN in gives NaN out quietly) run bare. Every other row (add, mul, div,
+# pow, log, exp, sqrt, sigmoid, and any row added later) can give NaN/inf, which NumPy
+# warns about where C is silent, so it runs with NumPy's warnings muted (quiet.py,
+# ~0.15 us per call). add/mul are muted too: float32 overflow (3e38 * 10) and inf - inf
+# happen in diverging training runs, and a -W error run must then behave as on the
+# compiled backends rather than raise on cpu_numpy only.
+_NEVER_WARNS = frozenset(
+    {"ewise_maximum", "scalar_maximum", "ewise_eq", "scalar_eq", "ewise_ge", "scalar_ge", "ewise_tanh",
+     "ewise_neg", "ewise_relu"}
+)  # fmt: skip
+
+
 def _render(row: ElementwiseKernel) -> Callable[..., None]:
     ref = row.numpy
     if row.arity == 1:
@@ -103,6 +120,8 @@ def _render(row: ElementwiseKernel) -> Callable[..., None]:
             ref(a.array, b.array, out=out.array)
 
         kernel = binary
+    if row.name not in _NEVER_WARNS:
+        kernel = quiet(kernel)
     kernel.__name__ = kernel.__qualname__ = row.name
     kernel.__doc__ = f"out[i] = {row.expr}"
     return kernel
@@ -113,6 +132,7 @@ globals().update({row.name: _render(row) for row in ELEMENTWISE})
 _STRIDED_ROWS = {row.name: row.numpy for row in ELEMENTWISE if row.arity == 2 and not row.is_scalar}
 
 
+@quiet  # its rows (add, mul, div, power) can warn
 def ewise_strided(
     name: str,
     a: Array,
@@ -135,10 +155,12 @@ def ewise_strided(
 
 
 # -- matmul and reductions ------------------------------------------------------------
+@quiet
 def matmul(a: Array, b: Array, out: Array, m: int, n: int, p: int) -> None:
     np.matmul(a.array.reshape(m, n), b.array.reshape(n, p), out=out.array.reshape(m, p))
 
 
+@quiet
 def batched_matmul(a: Array, b: Array, out: Array, batch: int, m: int, n: int, p: int) -> None:
     np.matmul(a.array.reshape(batch, m, n), b.array.reshape(batch, n, p), out=out.array.reshape(batch, m, p))
 
@@ -147,6 +169,7 @@ def batched_matmul(a: Array, b: Array, out: Array, batch: int, m: int, n: int, p
 _sum, _max = np.add.reduce, np.maximum.reduce
 
 
+@quiet
 def reduce_sum(a: Array, out: Array, reduce_size: int) -> None:
     _sum(a.array.reshape(out.size, reduce_size), 1, out=out.array)
 
@@ -161,6 +184,7 @@ def _reduce_view(fn: Callable, a: Array, out: Array, shape: tuple, strides: tupl
     fn(_view(a, shape, strides, offset), axes, out=out.array.reshape(shape[: ndim - reduce_ndim]))
 
 
+@quiet
 def reduce_sum_view(a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
     _reduce_view(_sum, a, out, shape, strides, offset, reduce_ndim)
 
@@ -169,12 +193,12 @@ def reduce_max_view(a: Array, out: Array, shape: tuple, strides: tuple, offset: 
     _reduce_view(_max, a, out, shape, strides, offset, reduce_ndim)
 
 
+@quiet
 def logsumexp(a: Array, out: Array, reduce_size: int) -> None:
     x = a.array.reshape(out.size, reduce_size)
     m = x.max(axis=1, keepdims=True)
     m[~np.isfinite(m)] = 0.0  # all -inf (or inf/nan) blocks: shift by 0, keep -inf/inf/nan
-    with np.errstate(divide="ignore"):  # log(0) = -inf is the documented result
-        np.log(np.exp(x - m).sum(axis=1), out=out.array)
+    np.log(np.exp(x - m).sum(axis=1), out=out.array)  # log(0) = -inf is the documented result
     out.array += m[:, 0]
 
 
@@ -182,6 +206,7 @@ def logsumexp(a: Array, out: Array, reduce_size: int) -> None:
 # The same ufunc sequence as needle.optim's NDArray fallback (scalars rounded to the
 # buffer's dtype by NumPy, power(., 0.5) rather than sqrt), so a cpu_numpy trajectory
 # is bit-identical with or without these kernels; in place, no NDArray per step.
+@quiet
 def sgd_update(w: Array, g: Array, u: Array, size: int, lr: float, momentum: float, weight_decay: float) -> None:
     W, G, U = w.array, g.array, u.array
     if weight_decay:
@@ -192,6 +217,7 @@ def sgd_update(w: Array, g: Array, u: Array, size: int, lr: float, momentum: flo
     W += np.negative(U_lr, out=U_lr)
 
 
+@quiet
 def adam_update(
     w: Array,
     g: Array,

@@ -122,6 +122,19 @@ class Device:
     def __hash__(self) -> int:
         return hash(self.canonical)
 
+    # A device is a registry singleton: copies are the same object, and a pickle
+    # stores its name and looks it up again on load.
+    def __copy__(self) -> Device:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Device:
+        return self
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        from .registry import device as lookup  # the registry imports this module
+
+        return lookup, (self.canonical,)
+
     # -- host-side random/constant constructors (course's BackendDevice API) ------
     def _from_host(self, array: np.ndarray, dtype: str):
         from .backend_ndarray import NDArray  # deferred: ndarray imports this module

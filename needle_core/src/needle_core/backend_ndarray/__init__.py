@@ -11,11 +11,12 @@ from .composite import conv2d_nhwc, logsumexp, matmul, neg, optional_kernels_dis
 from .dtypes import astype, promote
 from .functions import broadcast_to, exp, flip, log, max, maximum, pad, permute, reshape, sum, tanh
 from .ndarray import NDArray, array, empty, full
+from .pickling import map_location
 
 __all__ = [
     "NDArray", "array", "empty", "full", "devices",
     "broadcast_to", "reshape", "permute", "maximum", "log", "exp", "tanh", "sum", "max", "flip", "pad",
     "power", "neg", "sqrt", "sigmoid", "relu", "matmul", "logsumexp", "conv2d_nhwc",
-    "optional_kernels_disabled", "promote", "astype",
+    "optional_kernels_disabled", "promote", "astype", "map_location",
     "Device", "cpu", "cuda", "cpu_numpy", "default_device", "all_devices", "device",
 ]  # fmt: skip

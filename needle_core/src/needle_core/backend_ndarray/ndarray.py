@@ -135,6 +135,22 @@ class NDArray:
             self.device.compact(self._handle, out._handle, self.shape, self.strides, self._offset)
         return out
 
+    # -- copy / deepcopy / pickle: on every device, through the public ABI only ----
+    def __copy__(self) -> NDArray:
+        """A compact copy in a new buffer on the same device (as NumPy: an array of
+        floats has no parts to share, so a shallow copy copies the values too)."""
+        return self._copy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NDArray:
+        """A compact copy on the same device (the same ``Device`` object), made by the
+        device's ``compact`` kernel: no host round trip. A view's copy is compact."""
+        return self._copy()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as NumPy values + dtype + device name (buffers are not picklable);
+        loads onto that device, or elsewhere under ``map_location`` (see pickling.py)."""
+        return _pickling.reduce_ndarray(self)
+
     # -- attributes ---------------------------------------------------------------
     @property
     def ndim(self) -> int:
@@ -619,3 +635,4 @@ def full(
 
 
 from . import composite as _composite  # noqa: E402  (composite imports NDArray from here)
+from . import pickling as _pickling  # noqa: E402  (pickling imports NDArray from here)
