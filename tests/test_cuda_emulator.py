@@ -2,7 +2,8 @@
 punish: divergent barriers, partial-warp shuffles, out-of-bounds writes, argument
 buffers that do not match the kernel's parameters, invalid launch shapes, and
 (through g++'s undefined-behaviour checks) misaligned vector accesses, indexes
-outside a ``__shared__`` array and wrapped 32-bit index math."""
+outside a ``__shared__`` array and wrapped 32-bit index math, and (through its
+-fsanitize=thread hooks) races on ``__shared__`` memory between two barriers."""
 
 from __future__ import annotations
 
@@ -61,6 +62,29 @@ extern "C" __global__ void shared_index(float* out, int i) {
 extern "C" __global__ void scaled_index(float* out, int row, int cols) {
     const int at = row * cols;  // wraps on a GPU once row * cols >= 2^31
     if (threadIdx.x == 0) out[0] = (float)at;
+}
+extern "C" __global__ void read_before_barrier(const float* a, float* out) {
+    __shared__ float s[64];
+    s[threadIdx.x] = a[threadIdx.x];
+    out[threadIdx.x] = s[63 - threadIdx.x];  // needs a __syncthreads() before it
+}
+extern "C" __global__ void overwrite_while_read(const float* a, float* out) {
+    __shared__ float s[64];
+    s[threadIdx.x] = a[threadIdx.x];
+    __syncthreads();
+    const float v = s[(threadIdx.x + 1) % 64];
+    s[threadIdx.x] = 2.0f * v;  // a neighbour may not have read the old value yet
+    __syncthreads();
+    out[threadIdx.x] = s[threadIdx.x];
+}
+template <int N>
+__device__ float rotate_in_template(float v) {
+    __shared__ float s[N];
+    s[threadIdx.x] = v;
+    return s[(threadIdx.x + 1) % N];  // needs a __syncthreads() before it
+}
+extern "C" __global__ void race_in_template(const float* a, float* out) {
+    out[threadIdx.x] = rotate_in_template<64>(a[threadIdx.x]);
 }
 extern "C" __global__ void block_sum(const float* a, float* out) {
     __shared__ float s[64];
@@ -161,6 +185,16 @@ def test_wrapped_32_bit_index_math_is_reported(fake, module):
     assert _run(drv, module, "scaled_index", "Pii", 1 << 15, 1 << 15)[0] == float(1 << 30)
     with pytest.raises(drv.LogicError, match=r"signed integer overflow in \*"):
         _run(drv, module, "scaled_index", "Pii", 1 << 16, 1 << 15)
+
+
+@pytest.mark.parametrize("kernel", ["read_before_barrier", "overwrite_while_read", "race_in_template"])
+def test_shared_memory_race_is_reported_whatever_the_order(fake, module, kernel):
+    drv, _ = fake
+    a = _buffer(drv, 64)
+    drv.memcpy_htod(int(a), np.arange(64, dtype=np.float32))
+    fn = module.get_function(kernel).prepare("PP")
+    with pytest.raises(drv.LogicError, match=r"shared-memory race \((read|write) after (read|write)\): threads"):
+        fn.prepared_call((1, 1, 1), (64, 1, 1), int(a), int(_buffer(drv, 64)))
 
 
 BAD_SHAPES = [((0, 1, 1), (32, 1, 1)), ((1, 70000, 1), (32, 1, 1)), ((1, 1, 1), (2048, 1, 1))]

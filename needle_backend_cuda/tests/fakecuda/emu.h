@@ -8,6 +8,7 @@
 // parameter alignment rules, so host-side packing mistakes show up here too.
 #pragma once
 #include <math.h>
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
@@ -48,6 +49,7 @@ static int current = -1;
 static std::function<void()> body;
 static std::vector<float> slots;  // shuffle exchange, one per thread
 static std::string error;
+static unsigned epoch = 1;  // barrier interval of the running block, for the race checker
 static const size_t STACK = 128 * 1024;
 
 inline void fail(const std::string& msg) {
@@ -74,6 +76,7 @@ inline int run_block() {
     if ((int)stacks.size() < n) stacks.resize(n, std::vector<char>(STACK));
     threads.assign(n, Thread{});
     slots.assign(n, 0.0f);
+    ++epoch;  // a new block: shared memory starts unclaimed
     for (int t = 0; t < n; ++t) {
         Thread& th = threads[t];
         th.idx = uint3{(unsigned)(t % blockDim.x), (unsigned)((t / blockDim.x) % blockDim.y), (unsigned)(t / (blockDim.x * blockDim.y))};
@@ -107,6 +110,7 @@ inline int run_block() {
         if (at_block > 0 && at_block + done == n) {
             if (done > 0) { error = "__syncthreads() reached by only part of the block (others exited)"; return 1; }
             for (auto& th : threads) th.state = READY;
+            ++epoch;  // accesses before the barrier cannot race with those after it
             released = true;
         }
         for (int w = 0; w * 32 < n; ++w) {  // warps whose live lanes all wait at a shuffle
@@ -204,6 +208,80 @@ void __ubsan_handle_negate_overflow(emu::SourceLocation* loc, void*) { emu::unde
 void __ubsan_handle_divrem_overflow(emu::SourceLocation* loc, void*, void*) { emu::undefined(loc, "integer division by zero or overflow"); }
 void __ubsan_handle_shift_out_of_bounds(emu::SourceLocation* loc, void*, void*) { emu::undefined(loc, "shift out of range"); }
 }
+
+// Shared-memory race checker (what compute-sanitizer's racecheck reports). The
+// fibers run each thread from one barrier to the next in a fixed order, so a race
+// changes a result only for some orders; this finds it whatever the order.
+// compiler.py builds with -fsanitize=thread and links no libtsan: g++ then calls
+// the __tsan_* hooks below on every load and store. compiler.py finds the
+// __shared__ variables in the symbol table and passes their address ranges to
+// emu_watch. For each watched word, each barrier interval (epoch) records the thread
+// that wrote it and the thread(s) that read it; a second thread reading a written
+// word, or writing a word another thread read or wrote, in the same interval is a race.
+namespace emu {
+struct Cell { unsigned epoch; short writer, reader; bool watched; };  // reader: -1 none, -2 several
+static Cell* cells;               // one per 4-byte word of [lo, hi)
+static const char *lo, *hi;       // span of the watched variables
+static const short NONE = -1, SEVERAL = -2;
+
+__attribute__((no_sanitize_thread)) inline void race(const char* kind, unsigned word, int other) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "shared-memory race (%s): threads %d and %d access byte %u of __shared__ memory "
+                  "between the same two __syncthreads()", kind, other, current, word * 4);
+    fail(buf);
+}
+
+__attribute__((no_sanitize_thread)) inline void shared_access(void* addr, unsigned long size, bool write) {
+    const char* p = static_cast<const char*>(addr);
+    if (current < 0 || p + size <= lo || p >= hi) return;
+    const unsigned first = (unsigned)((p - lo) / 4), last = (unsigned)((p + size - 1 - lo) / 4);
+    const short me = (short)current;
+    for (unsigned w = first; w <= last; ++w) {
+        Cell& c = cells[w];
+        if (!c.watched) continue;
+        if (c.epoch != epoch) c = Cell{epoch, NONE, NONE, true};
+        if (c.writer != NONE && c.writer != me) race(write ? "write after write" : "read after write", w, c.writer);
+        if (write) {
+            if (c.reader == SEVERAL || (c.reader != NONE && c.reader != me))
+                race("write after read", w, c.reader == SEVERAL ? -1 : c.reader);
+            c.writer = me;
+        } else if (c.reader != me) {
+            c.reader = c.reader == NONE ? me : SEVERAL;
+        }
+    }
+}
+}  // namespace emu
+
+// ranges: `count` (address, size) pairs, the module's __shared__ variables
+extern "C" __attribute__((no_sanitize_thread)) void emu_watch(const unsigned long long* ranges, int count) {
+    if (count == 0 || emu::cells) return;
+    unsigned long long a = ~0ull, b = 0;
+    for (int i = 0; i < count; ++i) {
+        a = std::min(a, ranges[2 * i] & ~3ull);
+        b = std::max(b, ranges[2 * i] + ranges[2 * i + 1]);
+    }
+    emu::lo = reinterpret_cast<const char*>(a);
+    emu::hi = reinterpret_cast<const char*>(b);
+    emu::cells = static_cast<emu::Cell*>(std::calloc((b - a + 3) / 4, sizeof(emu::Cell)));
+    for (int i = 0; i < count; ++i)
+        for (unsigned long long w = ((ranges[2 * i] & ~3ull) - a) / 4; w < (ranges[2 * i] + ranges[2 * i + 1] - a + 3) / 4; ++w)
+            emu::cells[w].watched = true;
+}
+#define EMU_TSAN_HOOKS(n)                                                                                   \
+    extern "C" __attribute__((no_sanitize_thread)) void __tsan_read##n(void* a) { emu::shared_access(a, n, false); } \
+    extern "C" __attribute__((no_sanitize_thread)) void __tsan_write##n(void* a) { emu::shared_access(a, n, true); }  \
+    extern "C" __attribute__((no_sanitize_thread)) void __tsan_unaligned_read##n(void* a) { emu::shared_access(a, n, false); } \
+    extern "C" __attribute__((no_sanitize_thread)) void __tsan_unaligned_write##n(void* a) { emu::shared_access(a, n, true); }
+EMU_TSAN_HOOKS(1)
+EMU_TSAN_HOOKS(2)
+EMU_TSAN_HOOKS(4)
+EMU_TSAN_HOOKS(8)
+EMU_TSAN_HOOKS(16)
+extern "C" __attribute__((no_sanitize_thread)) void __tsan_read_range(void* a, unsigned long n) { emu::shared_access(a, n, false); }
+extern "C" __attribute__((no_sanitize_thread)) void __tsan_write_range(void* a, unsigned long n) { emu::shared_access(a, n, true); }
+extern "C" __attribute__((no_sanitize_thread)) void __tsan_init() {}
+extern "C" __attribute__((no_sanitize_thread)) void __tsan_func_entry(void*) {}
+extern "C" __attribute__((no_sanitize_thread)) void __tsan_func_exit() {}
 
 inline void __syncthreads() { emu::wait_at(emu::AT_BLOCK_BARRIER); }
 inline float __shfl_down_sync(unsigned mask, float v, int delta) { return emu::shuffle(mask, v, (emu::current & 31) + delta); }

@@ -18,11 +18,13 @@ from pathlib import Path
 from . import driver
 
 EMU_H = Path(__file__).resolve().parent.parent / "emu.h"
+_SHARED = re.compile(r"__shared__[^;{]*?(\w+)\s*(?:\[|;)")
 _KERNEL = re.compile(r'extern "C" __global__ void\s+(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(')
 
-# Undefined behaviour that a GPU turns into a fault or silent corruption; emu.h
-# turns each into a launch error naming the source line.
-SANITIZE = ("-fsanitize=alignment,bounds,signed-integer-overflow,shift,integer-divide-by-zero",)
+# Undefined behaviour that a GPU turns into a fault or silent corruption (emu.h
+# turns each into a launch error naming the source line), and -fsanitize=thread,
+# whose load/store hooks emu.h implements as a shared-memory race checker.
+SANITIZE = ("-fsanitize=alignment,bounds,signed-integer-overflow,shift,integer-divide-by-zero", "-fsanitize=thread")
 
 #: every launch as (kernel, grid, block), for tests that check launch configurations
 launch_log: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
@@ -49,14 +51,39 @@ def _build(source: str) -> tuple[ctypes.CDLL, list[str]]:
         obj = tmp.with_suffix(".o")
         compile_cmd = ["g++", "-std=c++17", "-O1", "-fno-strict-aliasing", "-fPIC", "-w", *SANITIZE,
                        "-include", str(EMU_H), "-x", "c++", "-c", str(src), "-o", str(obj)]
-        link_cmd = ["g++", "-shared", str(obj), "-o", str(tmp)]  # no libubsan: emu.h has the handlers
+        # no libubsan/libtsan: emu.h defines the hooks; --no-undefined names a missing one now
+        link_cmd = ["g++", "-shared", "-Wl,--no-undefined", str(obj), "-o", str(tmp)]
         for cmd in (compile_cmd, link_cmd):
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise driver.Error(f"emulator build failed:\n{proc.stderr}")
         obj.unlink()
         tmp.replace(lib)
-    return ctypes.CDLL(str(lib)), full.splitlines()
+    handle = ctypes.CDLL(str(lib))
+    _watch_shared(handle, lib, set(_SHARED.findall(source)))
+    return handle, full.splitlines()
+
+
+def _watch_shared(handle: ctypes.CDLL, path: Path, names: set[str]) -> None:
+    """Hand the race checker (emu.h) the address ranges of the ``__shared__`` variables.
+
+    They are function-local statics; ``nm -C`` lists them as ``function::name``.
+    """
+    if not names:
+        return
+    proc = subprocess.run(["nm", "-C", "-S", "--defined-only", str(path)], capture_output=True, text=True, check=True)
+    symbols: dict[str, int] = {}
+    ranges: list[int] = []
+    for line in proc.stdout.splitlines():
+        parts = line.split(maxsplit=3)
+        symbols[parts[-1]] = int(parts[0], 16)
+        if len(parts) == 4 and parts[2] in "bBdDu" and "::" in parts[3]:
+            owner, _, var = parts[3].rpartition("::")
+            if var in names and not owner.startswith(("emu::", "std::")):
+                ranges += [int(parts[0], 16), int(parts[1], 16)]
+    base = ctypes.cast(handle.emu_watch, ctypes.c_void_p).value - symbols["emu_watch"]
+    ranges[0::2] = [base + offset for offset in ranges[0::2]]
+    handle.emu_watch((ctypes.c_ulonglong * len(ranges))(*ranges), len(ranges) // 2)
 
 
 class Function:
