@@ -62,6 +62,10 @@ def tests(session: nox.Session, backend: str) -> None:
             session.error(f"device {device!r} is required (NEEDLE_REQUIRE_DEVICES) but unusable: {status.strip()}")
         # still run the tests that check how an absent device is reported
         _pytest(session, "tests", "-m", "absent_device", env=env, allow_empty=True)
+        if backend == "cuda":  # the conformance suite on the real kernel sources, run by the CPU emulator
+            emulated = {"NEEDLE_TEST_DEVICES": "cuda_emulated", "NEEDLE_PLUGINS": "needle_cuda_emulated",
+                        "PYTHONPATH": "needle_backend_cuda/tests/fakecuda"}
+            _pytest(session, "--pyargs", "needle.testing", env=emulated)
         session.skip(f"device {device!r} unusable here: {status.strip()}")
     _pytest(session, "--pyargs", "needle.testing", env=env)
     own_tests = f"needle_backend_{backend}/tests"
