@@ -95,6 +95,24 @@ def test_lstm_lm_on_a_tiny_corpus(tmp_path, capsys):
     assert "LSTM language model" in out and "validation accuracy" in out
 
 
+def test_lstm_lm_resumed_mid_epoch_is_bit_identical(tmp_path, capsys):
+    # the hidden state carried across chunks (truncated BPTT) is part of the checkpoint
+    words = np.random.default_rng(1).choice(["a", "b", "c", "d", "e"], (80, 6))
+    (tmp_path / "train.txt").write_text("\n".join(" ".join(line) for line in words))
+    (tmp_path / "test.txt").write_text("\n".join(" ".join(line) for line in words[:10]))
+    full, part = tmp_path / "full.npz", tmp_path / "part.npz"
+    common = ["--model", "lstm_lm", "--data-dir", str(tmp_path), "--epochs", "1", "--batch-size", "4", "--no-progress"]
+    _run(capsys, *common, "--save", str(full))
+    out = _run(capsys, *common, "--max-steps", "2", "--save", str(part))
+    assert "stopped after 2 steps" in out
+    assert "hidden" in ndl.load(part)["position"]
+    _run(capsys, "--model", "lstm_lm", "--no-progress", "--resume", str(part), "--save", str(part))
+    a, b = ndl.load(full), ndl.load(part)
+    for key in a["model"]:
+        np.testing.assert_array_equal(a["model"][key], b["model"][key], err_msg=key)
+    np.testing.assert_array_equal(a["history"]["train_loss"], b["history"]["train_loss"])
+
+
 def test_resnet9_on_tiny_cifar_in_the_course_layout(tmp_path, capsys):
     folder = tmp_path / "cifar-10-batches-py"  # --data-dir may name the course's data/ folder
     folder.mkdir()

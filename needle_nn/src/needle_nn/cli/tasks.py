@@ -131,6 +131,19 @@ class StatefulLM(nn.Module):
     def reset(self) -> None:
         self.carry.h = None
 
+    def hidden_arrays(self) -> dict[str, np.ndarray]:
+        """The carried state as arrays (``{"0": h}`` or ``{"0": h, "1": c}``), for a checkpoint."""
+        h = self.carry.h
+        if h is None:
+            return {}
+        return {str(i): t.numpy() for i, t in enumerate(h if isinstance(h, tuple) else (h,))}
+
+    def load_hidden_arrays(self, arrays: dict[str, np.ndarray], device: Any) -> None:
+        """Restore what ``hidden_arrays`` saved, so a run resumed mid-epoch continues exactly."""
+        parts = tuple(Tensor(np.asarray(arrays[k]), device=device, dtype="float32", requires_grad=False)
+                      for k in sorted(arrays, key=int))
+        self.carry.h = None if not parts else parts[0] if len(parts) == 1 else parts
+
     def forward(self, x: Tensor) -> Tensor:
         logits, h = self.lm(x, self.carry.h)
         self.carry.h = tuple(t.detach() for t in h) if isinstance(h, tuple) else h.detach()

@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         if int(pos["batch"]) > 0:
             task.train.resume(pos["order"], int(pos["batch"]))
             totals = (float(pos["loss_sum"]), int(pos["correct"]), int(pos["seen"]))
+            if isinstance(task.model, StatefulLM) and "hidden" in pos:  # truncated BPTT continues its state
+                task.model.load_hidden_arrays(pos["hidden"], device)
 
     n_params = sum(int(np.prod(p.shape)) for p in task.model.parameters())
     print(f"needle train: {task.description}")
@@ -196,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         except _StopTraining:
             meter.close()
             if args.save:
+                carried = task.model.hidden_arrays() if isinstance(task.model, StatefulLM) else {}
                 _save(args.save, args, task, opt, history, epoch=epoch, batch=task.train.batch_index,
-                      order=task.train.order, loss_sum=meter.loss_sum, correct=meter.correct, seen=meter.seen)
+                      order=task.train.order, loss_sum=meter.loss_sum, correct=meter.correct, seen=meter.seen,
+                      **({"hidden": carried} if carried else {}))
             where = f"; checkpoint {args.save}" if args.save else ""
             print(f"stopped after {meter.steps} steps (--max-steps) in epoch {epoch + 1}, "
                   f"batch {task.train.batch_index}{where}")
