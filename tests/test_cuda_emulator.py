@@ -1,9 +1,9 @@
 """The CPU emulator behind the ``emulated`` kernel tests catches what a GPU would
-punish: divergent barriers, partial-warp shuffles, out-of-bounds writes, argument
-buffers that do not match the kernel's parameters, invalid launch shapes, and
-(through g++'s undefined-behaviour checks) misaligned vector accesses, indexes
-outside a ``__shared__`` array and wrapped 32-bit index math, and (through its
--fsanitize=thread hooks) races on ``__shared__`` memory between two barriers."""
+punish: divergent barriers, partial-warp shuffles, argument buffers that do not
+match the kernel's parameters, invalid launch shapes; and, through g++'s
+instrumentation wired to its own checks, out-of-bounds reads and writes next to an
+allocation, misaligned vector accesses, indexes outside a ``__shared__`` array,
+wrapped 32-bit index math and races on ``__shared__`` memory between two barriers."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ extern "C" __global__ void partial_warp_shuffle(float* out) {
 }
 extern "C" __global__ void write_past_end(float* out, long long n) {
     out[n] = 1.0f;
+}
+extern "C" __global__ void read_at(const float* a, float* out, long long i) {
+    out[0] = a[i];
 }
 extern "C" __global__ void load_float4(const float* a, float* out, int first) {
     const float4 v = reinterpret_cast<const float4*>(a + first)[0];
@@ -141,6 +144,16 @@ def test_out_of_bounds_write_is_reported(fake, module):
     with pytest.raises(drv.LogicError, match="out-of-bounds"):
         fn.prepared_call((1, 1, 1), (1, 1, 1), int(buf), 8)
     del buf  # the corrupted allocation must not fail later checks
+
+
+@pytest.mark.parametrize("index,where", [(8, "0 bytes past the end"), (-1, "4 bytes before")])
+def test_out_of_bounds_read_is_reported(fake, module, index, where):
+    drv, _ = fake
+    a, out = _buffer(drv, 8), _buffer(drv, 1)
+    fn = module.get_function("read_at").prepare("PPq")
+    fn.prepared_call((1, 1, 1), (1, 1, 1), int(a), int(out), 7)  # the last element: fine
+    with pytest.raises(drv.LogicError, match=f"out-of-bounds read of 4 bytes at {where} .* allocation of 32 bytes"):
+        fn.prepared_call((1, 1, 1), (1, 1, 1), int(a), int(out), index)
 
 
 def test_argument_buffer_must_match_parameters(fake, module):

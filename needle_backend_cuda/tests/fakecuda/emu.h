@@ -250,7 +250,49 @@ __attribute__((no_sanitize_thread)) inline void shared_access(void* addr, unsign
         }
     }
 }
+
+// Guard bands (the fake driver's poisoned bytes before and after each buffer) of
+// the allocations a launch's pointer arguments point into, sorted by address: a
+// kernel access inside one is out of bounds. Writes there are also caught after the
+// launch (the poison changes); reads only here. Set by emu_set_guards per launch.
+struct Guard { unsigned long long begin, end, alloc, size; };
+static Guard* guards;
+static int nguards;
+
+__attribute__((no_sanitize_thread)) inline void guard_access(const char* p, unsigned long size, bool write) {
+    const unsigned long long a = (unsigned long long)p, b = a + size;
+    int lo = 0, hi = nguards;  // first guard whose end > a
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (guards[mid].end <= a) lo = mid + 1; else hi = mid;
+    }
+    if (lo < nguards && guards[lo].begin < b) {
+        const Guard& g = guards[lo];
+        char buf[200];
+        if (a >= g.alloc + g.size)
+            std::snprintf(buf, sizeof buf, "out-of-bounds %s of %lu bytes at %llu bytes past the end of a device "
+                          "allocation of %llu bytes", write ? "write" : "read", size, a - (g.alloc + g.size), g.size);
+        else
+            std::snprintf(buf, sizeof buf, "out-of-bounds %s of %lu bytes at %llu bytes before a device allocation "
+                          "of %llu bytes", write ? "write" : "read", size, g.alloc - a, g.size);
+        fail(buf);
+    }
+}
+
+__attribute__((no_sanitize_thread)) inline void check_access(void* addr, unsigned long size, bool write) {
+    if (current < 0) return;
+    shared_access(addr, size, write);
+    if (nguards) guard_access(static_cast<const char*>(addr), size, write);
+}
 }  // namespace emu
+
+// ranges: `count` (begin, end, allocation, size) quadruples, sorted by begin
+extern "C" __attribute__((no_sanitize_thread)) void emu_set_guards(const unsigned long long* ranges, int count) {
+    std::free(emu::guards);
+    emu::guards = static_cast<emu::Guard*>(std::malloc(sizeof(emu::Guard) * (count ? count : 1)));
+    std::memcpy(emu::guards, ranges, sizeof(emu::Guard) * count);
+    emu::nguards = count;
+}
 
 // ranges: `count` (address, size) pairs, the module's __shared__ variables
 extern "C" __attribute__((no_sanitize_thread)) void emu_watch(const unsigned long long* ranges, int count) {
@@ -268,17 +310,17 @@ extern "C" __attribute__((no_sanitize_thread)) void emu_watch(const unsigned lon
             emu::cells[w].watched = true;
 }
 #define EMU_TSAN_HOOKS(n)                                                                                   \
-    extern "C" __attribute__((no_sanitize_thread)) void __tsan_read##n(void* a) { emu::shared_access(a, n, false); } \
-    extern "C" __attribute__((no_sanitize_thread)) void __tsan_write##n(void* a) { emu::shared_access(a, n, true); }  \
-    extern "C" __attribute__((no_sanitize_thread)) void __tsan_unaligned_read##n(void* a) { emu::shared_access(a, n, false); } \
-    extern "C" __attribute__((no_sanitize_thread)) void __tsan_unaligned_write##n(void* a) { emu::shared_access(a, n, true); }
+    extern "C" __attribute__((no_sanitize_thread)) void __tsan_read##n(void* a) { emu::check_access(a, n, false); } \
+    extern "C" __attribute__((no_sanitize_thread)) void __tsan_write##n(void* a) { emu::check_access(a, n, true); }  \
+    extern "C" __attribute__((no_sanitize_thread)) void __tsan_unaligned_read##n(void* a) { emu::check_access(a, n, false); } \
+    extern "C" __attribute__((no_sanitize_thread)) void __tsan_unaligned_write##n(void* a) { emu::check_access(a, n, true); }
 EMU_TSAN_HOOKS(1)
 EMU_TSAN_HOOKS(2)
 EMU_TSAN_HOOKS(4)
 EMU_TSAN_HOOKS(8)
 EMU_TSAN_HOOKS(16)
-extern "C" __attribute__((no_sanitize_thread)) void __tsan_read_range(void* a, unsigned long n) { emu::shared_access(a, n, false); }
-extern "C" __attribute__((no_sanitize_thread)) void __tsan_write_range(void* a, unsigned long n) { emu::shared_access(a, n, true); }
+extern "C" __attribute__((no_sanitize_thread)) void __tsan_read_range(void* a, unsigned long n) { emu::check_access(a, n, false); }
+extern "C" __attribute__((no_sanitize_thread)) void __tsan_write_range(void* a, unsigned long n) { emu::check_access(a, n, true); }
 extern "C" __attribute__((no_sanitize_thread)) void __tsan_init() {}
 extern "C" __attribute__((no_sanitize_thread)) void __tsan_func_entry(void*) {}
 extern "C" __attribute__((no_sanitize_thread)) void __tsan_func_exit() {}

@@ -110,6 +110,8 @@ class Function:
                 raise driver.LogicError(f"{self.name}: grid/block entries must be ints, got {grid} {block}")
         buf = struct.pack("@" + self.arg_format, *args)
         launch_log.append((self.name, tuple(grid), tuple(block)))
+        bands = driver.guard_bands([v for c, v in zip(self.arg_format, args, strict=True) if c == "P"])
+        self._lib.emu_set_guards((ctypes.c_ulonglong * max(len(bands), 1))(*bands), len(bands) // 4)
         if self._entry(*grid, *block, buf, len(buf)) != 0:
             error = ctypes.cast(self._lib.emu_last_error(), ctypes.c_char_p).value.decode()
             line = re.search(r"at source line (\d+)", error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import os
 import weakref
@@ -13,6 +14,35 @@ ALIGN = 256  # cudaMalloc alignment
 _POISON = 0xFF  # 0xFFFFFFFF is a float NaN: reads out of bounds or of fresh memory show up
 
 _live: weakref.WeakSet[DeviceAllocation] = weakref.WeakSet()
+_starts: list[int] = []  # sorted start addresses of the live allocations
+_by_start: dict[int, weakref.ref[DeviceAllocation]] = {}
+
+
+def _forget(ptr: int) -> None:
+    del _starts[bisect.bisect_left(_starts, ptr)]
+    del _by_start[ptr]
+
+
+def allocation_at(ptr: int) -> DeviceAllocation | None:
+    """The live allocation whose buffer (or guard bytes) holds address ``ptr``."""
+    i = bisect.bisect_right(_starts, ptr) - 1
+    for start in _starts[max(i, 0) : i + 2]:  # a pointer into the next one's leading guard too
+        alloc = _by_start[start]()
+        if alloc is not None and alloc.raw_begin <= ptr < alloc.raw_end:
+            return alloc
+    return None
+
+
+def guard_bands(pointers: list[int]) -> list[int]:
+    """Flat, sorted ``[begin, end, allocation, size]`` of the guard bytes around the
+    allocations the ``pointers`` point into (what a kernel given them can reach)."""
+    bands = set()
+    for ptr in pointers:
+        alloc = allocation_at(ptr)
+        if alloc is not None:
+            bands.add((alloc.raw_begin, alloc.ptr, alloc.ptr, alloc.nbytes))
+            bands.add((alloc.ptr + alloc.nbytes, alloc.raw_end, alloc.ptr, alloc.nbytes))
+    return [v for band in sorted(bands) for v in band]
 
 
 class Error(Exception):
@@ -35,7 +65,11 @@ class DeviceAllocation:
         start = (base + GUARD + ALIGN - 1) // ALIGN * ALIGN
         self._begin = start - base
         self.ptr = start
+        self.raw_begin, self.raw_end = base, base + self._raw.nbytes
         _live.add(self)
+        bisect.insort(_starts, start)
+        _by_start[start] = weakref.ref(self)
+        weakref.finalize(self, _forget, start)
 
     def __int__(self) -> int:
         return self.ptr
