@@ -55,3 +55,20 @@ def test_main_exit_status(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{len(sources.MODULES)} passed, 0 failed" in out
     assert sorted(p.name for p in tmp_path.glob("*.cu")) == sorted(f"{m}.cu" for m in sources.MODULES)
+
+
+# Every needle kernel launches 256-thread blocks (runtime.THREADS, 16x16 for
+# sgemm_tiled16): a block fits an SM's 64K registers whenever a thread uses <= 255,
+# and static shared memory must stay within 48 KiB. Spills mean local-memory traffic
+# in a hot loop: none is expected, so a change that adds some shows up here.
+@pytest.mark.parametrize("module", sorted(sources.MODULES))
+def test_kernels_fit_an_sm_without_spills(tmp_path, module):
+    from needle_backend_cuda import runtime
+
+    cu = compile_check.write_sources(tmp_path)[module]
+    used = compile_check.resources(NVCC, cu, "sm_90")
+    assert sorted(k.kernel for k in used) == sorted(sources.kernel_names(cu.read_text()))
+    for k in used:
+        assert k.registers * runtime.THREADS <= 65536, k
+        assert k.shared_bytes <= 48 * 1024, k
+        assert k.spill_bytes == 0, k

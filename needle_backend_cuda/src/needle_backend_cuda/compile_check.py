@@ -73,6 +73,38 @@ def compile_module(nvcc: str, cu: Path, arch: str) -> CompileResult:
     return CompileResult(cu.stem, arch, True, "", ptx)
 
 
+@dataclass(frozen=True)
+class KernelResources:
+    kernel: str
+    registers: int
+    shared_bytes: int
+    spill_bytes: int  # spill stores + loads: local-memory traffic that costs bandwidth
+
+
+_ENTRY = re.compile(r"Compiling entry function '(\w+)'")
+_USED = re.compile(r"Used (\d+) registers.*?(?:(\d+) bytes smem)?$")
+_SPILL = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
+
+
+def resources(nvcc: str, cu: Path, arch: str) -> list[KernelResources]:
+    """Per-kernel registers, static shared memory and spills from ``ptxas -v``."""
+    cubin = cu.with_name(f"{cu.stem}.{arch}.cubin")
+    cmd = [nvcc, "-cubin", f"-arch={arch}", "-std=c++17", "-Xptxas", "-v", "-o", str(cubin), str(cu)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nvcc -cubin {cu.name} failed:\n{proc.stderr}")
+    out, kernel, spill = [], None, 0
+    for line in proc.stderr.splitlines():
+        if m := _ENTRY.search(line):
+            kernel, spill = m.group(1), 0
+        elif (m := _SPILL.search(line)) and kernel:
+            spill = int(m.group(1)) + int(m.group(2))
+        elif (m := _USED.search(line)) and kernel:
+            out.append(KernelResources(kernel, int(m.group(1)), int(m.group(2) or 0), spill))
+            kernel = None
+    return out
+
+
 def compile_all(out_dir: Path, archs: tuple[str, ...] = DEFAULT_ARCHS, nvcc: str | None = None) -> list[CompileResult]:
     nvcc = nvcc or find_nvcc()
     if nvcc is None:
