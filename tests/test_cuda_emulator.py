@@ -8,6 +8,7 @@ wrapped 32-bit index math and races on ``__shared__`` memory between two barrier
 from __future__ import annotations
 
 import importlib.util
+import os
 import struct
 from pathlib import Path
 
@@ -242,3 +243,45 @@ def test_two_gpus_switch_contexts_and_a_missing_index_is_clear(monkeypatch):
     np.testing.assert_array_equal(ns1["to_numpy"](a1, (10,), (1,), 0), (x + 1) * 2)
     with pytest.raises(ValueError, match=r"cuda:2 does not exist: the driver reports 2 CUDA GPU\(s\)"):
         emulation.make_namespace(2)
+
+
+def test_transfers_through_the_registry_both_ways():
+    """``to(device)`` between the emulated cuda device and every other usable one,
+    cuda_emulated:0 <-> :1 among them, and a clear error for an index past the last."""
+    from registry_support import clean_env, run_python
+
+    env = clean_env(NEEDLE_PLUGINS="needle_cuda_emulated", FAKECUDA_DEVICES="2")
+    env["PYTHONPATH"] = os.pathsep.join((str(FAKE_DIR), env["PYTHONPATH"]))
+    proc = run_python(
+        """
+        import numpy as np, needle as ndl
+        from needle import backend_ndarray as nd
+
+        def usable(name):
+            try:
+                return ndl.device(name).enabled()
+            except Exception:
+                return False
+
+        emu = ndl.device("cuda_emulated")
+        x = np.random.default_rng(1).standard_normal((17, 33)).astype(np.float32)
+        peers = [n for n in ("cpu_numpy", "cpu", "opencl", "cuda_emulated:1") if usable(n)]
+        for name in peers:
+            peer = ndl.device(name)
+            on_emu = nd.array(x, device=peer).to(emu)
+            assert on_emu.device == emu
+            np.testing.assert_array_equal(on_emu.numpy(), x)
+            back = (on_emu.permute((1, 0)) + 1.0).to(peer)  # a strided view travels compacted
+            assert back.device == peer
+            np.testing.assert_allclose(back.numpy(), x.T + 1.0, rtol=1e-6)
+        try:
+            ndl.device("cuda_emulated:2")
+        except Exception as exc:
+            print("missing:", exc)
+        print("peers:", ",".join(peers))
+        """,
+        env,
+    )
+    peers = proc.stdout.split("peers:")[1].strip().split(",")
+    assert "cpu_numpy" in peers and "cuda_emulated:1" in peers, proc.stdout
+    assert "cuda_emulated:2 does not exist" in proc.stdout, proc.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -64,6 +65,10 @@ def _probe() -> ProbeResult:
     return ProbeResult(reason is None, reason or "")
 
 
+def _count() -> int:
+    return int(os.environ.get("FAKECUDA_DEVICES", "1"))  # as the fake driver's Device.count()
+
+
 @hookimpl
 def needle_declare_devices() -> list[DeviceSpec]:
-    return [DeviceSpec(name="cuda_emulated", factory=make_namespace, probe=_probe, experimental=True)]
+    return [DeviceSpec(name="cuda_emulated", factory=make_namespace, probe=_probe, count=_count, experimental=True)]
