@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from . import driver
 
 EMU_H = Path(__file__).resolve().parent.parent / "emu.h"
@@ -25,9 +27,6 @@ _KERNEL = re.compile(r'extern "C" __global__ void\s+(?:__launch_bounds__\([^)]*\
 # turns each into a launch error naming the source line), and -fsanitize=thread,
 # whose load/store hooks emu.h implements as a shared-memory race checker.
 SANITIZE = ("-fsanitize=alignment,bounds,signed-integer-overflow,shift,integer-divide-by-zero", "-fsanitize=thread")
-
-#: every launch as (kernel, grid, block), for tests that check launch configurations
-launch_log: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
 
 
 def _build(source: str) -> tuple[ctypes.CDLL, list[str]]:
@@ -83,7 +82,8 @@ def _watch_shared(handle: ctypes.CDLL, path: Path, names: set[str]) -> None:
                 ranges += [int(parts[0], 16), int(parts[1], 16)]
     base = ctypes.cast(handle.emu_watch, ctypes.c_void_p).value - symbols["emu_watch"]
     ranges[0::2] = [base + offset for offset in ranges[0::2]]
-    handle.emu_watch((ctypes.c_ulonglong * len(ranges))(*ranges), len(ranges) // 2)
+    flat = np.asarray(ranges, dtype=np.uint64)
+    handle.emu_watch(ctypes.c_void_p(flat.ctypes.data), len(ranges) // 2)
 
 
 class Function:
@@ -109,9 +109,10 @@ class Function:
             if not isinstance(value, int):
                 raise driver.LogicError(f"{self.name}: grid/block entries must be ints, got {grid} {block}")
         buf = struct.pack("@" + self.arg_format, *args)
-        launch_log.append((self.name, tuple(grid), tuple(block)))
         bands = driver.guard_bands([v for c, v in zip(self.arg_format, args, strict=True) if c == "P"])
-        self._lib.emu_set_guards((ctypes.c_ulonglong * max(len(bands), 1))(*bands), len(bands) // 4)
+        # a NumPy buffer, not a ctypes array type per length: those are new types in reference cycles
+        flat = np.asarray(bands, dtype=np.uint64)
+        self._lib.emu_set_guards(ctypes.c_void_p(flat.ctypes.data), len(bands) // 4)
         if self._entry(*grid, *block, buf, len(buf)) != 0:
             error = ctypes.cast(self._lib.emu_last_error(), ctypes.c_char_p).value.decode()
             line = re.search(r"at source line (\d+)", error)
