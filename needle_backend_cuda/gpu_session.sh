@@ -71,7 +71,7 @@ stage_unit() {
     NEEDLE_REQUIRE_DEVICES=cuda "${PYTEST[@]}" tests/test_cuda_probe.py tests/test_cuda_sources.py \
         tests/test_cuda_compile.py tests/test_cuda_kernels.py tests/test_cuda_gpu.py tests/test_cuda_emulator.py
 }
-stage_suite() { NEEDLE_REQUIRE_DEVICES=cuda "${PYTEST[@]}" -x --pyargs needle.testing --needle-device cuda; }
+stage_suite() { NEEDLE_REQUIRE_DEVICES=cuda "${PYTEST[@]}" --pyargs needle.testing --needle-device cuda; }
 stage_devtests() {
     NEEDLE_REQUIRE_DEVICES=cuda NEEDLE_TEST_DEVICES=cuda NEEDLE_DEVICE_TESTS_ONLY=1 "${PYTEST[@]}" -m "not slow" tests
 }
