@@ -10,6 +10,7 @@
 
 #include "bindings.h"
 #include "elementwise_table.h"
+#include "odometer.h"
 #include "parallel.h"
 #include "prelude.h"
 
@@ -179,26 +180,9 @@ void map_strided(const float* a, const float* b, float* out, const StridedPlan& 
     return;
   }
   parallel_for(rows, std::max<int64_t>(1, grain / L), [&](int64_t lo, int64_t hi) {
-    // odometer over the outer dims, tracking both input offsets
-    std::vector<int64_t> idx(nd - 1, 0);
-    int64_t oa = 0, ob = 0;
-    for (int64_t k = nd - 2, r = lo; k >= 0; --k) {
-      idx[k] = r % p.shape[k];
-      r /= p.shape[k];
-      oa += idx[k] * p.sa[k];
-      ob += idx[k] * p.sb[k];
-    }
-    for (int64_t r = lo; r < hi; ++r) {
-      row_any<Op>(a + oa, la, b + ob, lb, out + r * L, L);
-      for (int k = nd - 2; k >= 0; --k) {
-        oa += p.sa[k];
-        ob += p.sb[k];
-        if (++idx[k] < p.shape[k]) break;
-        idx[k] = 0;
-        oa -= p.sa[k] * p.shape[k];
-        ob -= p.sb[k] * p.shape[k];
-      }
-    }
+    Odometer od(p.shape, p.sa, p.sb, nd - 1);  // the outer dims, with both input offsets
+    od.seek(lo);
+    for (int64_t r = lo; r < hi; ++r, od.next()) row_any<Op>(a + od.o0, la, b + od.o1, lb, out + r * L, L);
   }, 1);
 }
 

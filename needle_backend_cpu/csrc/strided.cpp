@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "odometer.h"
 #include "parallel.h"
 #include "simd.h"
 
@@ -13,37 +14,6 @@ namespace needle {
 namespace {
 
 constexpr int64_t kGrain = 1 << 15;  // elements per thread below which copies stay serial
-
-// Walks the multi-indices of the first `n` dims of a plan in row-major order,
-// keeping the matching source and destination offsets.
-struct Odometer {
-  Odometer(const CopyPlan& p, int n) : p(p), n(n), idx(n, 0) {}
-
-  void seek(int64_t r) {
-    so = dof = 0;
-    for (int k = n - 1; k >= 0; --k) {
-      idx[k] = r % p.shape[k];
-      r /= p.shape[k];
-      so += idx[k] * p.src[k];
-      dof += idx[k] * p.dst[k];
-    }
-  }
-  void next() {
-    for (int k = n - 1; k >= 0; --k) {
-      so += p.src[k];
-      dof += p.dst[k];
-      if (++idx[k] < p.shape[k]) return;
-      idx[k] = 0;
-      so -= p.src[k] * p.shape[k];
-      dof -= p.dst[k] * p.shape[k];
-    }
-  }
-
-  const CopyPlan& p;
-  int n;
-  std::vector<int64_t> idx;
-  int64_t so = 0, dof = 0;
-};
 
 // The plan without dims a and b (a < b or b < a), for iterating the outer dims of a
 // transpose.
@@ -96,7 +66,7 @@ void copy_transposed(const float* src, float* dst, const CopyPlan& p, int a, int
   int64_t s_ld = p.src[b], d_ld = p.dst[a];
   int64_t tasks = outer.numel * ba * bb;
   parallel_for(tasks, std::max<int64_t>(1, kGrain / (B * B)), [&](int64_t lo, int64_t hi) {
-    Odometer od(outer, (int)outer.shape.size());
+    Odometer od(outer.shape, outer.src, outer.dst, (int)outer.shape.size());
     int64_t cur = -1;
     for (int64_t t = lo; t < hi; ++t) {
       int64_t o = t / (ba * bb), blk = t % (ba * bb);
@@ -105,7 +75,7 @@ void copy_transposed(const float* src, float* dst, const CopyPlan& p, int a, int
         cur = o;
       }
       int64_t i0 = (blk / bb) * B, j0 = (blk % bb) * B;
-      transpose_block(src + od.so + i0 + j0 * s_ld, s_ld, dst + od.dof + i0 * d_ld + j0, d_ld,
+      transpose_block(src + od.o0 + i0 + j0 * s_ld, s_ld, dst + od.o1 + i0 * d_ld + j0, d_ld,
                       std::min(B, na - i0), std::min(B, nb - j0));
     }
   }, 1);
@@ -130,9 +100,9 @@ void copy_rows(const float* src, float* dst, const CopyPlan& p) {
     return;
   }
   parallel_for(rows, std::max<int64_t>(1, kGrain / L), [&](int64_t lo, int64_t hi) {
-    Odometer od(p, nd - 1);
+    Odometer od(p.shape, p.src, p.dst, nd - 1);
     od.seek(lo);
-    for (int64_t r = lo; r < hi; ++r, od.next()) row(src + od.so, dst + od.dof, L);
+    for (int64_t r = lo; r < hi; ++r, od.next()) row(src + od.o0, dst + od.o1, L);
   }, 1);
 }
 
