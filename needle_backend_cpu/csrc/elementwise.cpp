@@ -13,6 +13,7 @@
 #include "odometer.h"
 #include "parallel.h"
 #include "prelude.h"
+#include "strided.h"
 
 #if defined(__AVX512F__) || defined(__AVX__)
 #include <immintrin.h>
@@ -123,29 +124,12 @@ void bind(py::module_& m, const char* name) {
 
 // -- ewise_strided: out (compact) = Op(view a, view b) over a common shape --------------
 
-// The views after dropping size-1 dims and merging dims contiguous in both inputs (out
-// is compact, so any adjacent pair of its dims merges).
-struct StridedPlan {
-  Shape shape, sa, sb;
-  int64_t numel = 1;
-};
-
-StridedPlan plan_strided(const Shape& shape, const Shape& sa, const Shape& sb) {
-  StridedPlan p;
-  for (int64_t d : shape) p.numel *= d;
-  for (size_t k = 0; k < shape.size(); ++k) {
-    if (shape[k] == 1) continue;
-    if (!p.shape.empty() && p.sa.back() == sa[k] * shape[k] && p.sb.back() == sb[k] * shape[k]) {
-      p.shape.back() *= shape[k];
-      p.sa.back() = sa[k];
-      p.sb.back() = sb[k];
-    } else {
-      p.shape.push_back(shape[k]);
-      p.sa.push_back(sa[k]);
-      p.sb.push_back(sb[k]);
-    }
-  }
-  if (p.shape.empty()) p.shape = {1}, p.sa = {0}, p.sb = {0};  // a single element
+// The two input views simplified as a copy plan (src = a's strides, dst = b's): size-1
+// dims dropped, dims contiguous in both merged (out is compact, so any adjacent pair of
+// its dims merges). At least one dim, so a single element is a row of one.
+CopyPlan plan_strided(const Shape& shape, const Shape& sa, const Shape& sb) {
+  CopyPlan p = plan_copy(shape, sa, sb);
+  if (p.shape.empty()) p.shape = {1}, p.src = {0}, p.dst = {0};
   return p;
 }
 
@@ -168,9 +152,9 @@ void row_any(const float* a, int64_t sa, const float* b, int64_t sb, float* out,
 }
 
 template <class Op>
-void map_strided(const float* a, const float* b, float* out, const StridedPlan& p) {
+void map_strided(const float* a, const float* b, float* out, const CopyPlan& p) {
   int nd = (int)p.shape.size();
-  int64_t L = p.shape[nd - 1], la = p.sa[nd - 1], lb = p.sb[nd - 1];
+  int64_t L = p.shape[nd - 1], la = p.src[nd - 1], lb = p.dst[nd - 1];
   int64_t rows = p.numel / L;
   int64_t grain = Op::heavy ? (1 << 12) : (1 << 15);
   if (rows == 1) {  // one long row: split it
@@ -180,13 +164,13 @@ void map_strided(const float* a, const float* b, float* out, const StridedPlan& 
     return;
   }
   parallel_for(rows, std::max<int64_t>(1, grain / L), [&](int64_t lo, int64_t hi) {
-    Odometer od(p.shape, p.sa, p.sb, nd - 1);  // the outer dims, with both input offsets
+    Odometer od(p.shape, p.src, p.dst, nd - 1);  // the outer dims, with both input offsets
     od.seek(lo);
     for (int64_t r = lo; r < hi; ++r, od.next()) row_any<Op>(a + od.o0, la, b + od.o1, lb, out + r * L, L);
   }, 1);
 }
 
-using StridedFn = void (*)(const float*, const float*, float*, const StridedPlan&);
+using StridedFn = void (*)(const float*, const float*, float*, const CopyPlan&);
 
 template <class Op>
 void add_strided_row(std::unordered_map<std::string, StridedFn>& m) {
@@ -216,7 +200,7 @@ void ewise_strided(const std::string& name, const Array& a, const Shape& a_strid
   check_view("ewise_strided", "b", b.size, shape, b_strides, b_offset);
   check_size("ewise_strided", "out", out.size, checked_numel("ewise_strided", shape));
   if (n == 0) return;
-  StridedPlan p = plan_strided(shape, a_strides, b_strides);
+  CopyPlan p = plan_strided(shape, a_strides, b_strides);
   ReleaseGIL nogil(n);
   it->second(a.ptr + a_offset, b.ptr + b_offset, out.ptr, p);
 }
