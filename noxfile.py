@@ -13,8 +13,12 @@ probe's reason, unless ``NEEDLE_REQUIRE_DEVICES`` names the device: then it fail
 from __future__ import annotations
 
 import os
+import sys
 
 import nox
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nox_probe  # noqa: E402
 
 nox.options.sessions = ["tests", "thirdparty", "layering", "lint"]
 nox.options.reuse_existing_virtualenvs = False
@@ -22,15 +26,13 @@ nox.options.reuse_existing_virtualenvs = False
 CORE = ("./needle_core[testing]", "./needle_nn", "./needle_backend_numpy")
 # backend folder -> device name it registers
 BACKENDS = {"numpy": "cpu_numpy", "cpu": "cpu", "opencl": "opencl", "cuda": "cuda"}
-PROBE = """
-import sys, needle as ndl
-try:
-    dev = ndl.device(sys.argv[1])
-except Exception as exc:  # not installed, broken or unavailable: say why
-    print(str(exc).splitlines()[0]); sys.exit(3)
-if not dev.enabled():
-    print(dev.unavailable_message()); sys.exit(3)
-"""
+
+
+def _probe(session: nox.Session, device: str, env: dict[str, str]) -> tuple[bool, str]:
+    usable, reason, stderr = nox_probe.probe(os.path.join(session.bin, "python"), device, env)
+    if stderr.strip():  # shown, never taken as the reason
+        session.log(f"probe stderr (not part of the verdict): {stderr.strip().splitlines()[-1][:200]}")
+    return usable, reason
 
 
 def _required() -> set[str]:
@@ -55,18 +57,17 @@ def tests(session: nox.Session, backend: str) -> None:
         # CI never installs pycuda; compiling every kernel source with nvcc catches
         # syntax errors wherever nvcc exists, GPU or not.
         session.run("python", "-m", "needle_backend_cuda.compile_check", env=env)
-    status = session.run("python", "-c", PROBE, device, silent=True, success_codes=[0, 3], env=env)
-    usable = not (status or "").strip()
+    usable, reason = _probe(session, device, env)
     if not usable:
         if device in _required():
-            session.error(f"device {device!r} is required (NEEDLE_REQUIRE_DEVICES) but unusable: {status.strip()}")
+            session.error(f"device {device!r} is required (NEEDLE_REQUIRE_DEVICES) but unusable: {reason}")
         # still run the tests that check how an absent device is reported
         _pytest(session, "tests", "-m", "absent_device", env=env, allow_empty=True)
         if backend == "cuda":  # the conformance suite on the real kernel sources, run by the CPU emulator
             emulated = {"NEEDLE_TEST_DEVICES": "cuda_emulated", "NEEDLE_PLUGINS": "needle_cuda_emulated",
                         "PYTHONPATH": "needle_backend_cuda/tests/fakecuda"}
             _pytest(session, "--pyargs", "needle.testing", env=emulated)
-        session.skip(f"device {device!r} unusable here: {status.strip()}")
+        session.skip(f"device {device!r} unusable here: {reason}")
     _pytest(session, "--pyargs", "needle.testing", env=env)
     own_tests = f"needle_backend_{backend}/tests"
     if os.path.isdir(own_tests):  # the backend's own kernel-level tests

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 from needle_core.hookspecs import ProbeResult
 
+from .build import build_program
+
 ENV_DEVICE = "NEEDLE_OPENCL_DEVICE"
 INSTALL_HINT = (
     "Install an OpenCL driver: on Debian/Ubuntu `apt-get install pocl-opencl-icd ocl-icd-libopencl1` "
@@ -124,7 +126,7 @@ def cl_device(candidate: Candidate) -> Any:
 
 def smoke_test(cl: Any, context: Any, queue: Any) -> None:
     """Build and run the one-line kernel; raises with the driver's message on failure."""
-    program = cl.Program(context, _SMOKE).build()
+    program = build_program(cl, context, _SMOKE)
     host = np.arange(4, dtype=np.float32)
     buf = cl.Buffer(context, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR, hostbuf=host)
     cl.Kernel(program, "needle_smoke")(queue, (4,), None, buf)

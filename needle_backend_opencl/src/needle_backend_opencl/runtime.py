@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .build import build_program
 from .source import KERNEL_NAMES, program_source
 
 _ALIGN = 64  # bytes: pool buckets, and a cache line for vector loads
@@ -114,7 +115,7 @@ class Runtime:
         """
         if self.kernels:
             return
-        program = self.cl.Program(self.context, program_source()).build()
+        program = build_program(self.cl, self.context, program_source())
         present = {k.function_name for k in program.all_kernels()}
         missing = [name for name in KERNEL_NAMES if name not in present]
         if missing:  # seen with PyPI's PoCL 3.0 (LLVM 14): a clean build with no kernels in it
