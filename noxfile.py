@@ -1,4 +1,4 @@
-"""One conformance suite, every backend (DESIGN.md §5).
+"""One conformance suite, every backend (docs/design.md §5).
 
 ``nox`` runs the default sessions: ``tests(numpy)``, ``tests(cpu)``,
 ``tests(opencl)``, ``tests(cuda)``, ``thirdparty``, ``layering``, ``lint``.

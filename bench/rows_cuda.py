@@ -1,6 +1,6 @@
 """CUDA (needle-backend-cuda) against PyTorch on the same GPU, same run.
 
-Figures (docs: DESIGN.md §6 and the CUDA issue):
+Figures (docs: docs/design.md §6 and the CUDA issue):
 * SGEMM 4096 fp32 vs cuBLAS through PyTorch with TF32 off (target: time ÷ torch
   ≤ 2, i.e. ≥ 0.5× cuBLAS);
 * ewise add 2^26 into a preallocated output vs a device-to-device copy moving the

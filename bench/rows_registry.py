@@ -1,7 +1,7 @@
 """Cost of calling a kernel through the registry's frozen table.
 
 A device's kernels are plain instance attributes, so ``device.ewise_add(a, b, out)``
-should cost about what ``table["ewise_add"](a, b, out)`` costs (DESIGN.md §6: at most
+should cost about what ``table["ewise_add"](a, b, out)`` costs (docs/design.md §6: at most
 60 ns over a dict lookup). Each row runs 100 calls unrolled in one function (no loop
 or lambda overhead between them): ns per call = time / 100, and the throughput
 column is in million calls per second.

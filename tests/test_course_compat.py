@@ -3,7 +3,7 @@
 Every test below is written the way the course's public tests and homework code are
 written (their idioms: import lines, device lists built at import time, the in-place
 ``.flat[j] += eps`` gradient checker, ``_handle.ptr()`` view checks, seeded init), and
-checks the result against a NumPy reference computed here from the formulas in API.md.
+checks the result against a NumPy reference computed here from the formulas in docs/api.md.
 The only lines that differ from course code are the imports of the course's ``apps``
 files (``from simple_ml import *`` becomes ``from needle.apps.simple_ml import *``).
 Tests taking ``device`` run on every registry device (``NEEDLE_TEST_DEVICES`` narrows).
@@ -101,7 +101,7 @@ def _grad_inputs(device, *shapes, positive=False):
 
 
 def _grad_tolerances(device):
-    # hw1's 1e-6 needs float64 (API.md §3); float32 devices get float32-sized steps
+    # hw1's 1e-6 needs float64 (docs/api.md §3); float32 devices get float32-sized steps
     return (1e-6, 1e-4) if _float64(device) else (2e-2, 1e-2)
 
 
@@ -192,7 +192,7 @@ def test_find_topo_sort_node_order(device):
     a1, b1 = ndl.Tensor(a_val, device=device), ndl.Tensor(b_val, device=device)
     c1 = 3 * a1 * a1 + 4 * b1 * a1 - a1
     topo = ndl.autograd.find_topo_sort([c1])
-    # post-order DFS, inputs left to right, of the course's desugaring (API.md §3)
+    # post-order DFS, inputs left to right, of the course's desugaring (docs/api.md §3)
     a, b = a_val, b_val
     expected_values = [a, 3 * a, 3 * a * a, b, 4 * b, 4 * b * a, 3 * a * a + 4 * b * a, -a, 3 * a * a + 4 * b * a - a]
     expected_ops = [None, ndl.ops.MulScalar, ndl.ops.EWiseMul, None, ndl.ops.MulScalar, ndl.ops.EWiseMul,
@@ -496,7 +496,7 @@ def test_cpu_matmul_tiled(device):
     np.testing.assert_allclose(untile(C, m, p), untile(A, m, n) @ untile(B, n, p), rtol=1e-4, atol=1e-4)
 
 
-# -- hw2: init with seeds, against the documented formulas (API.md §4) ----------------------
+# -- hw2: init with seeds, against the documented formulas (docs/api.md §4) ----------------------
 def _uniform(shape, low, high):
     return np.random.rand(*shape) * (high - low) + low
 

@@ -9,7 +9,7 @@ import pytest
 
 
 def _kaiming_uniform(fan_in, shape):
-    # API.md §4: gain sqrt(2), bound gain*sqrt(3/fan_in), one rand draw of `shape` in float64
+    # docs/api.md §4: gain sqrt(2), bound gain*sqrt(3/fan_in), one rand draw of `shape` in float64
     bound = np.sqrt(2) * np.sqrt(3 / fan_in)
     return np.random.rand(*shape) * 2 * bound - bound
 

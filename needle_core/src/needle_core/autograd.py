@@ -410,7 +410,7 @@ def _resolve_device(device: Any) -> Any:
 
 
 def to_ndarray(array: Any, device: Any = None, dtype: Any = None, share: bool = False) -> NDArray:
-    """The NDArray a ``Tensor(array, device=, dtype=)`` holds (API.md section 3 rules).
+    """The NDArray a ``Tensor(array, device=, dtype=)`` holds (docs/api.md section 3 rules).
 
     No dtype: float64 stays float64 on a device that holds it; every other input
     (float32, ints, bools, float64 on a float32-only device) becomes float32.
@@ -472,7 +472,7 @@ def find_topo_sort(node_list: Iterable[Value]) -> list[Value]:
 def compute_gradient_of_variables(output_tensor: Value, out_grad: Value) -> None:
     """Reverse-mode AD from ``output_tensor``: set ``.grad`` on the nodes that need one.
 
-    What each node gets (API.md section 3, made precise):
+    What each node gets (docs/api.md section 3, made precise):
 
     - the root is always visited, even without ``requires_grad``, and gets ``out_grad``;
     - a node with ``requires_grad`` reached through nodes with ``requires_grad`` gets

@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import as_strided
 #: Modest example counts: the suite runs on every backend, on small machines.
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-#: API.md "Numerical agreement": elementwise rtol 1e-5 (atol for values near 0).
+#: docs/api.md "Numerical agreement": elementwise rtol 1e-5 (atol for values near 0).
 EWISE_TOL = {"rtol": 1e-5, "atol": 1e-6}
 
 

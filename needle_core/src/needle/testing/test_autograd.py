@@ -183,7 +183,7 @@ def test_gradient_of_gradient_matches_numerical(needle_device, fn, shapes) -> No
     )
 
 
-# -- what backward writes, and what it skips (API.md section 3 made precise) ----------------
+# -- what backward writes, and what it skips (docs/api.md section 3 made precise) ----------------
 
 
 def test_backward_skips_inputs_without_grad(needle_device, monkeypatch) -> None:

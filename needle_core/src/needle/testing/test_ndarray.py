@@ -1,4 +1,4 @@
-"""Conformance of the NDArray layer on a device (API.md §2): views share buffers,
+"""Conformance of the NDArray layer on a device (docs/api.md §2): views share buffers,
 course indexing, arithmetic and reductions against NumPy, dtype rules, errors."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""dtype rules of the NDArray layer (API.md §3, docs/backends.md §1).
+"""dtype rules of the NDArray layer (docs/api.md §3, docs/backends.md §1).
 
 float32 is the dtype every device holds; a device lists any others in
 ``Device.dtypes`` (cpu_numpy also holds float64). Data arriving without an explicit

@@ -1,6 +1,6 @@
 """NDArray: a strided view (shape, strides, offset) over a device buffer.
 
-The course's NDArray API (API.md §2). View operations (reshape of a compact array,
+The course's NDArray API (docs/api.md §2). View operations (reshape of a compact array,
 permute, broadcast_to, slicing, as_strided) never copy; ``compact()`` copies only
 when needed. Every kernel call is a plain attribute of the device (the registry
 froze the table), so the per-op path is: check shapes, allocate, call.

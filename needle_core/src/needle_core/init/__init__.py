@@ -1,4 +1,4 @@
-"""``ndl.init``: tensor constructors and weight initialisers (API.md section 4).
+"""``ndl.init``: tensor constructors and weight initialisers (docs/api.md section 4).
 
 Every function takes trailing ``device=None, dtype="float32", requires_grad=False``.
 """

@@ -2,7 +2,7 @@
 
 Random draws use NumPy's global RNG on the host in the course's order and shapes,
 computed in float64, cast once to ``dtype`` and then copied to the device, so one
-seed gives the same values on every backend (API.md section 4).
+seed gives the same values on every backend (docs/api.md section 4).
 """
 
 from __future__ import annotations

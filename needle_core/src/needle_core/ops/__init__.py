@@ -74,7 +74,7 @@ from .tuples import FusedAddScalars, MakeTensorTuple, TupleGetItem, fused_add_sc
 # ``from needle.ops import *`` (and the ``needle`` facade) exports the course's op
 # functions and classes; helpers (as_scalar, the shared instances) stay qualified.
 __all__ = [
-    # functions (API.md section 1)
+    # functions (docs/api.md section 1)
     "add", "add_scalar", "multiply", "mul_scalar", "power", "power_scalar", "divide",
     "divide_scalar", "transpose", "reshape", "broadcast_to", "summation", "matmul",
     "negate", "log", "exp", "relu", "tanh", "sigmoid", "max", "stack", "split", "flip",

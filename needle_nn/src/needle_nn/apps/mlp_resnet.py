@@ -1,4 +1,4 @@
-"""hw2's MLPResNet, its epoch loop and ``train_mnist`` (API.md §7)."""
+"""hw2's MLPResNet, its epoch loop and ``train_mnist`` (docs/api.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``needle.data``: datasets, the DataLoader, transforms and language-model data (API.md §6)."""
+"""``needle.data``: datasets, the DataLoader, transforms and language-model data (docs/api.md §6)."""
 
 from .cifar10 import CIFAR10Dataset
 from .dataset import Dataset, NDArrayDataset

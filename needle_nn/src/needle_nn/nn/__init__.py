@@ -1,4 +1,4 @@
-"""``needle.nn``: Module, Parameter and the course's layers (API.md §1, §4, §5)."""
+"""``needle.nn``: Module, Parameter and the course's layers (docs/api.md §1, §4, §5)."""
 
 from .module import Module, Parameter
 from .modules import (

@@ -1,4 +1,4 @@
-"""``needle.optim``: Optimizer, SGD, Adam and gradient clipping (API.md §5).
+"""``needle.optim``: Optimizer, SGD, Adam and gradient clipping (docs/api.md §5).
 
 Updates work on NDArrays (never through autograd), so a step builds no graph, never
 writes into ``.grad`` and keeps each parameter's dtype. A device's fused
