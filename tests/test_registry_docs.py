@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from registry_support import isolated_env, run_module, run_python
+from registry_support import clean_env, isolated_env, run_module, run_python
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "writing-a-backend.md"
 MARKER = "# needle_backend_mini/plugin.py"
@@ -47,3 +47,15 @@ def test_example_registers_and_passes_the_conformance_suite(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and " failed" not in proc.stdout
+
+
+def test_without_packaging_snippet_registers_the_example_laid_out_as_the_doc_says(tmp_path):
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    [snippet] = [b for b in blocks if "ndl.backends.register(needle_backend_mini" in b]
+    package = tmp_path / "needle_backend_mini"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "plugin.py").write_text(_example())
+    env = clean_env(NEEDLE_DISABLE_PLUGIN_AUTOLOAD="1", NEEDLE_PLUGINS="needle_backend_numpy.plugin")
+    env["PYTHONPATH"] = f"{tmp_path}:{env['PYTHONPATH']}"
+    run_python(snippet + "\nassert ndl.device('mini').enabled()\n", env)

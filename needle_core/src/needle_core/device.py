@@ -93,6 +93,15 @@ class Device:
             return None
         return self._providers.get(name, self._providers.get("*"))
 
+    def kernel_sources(self) -> dict[str, str]:
+        """Provenance of every kernel the device has: ``{"ewise_add": "needle-backend-cpu 0.1.0", ...}``."""
+        fallback = self._providers.get("*")
+        return {
+            n: src
+            for n in (*PRIMITIVE_KERNELS, *OPTIONAL_KERNELS)
+            if self.__dict__.get(n) is not None and (src := self._providers.get(n, fallback)) is not None
+        }
+
     def has_kernel(self, name: str) -> bool:
         return self.__dict__.get(name) is not None
 

@@ -38,6 +38,8 @@ def _notes(record: BackendRecord, failure: str) -> str:
         parts.append("aliases: " + ", ".join(record.aliases))
     if not record.active:
         parts.append("standby: another provider of this device is used")
+    if record.overrides:
+        parts.append(record.overrides_text())
     return "; ".join(parts)
 
 

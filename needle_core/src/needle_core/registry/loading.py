@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -55,8 +56,9 @@ def load(state: RegistryState) -> None:
     state.loaded = True
     plugin_manager(state)
     blocked = set(env_list("NEEDLE_BLOCK_PLUGINS"))
+    entry_points = sorted(importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name)
     if os.environ.get("NEEDLE_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0"):
-        for ep in sorted(importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
+        for ep in entry_points:
             dist = getattr(ep, "dist", None)
             dist_name = dist.name if dist is not None else None
             if blocked & {ep.name, ep.module, dist_name}:
@@ -69,8 +71,9 @@ def load(state: RegistryState) -> None:
                 add(state, module, plugin)
             _warn_if_broken(plugin)
     for module_name in env_list("NEEDLE_PLUGINS"):
-        if module_name in blocked:
+        if blocked & _names_of_module(module_name, entry_points):
             state.blocked.append(module_name)
+            _trace(state, f"{module_name}: blocked by NEEDLE_BLOCK_PLUGINS")
             continue
         plugin = Plugin(module_name, "NEEDLE_PLUGINS")
         module = _guarded(state, plugin, lambda m=module_name: importlib.import_module(m), "import failed")
@@ -78,6 +81,17 @@ def load(state: RegistryState) -> None:
             fill_distribution(plugin, module)
             add(state, module, plugin)
         _warn_if_broken(plugin)
+
+
+def _names_of_module(module_name: str, entry_points: list[Any]) -> set[str]:
+    """Every name NEEDLE_BLOCK_PLUGINS may use for a NEEDLE_PLUGINS module: the module itself,
+    and the entry-point and distribution names of an installed plugin that is that module."""
+    names = {module_name}
+    for ep in entry_points:
+        if ep.module == module_name:
+            dist = getattr(ep, "dist", None)
+            names |= {ep.name, *([dist.name] if dist is not None else [])}
+    return names
 
 
 def _guarded(state: RegistryState, plugin: Plugin, step, what: str) -> Any:
@@ -101,15 +115,46 @@ def _warn_if_broken(plugin: Plugin) -> None:
 
 
 def fill_distribution(plugin: Plugin, module: Any) -> None:
-    """Provenance for a module loaded by name: the distribution that ships it, if any."""
+    """Provenance for a module loaded by name: the distribution that ships it, only if the
+    module really was imported from that distribution's files (a source tree of the same
+    package on PYTHONPATH is not the installed release)."""
     top = getattr(module, "__name__", "").split(".")[0]
     try:
-        dists = importlib.metadata.packages_distributions().get(top, [])
-        if dists:
-            plugin.distribution = dists[0]
-            plugin.version = importlib.metadata.version(dists[0])
+        for name in importlib.metadata.packages_distributions().get(top, []):
+            dist = importlib.metadata.distribution(name)
+            if _ships(dist, module):
+                plugin.distribution, plugin.version = dist.metadata["Name"] or name, dist.version
+                return
     except Exception:  # metadata is best-effort provenance, never fatal
         pass
+
+
+def _ships(dist: Any, module: Any) -> bool:
+    """Whether ``module``'s file belongs to ``dist`` (installed files, or an editable install's source folder)."""
+    origin = getattr(module, "__file__", None)
+    if not origin:
+        return False
+    origin_path = Path(origin).resolve()
+    for file in dist.files or ():
+        if file.suffix == ".py" and Path(dist.locate_file(file)).resolve() == origin_path:
+            return True
+    source = _editable_source(dist)
+    return source is not None and source in origin_path.parents
+
+
+def _editable_source(dist: Any) -> Path | None:
+    """The project folder of an editable install (PEP 610 ``direct_url.json``), else None."""
+    import json
+    from urllib.parse import unquote, urlparse
+
+    try:
+        info = json.loads(dist.read_text("direct_url.json") or "{}")
+    except ValueError:
+        return None
+    if not info.get("dir_info", {}).get("editable"):
+        return None
+    url = urlparse(info.get("url", ""))
+    return Path(unquote(url.path)).resolve() if url.scheme == "file" else None
 
 
 def _has_hooks(module: Any) -> bool:
@@ -145,6 +190,7 @@ def add(state: RegistryState, module: Any, plugin: Plugin) -> list[Provider]:
             specs = [s for result in call_one(state, module, "needle_declare_devices") for s in _as_list(result)]
         else:
             specs = [_plain_module_spec(module)]
+        plugin.declared = _declared_names(specs)
         providers = [Provider(_checked(spec), plugin) for spec in specs]
         _check_unique(providers)
     except Exception as exc:  # roll back: nothing of a half-registered plugin stays
@@ -160,6 +206,17 @@ def add(state: RegistryState, module: Any, plugin: Plugin) -> list[Provider]:
             state.aliases.setdefault(alias, spec.name)
     _trace(state, f"{plugin.name}: loaded ({plugin.provenance}); devices {[p.spec.name for p in providers]}")
     return providers
+
+
+def _declared_names(specs: list[Any]) -> tuple[str, ...]:
+    """The device names (and aliases) a plugin tried to declare, valid or not: asking for
+    one of them when the plugin broke must name the plugin and its error."""
+    names = []
+    for spec in specs:
+        for name in (getattr(spec, "name", None), *(getattr(spec, "aliases", None) or ())):
+            if isinstance(name, str):
+                names.append(name.lower())
+    return tuple(names)
 
 
 class _ContractError(TypeError):

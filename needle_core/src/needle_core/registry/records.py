@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
 from .._reload import keep
 from ..hookspecs import ProbeResult
 from .errors import PluginWarning
+from .naming import canonical
 from .state import Plugin, Provider, RegistryState, short_error
 
 AVAILABLE, UNAVAILABLE, BROKEN, EXPERIMENTAL = "available", "unavailable", "broken", "experimental"
@@ -28,6 +30,8 @@ class BackendRecord:
     aliases: tuple[str, ...] = ()
     priority: int = 0
     active: bool = True  # False: another provider of this name is used
+    # kernels of the built device that another package provides: ((kernel, provenance), ...)
+    overrides: tuple[tuple[str, str], ...] = ()
 
     @property
     def usable(self) -> bool:
@@ -42,7 +46,13 @@ class BackendRecord:
     def __str__(self) -> str:
         status = self.status if not self.reason else f"{self.status} ({self.reason})"
         standby = "" if self.active else " [standby: another provider is used]"
-        return f"{self.name}: {status}, from {self.provider}{standby}"
+        return f"{self.name}: {status}, from {self.provider}{standby}{self.overrides_text(prefix='; ')}"
+
+    def overrides_text(self, prefix: str = "") -> str:
+        """``"overrides: ewise_add <- needle-backend-fastadd 0.1.0"`` (empty when none)."""
+        if not self.overrides:
+            return ""
+        return prefix + "overrides: " + ", ".join(f"{k} \u2190 {src}" for k, src in self.overrides)
 
 
 def _probe(provider: Provider) -> ProbeResult:
@@ -110,9 +120,9 @@ def records(state: RegistryState) -> list[BackendRecord]:
     out: list[BackendRecord] = []
     for type_name in sorted(state.providers):
         providers = candidates(state, type_name)
-        out += _rows(type_name, providers, 0)
+        out += _rows(state, type_name, providers, 0)
         for index in sorted(set().union(*(p.tried() for p in providers)) - {0}):
-            out += _rows(f"{type_name}:{index}", providers, index)
+            out += _rows(state, f"{type_name}:{index}", providers, index)
     declared = {p.plugin.name for ps in state.providers.values() for p in ps}
     for plugin in state.plugins.values():
         if plugin.error and plugin.name not in declared:
@@ -120,7 +130,17 @@ def records(state: RegistryState) -> list[BackendRecord]:
     return out
 
 
-def _rows(name: str, providers: list[Provider], index: int) -> list[BackendRecord]:
+def _overrides(state: RegistryState, name: str, index: int, provider: Provider) -> tuple[tuple[str, str], ...]:
+    """Kernels of the device ``provider`` built whose provenance is another package's."""
+    key = canonical(name.partition(":")[0], index)
+    device = state.devices.get(key)
+    if device is None or state.built_by.get(key) is not provider:
+        return ()
+    own = provider.plugin.provenance
+    return tuple(sorted((k, src) for k, src in device.kernel_sources().items() if src != own))
+
+
+def _rows(state: RegistryState, name: str, providers: list[Provider], index: int) -> list[BackendRecord]:
     rows = [(p, *status_of(p, index)) for p in providers]
     usable = [
         i
@@ -132,7 +152,9 @@ def _rows(name: str, providers: list[Provider], index: int) -> list[BackendRecor
     for i, (provider, status, reason, hint) in enumerate(rows):
         if index and (index not in provider.tried() or (status, reason, hint) == status_of(provider, 0)):
             continue  # an index row only says what the type's row does not
-        out.append(_record(provider.plugin, name, status, reason, hint, provider, i == active))
+        record = _record(provider.plugin, name, status, reason, hint, provider, i == active)
+        overrides = _overrides(state, name, index, provider)
+        out.append(dataclasses.replace(record, overrides=overrides) if overrides else record)
     return out
 
 

@@ -9,7 +9,7 @@ from .errors import BackendError, ExperimentalDeviceWarning, UnknownDeviceError
 from .loading import gather_contributions, load
 from .naming import canonical, parse, suggest
 from .records import AVAILABLE, BROKEN, EXPERIMENTAL, candidates, installed_text, status_of
-from .state import Provider, RegistryState, short_error
+from .state import Plugin, Provider, RegistryState, short_error
 from .table import build_table, missing_primitives, namespace_table
 
 _USABLE = (AVAILABLE, EXPERIMENTAL)
@@ -32,8 +32,8 @@ def resolve(state: RegistryState, name: str, *, soft: bool) -> Device:
         providers = candidates(state, type_name)
         if not providers:
             if soft:
-                broken = state.plugins.get(type_name)
-                if broken is not None and broken.error:
+                broken = broken_plugin_for(state, type_name)
+                if broken is not None:
                     return _disabled(state, type_name, index, f"its plugin is broken: {broken.error}", "")
                 package = _PACKAGE.get(type_name, f"the backend package that provides {type_name!r}")
                 return _disabled(state, type_name, index, "its backend is not installed", f"Install {package}.")
@@ -149,11 +149,19 @@ def _warn_if_experimental(provider: Provider) -> None:
         )
 
 
+def broken_plugin_for(state: RegistryState, type_name: str) -> Plugin | None:
+    """A broken plugin that is, or tried to declare, device type ``type_name``."""
+    for plugin in state.plugins.values():
+        if plugin.error and plugin.would_provide(type_name):
+            return plugin
+    return None
+
+
 def _not_found(state: RegistryState, name: str, type_name: str) -> Exception:
-    plugin = state.plugins.get(type_name)
-    if plugin is not None and plugin.error:  # a plugin of that name broke before declaring it
+    plugin = broken_plugin_for(state, type_name)
+    if plugin is not None:  # its plugin broke before its devices were recorded
         return BackendError(
-            f"device {name!r} comes from plugin {type_name!r} ({plugin.provenance}), which is broken: "
+            f"device {name!r} comes from plugin {plugin.name!r} ({plugin.provenance}), which is broken: "
             f"{plugin.error}. What to do: fix or remove it"
             + (f" (pip uninstall {plugin.distribution})" if plugin.distribution else "")
             + f", or block it: NEEDLE_BLOCK_PLUGINS={plugin.name}.\n{installed_text(state)}"

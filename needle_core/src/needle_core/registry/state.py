@@ -40,6 +40,11 @@ class Plugin:
     version: str | None = None
     error: str = ""  # non-empty: broken (the short error)
     xfail: dict[str, str] = field(default_factory=dict)  # module-level CONFORMANCE_XFAIL
+    declared: tuple[str, ...] = ()  # device names it tried to declare (kept when it broke)
+
+    def would_provide(self, type_name: str) -> bool:
+        """Whether asking for ``type_name`` means asking for this plugin."""
+        return type_name == self.name or type_name in self.declared
 
     @property
     def provenance(self) -> str:
