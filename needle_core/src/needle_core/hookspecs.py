@@ -1,18 +1,39 @@
-"""Every hook a needle backend plugin can implement, in one documented module.
+"""Every extension point of needle, in one documented module: the backend contract.
 
-A backend package declares an entry point in the group ``needle.backends`` naming a
-module that carries ``@hookimpl`` functions. pluggy runs these hooks only while the
-registry loads plugins; kernel calls never go through pluggy.
+A third party extends needle through these, and only these:
 
-Module-level attributes the registry also reads from a plugin module:
+=====================================================================================
+Entry-point groups (declared in the extending package's ``pyproject.toml``)
+=====================================================================================
+- ``needle.backends``: ``name = "package.module"``, the module carrying the hook
+  implementations below (or a plain course-style kernel module). Loaded lazily on
+  the first device lookup, each plugin in isolation (docs/backends.md §6).
+- ``needle.commands``: ``name = "package.module:main"``, a subcommand of
+  ``python -m needle NAME`` (``main(argv: list[str]) -> int``); core registers
+  ``devices``, needle-nn registers ``train``.
+- ``pytest11``: needle-core registers ``needle = "needle.testing.plugin"``, the
+  conformance suite's pytest plugin (``--needle-device``, ``NEEDLE_TEST_DEVICES``).
 
+=====================================================================================
+Hooks (implement with ``@hookimpl``; pluggy calls them only while loading)
+=====================================================================================
+- ``needle_declare_devices()``: the device types a plugin provides (``DeviceSpec``).
+- ``needle_contribute_kernels(device_type, index)``: kernels added to or overriding
+  those of a device type, its own or another plugin's (``KernelContribution``).
+A plugin implements either or both; a kernels-only plugin needs no declaration.
+
+=====================================================================================
+Module attributes the registry reads from a plugin module
+=====================================================================================
 - ``NEEDLE_API_VERSION`` (int, default 1): the registry API version the plugin was
   built for; a mismatch with ``needle_core.kernels.API_VERSION`` marks it broken.
-- ``CONFORMANCE_XFAIL`` (``{"test id substring": "reason"}``): known conformance
-  failures for every device the module declares (merged with
-  ``DeviceSpec.conformance_xfail``).
-- ``DEVICE_NAME``: for a plain kernel module without hooks (a course backend
-  module), the device name; default: the module's last name component.
+- ``CONFORMANCE_XFAIL`` (``{"node id substring": "reason"}``): known conformance
+  failures of every device the module declares; merged with (and overridden by)
+  ``DeviceSpec.conformance_xfail``. This and that field are the only two places to
+  declare known failures (matching rules: docs/backends.md §4).
+- For a plain kernel module without hooks (a course backend module):
+  ``DEVICE_NAME`` (str, default: the module's last name component) and ``DTYPES``
+  (tuple of dtype names, default ``("float32",)``).
 """
 
 from __future__ import annotations
@@ -43,34 +64,36 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    """A device type a plugin provides.
+    """A device type a plugin provides (returned by ``needle_declare_devices``).
 
-    - ``name``: the device type (``"cuda"``); devices are ``name:index``.
-    - ``factory(index)``: returns the kernel namespace for ``name:index``: a module,
-      an object or a mapping exposing the primitive kernels of docs/backends.md (and
-      any optional ones). Called once per device, on first use; may build kernels.
-    - ``probe()``: must be cheap (no kernel builds, no contexts, no allocations):
-      it decides whether the type can run here and is what ``ndl.devices()`` and
-      the choice of the default device look at. Returns ``ProbeResult`` or a bool.
-    - ``aliases``: other names for the same device (``("numpy",)``).
-    - ``priority``: among providers of one ``name`` the highest-priority one that
-      can run here wins (ties: plugin name).
-    - ``experimental``: warns once on first use; drop the flag once the backend
-      passes ``pytest --pyargs needle.testing --needle-device NAME``.
-    - ``api_version``: the registry API version the backend was built for.
-    - ``dtypes``: element types its buffers hold (float32 always).
-    - ``count()``: how many indices exist (None: just index 0). Cheap, like probe.
-    - ``install_hint``: what to install when the type cannot run.
-    - ``verify(device)``: optional smoke step run after the kernel table is built,
-      on the device's first use and by ``python -m needle devices``; it may build
-      or compile kernels (e.g. one tiny OpenCL program). Returns ``ProbeResult``,
-      a bool or None (= fine), or raises; a failure disables the device with that
-      reason.
-    - ``describe()``: optional extra lines for ``python -m needle devices`` (e.g.
-      every OpenCL platform/device found and whether it is usable).
-    - ``conformance_xfail``: known conformance-suite failures, ``{"test id
-      substring": "reason"}``; the needle pytest plugin marks matching tests as
-      strict xfail on this device (an unexpected pass fails).
+    :param name: the device type, a lowercase identifier (``"cuda"``); devices are
+        ``name:index``.
+    :param factory: ``factory(index)`` returns the kernel namespace of ``name:index``:
+        a module, an object or a mapping exposing the primitive kernels of
+        docs/backends.md §2 and any optional ones of §3 (and ``__tile_size__``).
+        Called once per device, on first use; it may build kernels and contexts.
+    :param probe: ``probe()`` decides cheaply whether the type can run here (no kernel
+        builds, no contexts, no allocations); ``ndl.devices()`` and the choice of the
+        default device call it. Returns ``ProbeResult`` or a bool.
+    :param aliases: other names of the same device (``("numpy",)``).
+    :param priority: among providers of one ``name`` the highest-priority one that can
+        run here wins (ties: plugin name).
+    :param experimental: warns once on first use; drop the flag once the backend
+        passes ``pytest --pyargs needle.testing --needle-device NAME``.
+    :param api_version: the registry API version the backend was built for.
+    :param dtypes: element types its buffers hold (float32 always; ``Array(size,
+        dtype)`` receives the others).
+    :param count: ``count()`` is how many indices exist (None: index 0 only). Cheap,
+        like ``probe``; called on the first use of an index.
+    :param install_hint: what to install or do when the type cannot run here.
+    :param verify: ``verify(device)``, an optional smoke step run once after the kernel
+        table is built (first use, and ``python -m needle devices``); it may compile a
+        tiny kernel. Returns ``ProbeResult``, a bool or None (fine), or raises; a
+        failure disables that index with the reason.
+    :param conformance_xfail: known conformance failures of this device, ``{"node id
+        substring": "reason"}``, run as strict xfails (docs/backends.md §4).
+    :param describe: ``describe()`` returns extra lines printed under the device's row
+        by ``python -m needle devices`` (e.g. every OpenCL platform found).
     """
 
     name: str
@@ -90,11 +113,16 @@ class DeviceSpec:
 
 @dataclass(frozen=True)
 class KernelContribution:
-    """Kernels a plugin contributes to a device type (its own or another's).
+    """Kernels a plugin contributes to a device type (returned by ``needle_contribute_kernels``).
 
-    Conflicts between contributions for one slot resolve by ``priority`` (higher
-    wins), then by ``provider`` name; never by registration order. ``kernels`` maps
-    kernel names to callables taking the arguments documented in docs/backends.md.
+    :param device_type: the device's name or one of its aliases.
+    :param kernels: ``{kernel name: callable}`` with the names and signatures of
+        docs/backends.md §2-§3 (an unknown name marks the plugin broken).
+    :param priority: per slot the highest priority wins; the device's own kernels
+        count as priority 0 and win ties, so an override needs ``priority >= 1``.
+    :param provider: tie-break label among equal priorities (default: plugin name).
+    :param api_version: the registry API version the kernels were written for.
+    :param extra: free-form data for the contributor; core ignores it.
     """
 
     device_type: str
@@ -107,12 +135,21 @@ class KernelContribution:
 
 @hookspec
 def needle_declare_devices() -> list[DeviceSpec]:
-    """Return the device types this plugin provides."""
+    """Return the device types this plugin provides.
+
+    :returns: a list of ``DeviceSpec`` (one spec is accepted too). Called once, when
+        the plugin loads; a raising call or an invalid spec marks the plugin broken
+        and rolls it back.
+    """
 
 
 @hookspec
 def needle_contribute_kernels(device_type: str, index: int) -> list[KernelContribution] | None:
     """Return kernels to add to or override on ``device_type:index``, or None.
+
+    :param device_type: the canonical device type being built (``"cpu_numpy"``).
+    :param index: the device index being built.
+    :returns: a list of ``KernelContribution`` (one is accepted too), or None.
 
     Called once per device when its kernel table is built (and again when the table
     is rebuilt because a plugin was registered later). A plugin may contribute to
