@@ -164,3 +164,9 @@ def lstm_lm(device: Any, batch_size: int, data_dir: str | None, limit: int | Non
 
 
 BUILDERS = {"mlp_resnet": mlp_resnet, "resnet9": resnet9, "lstm_lm": lstm_lm}
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())

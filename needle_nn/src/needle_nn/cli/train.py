@@ -232,5 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())
+
+
 if __name__ == "__main__":  # python -m needle_nn.cli.train
     raise SystemExit(main())
