@@ -144,6 +144,15 @@ def test_unknown_device_is_one_message_with_status_2_and_debug_shows_the_traceba
         assert res.returncode == 1 and "Traceback" in res.stderr and "unknown device 'nope'" in res.stderr
 
 
+def test_unusable_device_is_one_message_with_status_2():
+    # the fake-GPU fixture declares a cuda device whose driver is missing
+    for args, env in (((), {"NEEDLE_DEVICE": "cuda"}), (("--device", "cuda"), {})):
+        res = _needle("train", *args, env=isolated_env("needle_fixture_fakegpu", **env))
+        assert res.returncode == 2 and res.stdout == "", res
+        assert res.stderr.startswith("needle train: error: ") and "Traceback" not in res.stderr, res.stderr
+        assert res.stderr.count("error:") == 1 and "is not available: no NVIDIA driver found" in res.stderr
+
+
 def test_needle_with_no_command_prints_help_and_fails(capsys):
     assert console_main([]) == 2
     err = capsys.readouterr().err

@@ -9,6 +9,8 @@ list their parameters, train (weights change) and pass ``isinstance`` checks.
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 from registry_support import isolated_env, run_python
 
@@ -89,8 +91,14 @@ print("reloaded", len(MODULES), "modules")
 """
 
 
-@pytest.mark.parametrize("style", ["importlib.reload", "ipython_style"])
+_NO_IPYTHON = pytest.mark.skipif(importlib.util.find_spec("IPython") is None, reason="IPython is not installed")
+
+
+@pytest.mark.parametrize("style", ["importlib.reload", "ipython_style", pytest.param("superreload", marks=_NO_IPYTHON)])
 def test_models_optimisers_and_data_survive_reloading_every_module(style):
-    proc = run_python(SCRIPT.format(reload=style), isolated_env())
+    code = SCRIPT.format(reload=style)
+    if style == "superreload":  # IPython's own %autoreload 2 machinery
+        code = "from IPython.extensions.autoreload import superreload\n" + code
+    proc = run_python(code, isolated_env())
     assert "reloaded" in proc.stdout
     assert "Exception ignored" not in proc.stderr, proc.stderr[-2000:]  # e.g. a __del__ failing mid-reload
