@@ -75,8 +75,26 @@ def test_save_rejects_objects_and_load_reports_bad_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nope\.npz.*written by ndl.save"):
         ndl.load(tmp_path / "nope.npz")
     (tmp_path / "bad.npz").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match=r"bad\.npz.*expected an .npz file"):
+    with pytest.raises(ValueError, match=r"bad\.npz.*is not a needle checkpoint.*an \.npz file written by ndl.save"):
         ndl.load(tmp_path / "bad.npz")
+
+
+def test_load_never_suggests_unpickling(tmp_path):
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object))
+    (tmp_path / "garbage.npz").write_bytes(b"just text")
+    (tmp_path / "pickle.npz").write_bytes(b"\x80\x04\x95 a pickle")
+    ndl.save({"w": np.ones(50)}, tmp_path / "good.npz")
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "good.npz").read_bytes()[:100])
+    cases = {"one.npy": "single .npy array", "objects.npz": "entry 'x' holds pickled Python objects",
+             "garbage.npz": "not an .npz (zip) archive", "pickle.npz": "not an .npz (zip) archive",
+             "cut.npz": "damaged or truncated"}
+    for name, why in cases.items():
+        with pytest.raises(checkpoint.CheckpointError) as info:
+            ndl.load(tmp_path / name)
+        text = str(info.value)
+        assert "is not a needle checkpoint" in text and why in text, text
+        assert "allow_pickle" not in text and "pickle.load" not in text and "unsafe" not in text, text
 
 
 def _train(model, opt, loader, epochs, stop_after=None, start_epoch=0):

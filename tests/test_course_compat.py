@@ -967,3 +967,17 @@ def test_nn_epoch_and_loss_err_on_mnist_slice(mnist, device):
     expected_loss = np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y])
     np.testing.assert_allclose(float(loss), expected_loss, rtol=1e-4)
     np.testing.assert_allclose(err, np.mean(z.argmax(axis=1) != y))
+
+
+def test_float64_input_keeps_or_converts_as_the_readme_says():
+    from pathlib import Path
+
+    x = np.random.rand(2, 2)  # float64, like the course's hw1 data
+    assert ndl.Tensor(x, device=ndl.cpu_numpy()).dtype == "float64"
+    float32_only = ndl.backends.Device("test_float32_only", 0, ndl.cpu_numpy().__dict__, dtypes=("float32",))
+    assert ndl.Tensor(x, device=float32_only).dtype == "float32"
+    assert ndl.Tensor(x, device=ndl.cpu_numpy(), dtype="float32").dtype == "float32"
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    paragraph = next(p for p in readme.split("\n\n") if p.startswith("Float64 input"))
+    for words in ("cpu_numpy", "float64", "hw1", "float32", 'dtype="float32"'):
+        assert words in paragraph, words

@@ -53,7 +53,7 @@ def test_no_pycuda_is_named_with_install_hint():
     result = _check(pycuda_present=lambda: False)
     assert not result.ok
     assert result.reason == "pycuda is not installed"
-    assert "needle-backend-cuda[pycuda]" in result.hint and "2025.1.2" in result.hint
+    assert "./needle_backend_cuda[pycuda]" in result.hint and "2025.1.2" in result.hint  # tests run from a checkout
 
 
 def test_no_driver_is_named():

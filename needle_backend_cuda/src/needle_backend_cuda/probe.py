@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from needle_core.hookspecs import ProbeResult
+from needle_core.registry.hints import install_command
 
+# From a source checkout the path form (pip install './needle_backend_cuda[pycuda]'), else the package name.
 PYCUDA_HINT = (
-    "Install pycuda with: pip install 'needle-backend-cuda[pycuda]' (it builds pycuda >= 2025.1.2 "
+    f"Install pycuda with: {install_command('needle-backend-cuda', 'pycuda')} (it builds pycuda >= 2025.1.2 "
     "from source against your CUDA toolkit; see needle_backend_cuda/GPU_CHECKLIST.md)"
 )
 DRIVER_HINT = "Install the NVIDIA driver (it provides libcuda.so.1)"

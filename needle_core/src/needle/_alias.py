@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
 from types import ModuleType
@@ -19,19 +20,26 @@ class _AliasLoader(importlib.abc.Loader):
     def __init__(self, target: str, missing_hint: str | None) -> None:
         self.target = target
         self.missing_hint = missing_hint
+        self.real_spec: importlib.machinery.ModuleSpec | None = None  # one loader per import
 
     def create_module(self, spec):  # noqa: ANN001 - importlib protocol
         try:
-            return importlib.import_module(self.target)
+            module = importlib.import_module(self.target)
         except ModuleNotFoundError as exc:
             top = self.target.split(".")[0]
             if self.missing_hint and exc.name == top:
                 raise ModuleNotFoundError(f"{spec.name} needs {self.missing_hint}", name=spec.name) from exc
             raise
+        self.real_spec = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        # Already executed by import_module; keep the alias pointing at the same object.
-        pass
+        # Already executed by import_module. The import system has just stamped this
+        # alias's spec onto the shared module: put the real one back, or importlib.reload
+        # and %autoreload would re-run this no-op loader instead of the module's code
+        # (IPython's, having cleared the module first, would leave it empty).
+        if self.real_spec is not None:
+            module.__spec__ = self.real_spec
 
 
 class AliasFinder(importlib.abc.MetaPathFinder):

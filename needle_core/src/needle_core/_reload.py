@@ -9,6 +9,9 @@ class definitions (before any module-level instance is created)::
     from needle_core._reload import keep
     keep(globals(), "Value", "Tensor", "TensorTuple")
 
+or, to cover every class the module defines (so a class added later is not forgotten),
+``keep_classes(globals())``.
+
 On the first execution ``keep`` records the objects. On a re-execution it puts the
 recorded objects back into the module's namespace; a recorded *class* is first
 updated in place with the new class body (methods, properties, class attributes),
@@ -95,3 +98,10 @@ def keep(namespace: MutableMapping[str, Any], *names: str) -> None:
 def kept(module: str, name: str) -> Any:
     """The object recorded for ``module.name`` (None if never recorded)."""
     return _store().get((module, name))
+
+
+def keep_classes(namespace: MutableMapping[str, Any], *names: str) -> None:
+    """:func:`keep` every class defined in this module (not imported into it), plus ``names``."""
+    module = namespace["__name__"]
+    own = [n for n, v in namespace.items() if isinstance(v, type) and v.__module__ == module]
+    keep(namespace, *own, *names)

@@ -20,7 +20,8 @@ from .backend_ndarray.dtypes import check_dtype, normalize_dtype
 from .registry import default_device
 
 #: Number of live ``Value`` objects; tests use it to prove optimisers build no graph.
-TENSOR_COUNTER = 0
+#: (A reload keeps the count: the values made before it are still alive.)
+TENSOR_COUNTER = globals().get("TENSOR_COUNTER", 0)
 #: The course's switch: when False a node's data is computed as soon as it is built,
 #: and a node whose inputs need no gradient is detached (keeps no inputs).
 LAZY_MODE = False
@@ -88,7 +89,10 @@ class Value:
 
     def __del__(self) -> None:
         global TENSOR_COUNTER
-        TENSOR_COUNTER -= 1
+        try:
+            TENSOR_COUNTER -= 1
+        except NameError:  # the module is being re-executed (IPython %autoreload cleared it)
+            pass
 
     def __setstate__(self, state: Any) -> None:
         # copy/deepcopy/pickle rebuild a Value without _init: count it as live here

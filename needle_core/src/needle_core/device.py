@@ -111,7 +111,7 @@ class Device:
 
     def unavailable_message(self) -> str:
         why = self._reason or "its backend is not installed"
-        msg = f"device {self!r} is not available: {why}."
+        msg = f"device {str(self)!r} is not available: {why}."
         if self._hint:
             msg += f" {self._hint}"
         if self.name == "cpu_numpy":
@@ -121,9 +121,14 @@ class Device:
     def __repr__(self) -> str:
         if self.name in _COURSE_REPR:
             return f"{self.name}({self.index})" if self.index else f"{self.name}()"
-        return f"device({self.canonical!r})" if self.index else f"device({self.name!r})"
+        return f"device({str(self)!r})"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        """The name ``ndl.device()`` and ``--device`` take: ``cpu``, ``opencl``, ``cuda:1``.
+
+        Every message and table prints devices this way; ``repr`` keeps the course's ``cpu()``.
+        """
+        return self.canonical if self.index else self.name
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Device) and other.canonical == self.canonical

@@ -59,16 +59,52 @@ def _scalar(arr: np.ndarray) -> Any:
     return arr.item() if arr.ndim == 0 else arr
 
 
+_EXPECTED = "a needle checkpoint is an .npz file written by ndl.save or needle train --save"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive (an .npz), or an empty one
+
+
+class CheckpointError(ValueError):
+    """The file is not a checkpoint needle can read (needle never unpickles a file)."""
+
+
+def _not_a_checkpoint(path: str, why: str) -> CheckpointError:
+    return CheckpointError(f"{path!r} is not a needle checkpoint: {why}; {_EXPECTED}")
+
+
+def _read_arrays(path: str) -> dict[str, np.ndarray]:
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head.startswith(b"\x93NUMPY"):
+        raise _not_a_checkpoint(path, "it is a single .npy array, not an .npz archive")
+    if not head.startswith(_ZIP_MAGIC):
+        raise _not_a_checkpoint(path, "it is not an .npz (zip) archive")
+    flat: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            for key in npz.files:
+                try:
+                    flat[key] = npz[key]
+                except ValueError as exc:  # NumPy would suggest unpickling; needle never does
+                    if "pickle" not in str(exc):
+                        raise
+                    raise _not_a_checkpoint(path, f"entry {key!r} holds pickled Python objects") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise _not_a_checkpoint(path, f"it is damaged or truncated ({type(exc).__name__}: {exc})") from exc
+    return flat
+
+
 def load(path: str | os.PathLike) -> dict[str, Any]:
-    """Load what ``save`` wrote: nested dicts of NumPy arrays (0-d arrays as Python scalars)."""
+    """Load what ``save`` wrote: nested dicts of NumPy arrays (0-d arrays as Python scalars).
+
+    Raises FileNotFoundError for a missing file and CheckpointError (a ValueError)
+    for a file that is not a readable needle checkpoint.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path!r}; expected an .npz file written by ndl.save")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            flat = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"cannot read checkpoint {path!r} ({exc}); expected an .npz file written by ndl.save") from exc
+    flat = _read_arrays(path)
     out: dict[str, Any] = {}
     for key, arr in flat.items():
         *parents, leaf = key.split(_SEP)

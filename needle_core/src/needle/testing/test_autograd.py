@@ -343,7 +343,7 @@ def test_detach_and_data(needle_device) -> None:
 
 def test_data_setter_rejects_other_dtype(needle_device) -> None:
     if "float64" not in needle_device.dtypes:
-        pytest.skip(f"{needle_device!r} holds float32 only")
+        pytest.skip(f"{str(needle_device)!r} holds float32 only")
     w = _t([1.0, 2.0], needle_device)
     with pytest.raises(TypeError, match="float32.*float64"):
         w.data = _t([1.0, 2.0], needle_device, dtype="float64")
@@ -417,7 +417,7 @@ def test_tensor_from_tensor_and_ndarray(needle_device) -> None:
 
 def test_mixed_precision_promotes(needle_device) -> None:
     if "float64" not in needle_device.dtypes:
-        pytest.skip(f"{needle_device!r} holds float32 only")
+        pytest.skip(f"{str(needle_device)!r} holds float32 only")
     a = _rand((2, 3), needle_device, 0, "float32")
     b = _rand((2, 3), needle_device, 1, "float64")
     for out in (a + b, b * a, a / b, a @ b.transpose(), ndl.stack([a, b], 0)):

@@ -40,20 +40,20 @@ DTYPES = ("float32", "float64")
 
 def _need_dtype(device, dtype: str) -> None:
     if dtype not in dtypes_of(device):
-        pytest.skip(f"{device!r} does not hold {dtype}")
+        pytest.skip(f"{str(device)!r} does not hold {dtype}")
 
 
 def _need_kernel(device, name: str):
     kernel = getattr(device, name, None)
     if kernel is None:
-        pytest.skip(f"{device!r} has no optional kernel {name}")
+        pytest.skip(f"{str(device)!r} has no optional kernel {name}")
     return kernel
 
 
 # -- buffers ------------------------------------------------------------------------------
 def test_every_primitive_is_present(needle_device):
     missing = [name for name in PRIMITIVE_KERNELS if getattr(needle_device, name, None) is None]
-    assert not missing, f"{needle_device!r} lacks primitive kernels {missing}"
+    assert not missing, f"{str(needle_device)!r} lacks primitive kernels {missing}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -3,6 +3,7 @@ central differences (``gradcheck``), on each device; plus every bad-input error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -479,8 +480,8 @@ def test_error_different_devices_names_both(needle_device) -> None:
     a = _t((2, 2), needle_device)
     b = ndl.Tensor(np.zeros((2, 2)), device=other, dtype="float32")
     for fn in (ndl.add, ndl.multiply, ndl.matmul, ndl.divide):
-        with pytest.raises(ValueError, match=rf"{needle_device!r}.*second_test_device|second_test_device.*"):
+        with pytest.raises(ValueError, match=rf"{re.escape(repr(str(needle_device)))}.*second_test_device"):
             fn(a, b)
         with pytest.raises(ValueError) as info:
             fn(b, a)
-        assert repr(needle_device) in str(info.value) and "second_test_device" in str(info.value)
+        assert repr(str(needle_device)) in str(info.value) and "second_test_device" in str(info.value)

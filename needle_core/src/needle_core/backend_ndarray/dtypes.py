@@ -33,7 +33,7 @@ def check_dtype(dtype: str, device: Device) -> str:
     """``dtype`` if ``device`` can hold it, else a ValueError naming both."""
     if dtype not in device.dtypes:
         raise ValueError(
-            f"device {device!r} cannot hold dtype {dtype!r}: it holds {', '.join(device.dtypes)}. "
+            f"device {str(device)!r} cannot hold dtype {dtype!r}: it holds {', '.join(device.dtypes)}. "
             "Ask for one of those, or pass no dtype to convert silently."
         )
     return dtype

@@ -590,7 +590,8 @@ def scalar_binary(a: NDArray, value: float, kernel: str) -> NDArray:
 
 def _check_device(a: NDArray, b: NDArray) -> None:
     if b.device != a.device:
-        raise ValueError(f"operands are on different devices: {a.device!r} and {b.device!r}; move one with .to(device)")
+        raise ValueError(f"operands are on different devices: {str(a.device)!r} and {str(b.device)!r}; "
+                         "move one with .to(device)")
 
 
 def _scalar(a: NDArray, value: Any, what: str) -> float:

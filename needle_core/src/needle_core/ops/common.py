@@ -110,7 +110,7 @@ def broadcast_array(a: NDArray, shape: tuple[int, ...]) -> NDArray:
 def check_same_device(a: NDArray, b: NDArray, what: str) -> None:
     if a.device is not b.device and a.device != b.device:
         raise ValueError(
-            f"{what}: operands are on different devices, {a.device!r} and {b.device!r}; "
+            f"{what}: operands are on different devices, {str(a.device)!r} and {str(b.device)!r}; "
             "move one first, e.g. Tensor(x, device=other.device)"
         )
 

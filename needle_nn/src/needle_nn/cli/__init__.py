@@ -10,11 +10,12 @@ import sys
 
 
 def console_main(argv: list[str] | None = None) -> int:
+    from needle.__main__ import main as dispatch
+    from needle.__main__ import run_command
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
         from .train import main
 
-        return main(argv[1:])
-    from needle.__main__ import main as dispatch
-
+        return run_command(main, argv[1:])
     return dispatch(argv)

@@ -20,6 +20,7 @@ from ..apps.mlp_resnet import MLPResNet
 from ..apps.models import LanguageModel, ResNet9
 from ..data import CIFAR10Dataset, Corpus, DataLoader, MNISTDataset, batchify, get_batch
 from ..data.mnist import load_mnist
+from .errors import UsageError
 
 #: Shipped data: the MNIST test set; its first 8,000 images train, the last 2,000 validate.
 SHIPPED_TRAIN = 8000
@@ -47,10 +48,26 @@ def shipped_mnist_files() -> tuple[str, str]:
     return str(folder / "t10k-images-idx3-ubyte.gz"), str(folder / "t10k-labels-idx1-ubyte.gz")
 
 
-def _course_subfolder(data_dir: str, marker: str, subfolder: str) -> str:
+# What each model reads from --data-dir, and the subfolder of the course's data/ folder holding it.
+_DATA_FILES: dict[str, tuple[str, ...]] = {
+    "mlp_resnet": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                   "t10k-labels-idx1-ubyte.gz"),
+    "resnet9": (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"),
+    "lstm_lm": ("train.txt", "test.txt"),
+}
+_COURSE_SUBFOLDER = {"resnet9": "cifar-10-batches-py", "lstm_lm": "ptb"}
+
+
+def data_files(model: str) -> tuple[str, ...]:
+    """The files ``--model model`` reads from its data folder."""
+    return _DATA_FILES[model]
+
+
+def data_folder(model: str, data_dir: str) -> str:
     """Accept the course's ``data/`` folder as well as the dataset folder inside it."""
-    nested = os.path.join(data_dir, subfolder)
-    if not os.path.exists(os.path.join(data_dir, marker)) and os.path.isdir(nested):
+    nested = os.path.join(data_dir, _COURSE_SUBFOLDER.get(model, ""))
+    marker = _DATA_FILES[model][0]
+    if model in _COURSE_SUBFOLDER and not os.path.exists(os.path.join(data_dir, marker)) and os.path.isdir(nested):
         return nested
     return data_dir
 
@@ -79,9 +96,9 @@ def mlp_resnet(device: Any, batch_size: int, data_dir: str | None, limit: int | 
 
 def resnet9(device: Any, batch_size: int, data_dir: str | None, limit: int | None) -> Task:
     if data_dir is None:
-        raise SystemExit("needle train --model resnet9 needs --data-dir DIR holding CIFAR-10's python batches "
+        raise UsageError("--model resnet9 needs --data-dir DIR holding CIFAR-10's python batches "
                          "(data_batch_1..5, test_batch from cifar-10-python.tar.gz)")
-    data_dir = _course_subfolder(data_dir, "data_batch_1", "cifar-10-batches-py")
+    data_dir = data_folder("resnet9", data_dir)
     train = CIFAR10Dataset(data_dir, train=True)
     if limit is not None:
         train.X, train.y = train.X[:limit], train.y[:limit]
@@ -152,9 +169,9 @@ class StatefulLM(nn.Module):
 
 def lstm_lm(device: Any, batch_size: int, data_dir: str | None, limit: int | None, seq_len: int = 40) -> Task:
     if data_dir is None:
-        raise SystemExit("needle train --model lstm_lm needs --data-dir DIR holding the Penn Treebank text "
+        raise UsageError("--model lstm_lm needs --data-dir DIR holding the Penn Treebank text "
                          "files train.txt and test.txt (one sentence per line)")
-    data_dir = _course_subfolder(data_dir, "train.txt", "ptb")
+    data_dir = data_folder("lstm_lm", data_dir)
     corpus = Corpus(data_dir, max_lines=limit)
     vocab = len(corpus.dictionary)
     model = StatefulLM(LanguageModel(64, vocab, 128, num_layers=1, seq_model="lstm", seq_len=seq_len, device=device))
@@ -164,3 +181,9 @@ def lstm_lm(device: Any, batch_size: int, data_dir: str | None, limit: int | Non
 
 
 BUILDERS = {"mlp_resnet": mlp_resnet, "resnet9": resnet9, "lstm_lm": lstm_lm}
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())

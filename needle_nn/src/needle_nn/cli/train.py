@@ -9,13 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 
 from .. import checkpoint, optim
 from ..apps._loop import run_epoch
+from . import validate
+from .errors import report, user_errors
 from .tasks import BUILDERS, DEFAULTS, StatefulLM
+
+PROG = "needle train"
 
 OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD}
 _HISTORY = ("train_loss", "train_acc", "val_loss", "val_acc", "train_seconds")
@@ -28,16 +33,18 @@ class _StopTraining(Exception):
 class _EpochMeter:
     """Running loss/accuracy of the current epoch, the tqdm bar, and the step budget."""
 
-    def __init__(self, args: argparse.Namespace, totals: tuple[float, int, int]) -> None:
+    def __init__(self, args: argparse.Namespace, totals: tuple[float, int, int], seconds: float = 0.0) -> None:
         self.args = args
         self.loss_sum, self.correct, self.seen = totals
+        self.seen_before = self.seen  # samples of this epoch trained before a resume
+        self.seconds_before = seconds  # and the time they took
         self.steps = 0
         self.bar: Any = None
         self.t0 = time.perf_counter()
 
     def start(self, epoch: int, batches: int) -> None:
         self.t0 = time.perf_counter()
-        if not self.args.no_progress:
+        if self.args.progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=batches, desc=f"epoch {epoch + 1}/{self.args.epochs}", unit="batch", leave=False,
@@ -49,7 +56,7 @@ class _EpochMeter:
         self.seen += size
         self.steps += 1
         if self.bar is not None:
-            rate = self.seen / max(time.perf_counter() - self.t0, 1e-9)
+            rate = (self.seen - self.seen_before) / max(time.perf_counter() - self.t0, 1e-9)
             self.bar.set_postfix(loss=f"{self.loss_sum / self.seen:.4f}", acc=f"{100 * self.correct / self.seen:.2f}%",
                                  samples_s=f"{rate:.0f}", refresh=False)
             self.bar.update(1)
@@ -57,7 +64,7 @@ class _EpochMeter:
             raise _StopTraining
 
     def close(self) -> float:
-        """Close the bar; returns the seconds since ``start``."""
+        """Close the bar; returns the seconds since ``start`` (this run's part of the epoch)."""
         if self.bar is not None:
             self.bar.refresh()  # show the final loss/accuracy even on runs shorter than tqdm's interval
             self.bar.close()
@@ -66,6 +73,11 @@ class _EpochMeter:
 
     def reset(self) -> None:
         self.loss_sum, self.correct, self.seen = 0.0, 0, 0
+        self.seen_before, self.seconds_before = 0, 0.0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "validation images), Adam lr 1e-3, weight decay 1e-3, batch 100, 10 epochs. With --resume, "
                     "options not given are taken from the checkpoint.",
     )
-    p.add_argument("--model", choices=sorted(BUILDERS), default="mlp_resnet",
-                   help="model to train (default: %(default)s)")
+    p.add_argument("--model", choices=sorted(BUILDERS), default=None,
+                   help="model to train (default: mlp_resnet, or the one in the --resume checkpoint)")
     p.add_argument("--device", default=None,
                    help="device name, e.g. cpu, cpu_numpy, cuda:0 (default: ndl.default_device())")
     p.add_argument("--epochs", type=int, default=None, help="passes over the training data")
@@ -97,14 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="stop after N training steps in this run (saving a checkpoint when --save is given)")
     p.add_argument("--plot", default=None, metavar="CURVES.png", help="plot loss/accuracy per epoch (needs matplotlib)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: only when stdout and stderr are terminals)")
+    p.add_argument("--debug", action="store_true",
+                   help="show the full traceback of an error (also NEEDLE_DEBUG=1)")
     return p
 
 
 def _resolve_device(name: str | None) -> Any:
     from needle_core import registry
 
-    return registry.device(name) if name else registry.default_device()
+    with user_errors("", registry.UnknownDeviceError, registry.BackendError, registry.DeviceUnavailableError,
+                     ValueError, TypeError):
+        return registry.device(name) if name else registry.default_device()
 
 
 def _make_optimizer(args: argparse.Namespace, params: list) -> optim.Optimizer:
@@ -130,65 +147,73 @@ def _save(path: str, args: argparse.Namespace, task: Any, opt: optim.Optimizer, 
     checkpoint.save(state, path)
 
 
-def _plot(path: str, history: dict[str, list]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise SystemExit("--plot needs matplotlib: pip install 'needle-nn[plot]'") from exc
-    epochs = np.arange(1, len(history["train_loss"]) + 1)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for split in ("train", "val"):
-        ax_loss.plot(epochs, history[f"{split}_loss"], marker="o", label=split)
-        ax_acc.plot(epochs, 100 * np.asarray(history[f"{split}_acc"]), marker="o", label=split)
-    ax_loss.set(xlabel="epoch", ylabel="loss (per sample)", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    resumed = checkpoint.load(args.resume) if args.resume else None
+    return report(PROG, lambda: _run(args), args.debug)
+
+
+def _load_resume(args: argparse.Namespace) -> dict[str, Any]:
+    with user_errors(f"--resume {args.resume}", FileNotFoundError, checkpoint.CheckpointError, OSError):
+        state = checkpoint.load(args.resume)
+    validate.check_resume(args.resume, args.model, state)
+    return state
+
+
+def _check_args(args: argparse.Namespace, resumed: dict[str, Any] | None) -> None:
+    """Everything that can be checked before reading data or building a model."""
+    from needle_core.registry.hints import install_command
+
+    validate.check_numbers(args)
+    if args.save:
+        validate.check_output_file("--save", args.save)
+    if args.plot:
+        validate.check_plot(args.plot, install_command("needle-nn", "plot"))
+    if args.data_dir is not None:
+        validate.check_data_dir(args.model, args.data_dir)
+    if resumed is not None:
+        validate.check_resume_has_work(args.resume, resumed["position"], args.epochs)
+
+
+def _run(args: argparse.Namespace) -> int:
+    resumed = _load_resume(args) if args.resume else None
     # Unset options come from the checkpoint being resumed, then from the model's defaults.
-    saved_config = resumed.get("config", {}) if resumed is not None else {}
-    if resumed is not None and saved_config.get("model") != args.model:
-        raise SystemExit(f"--resume {args.resume}: the checkpoint trained --model {saved_config.get('model')}, "
-                         f"not {args.model}")
+    saved_config = resumed["config"] if resumed is not None else {}
+    args.model = args.model or saved_config.get("model", "mlp_resnet")
     for key, value in {**DEFAULTS[args.model], **saved_config}.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    if args.progress is None:  # bars only for a person watching, not in a log file or a pipe
+        args.progress = sys.stdout.isatty() and sys.stderr.isatty()
+    _check_args(args, resumed)
 
     device = _resolve_device(args.device)
     np.random.seed(args.seed)
-    task = BUILDERS[args.model](device, args.batch_size, args.data_dir, args.limit_train)
+    reading = user_errors(f"--data-dir {args.data_dir}", FileNotFoundError, ValueError, OSError)
+    with reading if args.data_dir is not None else nullcontext():
+        task = BUILDERS[args.model](device, args.batch_size, args.data_dir, args.limit_train)
     opt = _make_optimizer(args, task.model.parameters())
     history: dict[str, list] = {k: [] for k in _HISTORY}
-    start_epoch, totals = 0, (0.0, 0, 0)  # loss sum, correct, seen of an epoch cut short
+    start_epoch, totals, seconds = 0, (0.0, 0, 0), 0.0  # loss sum, correct, seen, time of an epoch cut short
     if resumed is not None:
-        pos = checkpoint.restore_training_state(resumed, task.model, opt)
+        with user_errors(f"--resume {args.resume}", KeyError, ValueError):
+            pos = checkpoint.restore_training_state(resumed, task.model, opt)
         history = {k: [float(x) for x in np.atleast_1d(resumed["history"][k])] for k in _HISTORY}
         start_epoch = int(pos["epoch"])
         if int(pos["batch"]) > 0:
             task.train.resume(pos["order"], int(pos["batch"]))
             totals = (float(pos["loss_sum"]), int(pos["correct"]), int(pos["seen"]))
+            seconds = float(pos.get("seconds", 0.0))
             if isinstance(task.model, StatefulLM) and "hidden" in pos:  # truncated BPTT continues its state
                 task.model.load_hidden_arrays(pos["hidden"], device)
 
     n_params = sum(int(np.prod(p.shape)) for p in task.model.parameters())
     print(f"needle train: {task.description}")
     print(f"  device {device}, {n_params:,} parameters, {args.optimizer} lr={args.lr} "
-          f"weight_decay={args.weight_decay}, batch {args.batch_size}, {args.epochs} epochs"
+          f"weight_decay={args.weight_decay}, batch {args.batch_size}, {_count(args.epochs, 'epoch')}"
           + (f", resumed at epoch {start_epoch + 1}" if resumed else ""))
 
-    meter = _EpochMeter(args, totals)
-    t_run = time.perf_counter()
+    meter = _EpochMeter(args, totals, seconds)
+    t_run, run_seconds, run_epochs = time.perf_counter(), 0.0, 0
     for epoch in range(start_epoch, args.epochs):
         if isinstance(task.model, StatefulLM) and meter.seen == 0:
             task.model.reset()
@@ -196,40 +221,63 @@ def main(argv: list[str] | None = None) -> int:
         try:
             run_epoch(task.train, task.model, task.loss_fn, opt, meter.on_batch)
         except _StopTraining:
-            meter.close()
+            elapsed = meter.close()
             if args.save:
                 carried = task.model.hidden_arrays() if isinstance(task.model, StatefulLM) else {}
                 _save(args.save, args, task, opt, history, epoch=epoch, batch=task.train.batch_index,
                       order=task.train.order, loss_sum=meter.loss_sum, correct=meter.correct, seen=meter.seen,
-                      **({"hidden": carried} if carried else {}))
+                      seconds=meter.seconds_before + elapsed, **({"hidden": carried} if carried else {}))
             where = f"; checkpoint {args.save}" if args.save else ""
-            print(f"stopped after {meter.steps} steps (--max-steps) in epoch {epoch + 1}, "
+            print(f"stopped after {_count(meter.steps, 'step')} (--max-steps) in epoch {epoch + 1}, "
                   f"batch {task.train.batch_index}{where}")
             return 0
-        train_seconds = meter.close()
+        elapsed = meter.close()
+        run_seconds += elapsed
+        run_epochs += 1
+        train_seconds = meter.seconds_before + elapsed  # the whole epoch, across a resume
         val_acc, val_loss = run_epoch(task.val, task.model, task.loss_fn, None)
         seen = max(meter.seen, 1)
         values = (meter.loss_sum / seen, meter.correct / seen, val_loss, val_acc, train_seconds)
         for key, value in zip(_HISTORY, values, strict=True):
             history[key].append(float(value))
+        rate = (meter.seen - meter.seen_before) / max(elapsed, 1e-9)
         print(f"epoch {epoch + 1:>2}/{args.epochs}: train loss {values[0]:.4f} acc {100 * values[1]:.2f}% | "
-              f"val loss {val_loss:.4f} acc {100 * val_acc:.2f}% | {train_seconds:.1f} s, "
-              f"{meter.seen / train_seconds:.0f} samples/s")
+              f"val loss {val_loss:.4f} acc {100 * val_acc:.2f}% | {elapsed:.1f} s, {rate:.0f} samples/s")
         meter.reset()
         if args.save:
             _save(args.save, args, task, opt, history, epoch=epoch + 1, batch=0)
 
+    wall = time.perf_counter() - t_run
     if history["val_acc"]:
-        train_time = sum(history["train_seconds"])
-        print(f"done: validation accuracy {100 * history['val_acc'][-1]:.2f}% (loss {history['val_loss'][-1]:.4f}) "
-              f"after {len(history['val_acc'])} epochs; training time {train_time:.1f} s, "
-              f"wall time {time.perf_counter() - t_run:.1f} s this run, device {device}")
+        print(_summary(history, run_epochs, run_seconds, wall, resumed is not None, device))
     if args.plot:
-        _plot(args.plot, history)
+        from .plot import write_curves
+
+        write_curves(args.plot, history, f"{task.description}\n{args.optimizer} lr={args.lr}, batch "
+                                         f"{args.batch_size}, device {device}")
         print(f"curves written to {args.plot}")
     if args.save:
         print(f"checkpoint written to {args.save}")
     return 0
+
+
+def _summary(history: dict[str, list], run_epochs: int, run_seconds: float, wall: float, resumed: bool,
+             device: Any) -> str:
+    """The last line: accuracy, then times that say which run they cover."""
+    epochs = len(history["val_acc"])
+    result = (f"done: validation accuracy {100 * history['val_acc'][-1]:.2f}% (loss {history['val_loss'][-1]:.4f}) "
+              f"after {_count(epochs, 'epoch')}")
+    if not resumed:
+        return f"{result}; training time {run_seconds:.1f} s, wall time {wall:.1f} s, device {device}"
+    total = sum(history["train_seconds"])
+    return (f"{result} ({run_epochs} in this run); this run: training time {run_seconds:.1f} s, wall time "
+            f"{wall:.1f} s; all {_count(epochs, 'epoch')}: training time {total:.1f} s; device {device}")
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())
 
 
 if __name__ == "__main__":  # python -m needle_nn.cli.train

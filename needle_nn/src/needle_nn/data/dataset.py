@@ -51,3 +51,9 @@ class NDArrayDataset(Dataset):
 
     def __getitem__(self, i: Any) -> tuple[np.ndarray, ...]:
         return tuple(a[i] for a in self.arrays)
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())

@@ -56,3 +56,9 @@ class DataLoader:
             self.batch_index = i + 1
             samples = self.dataset[batches[i]]
             yield tuple(Tensor(a, device=self.device, dtype=self.dtype, requires_grad=False) for a in samples)
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())

@@ -68,3 +68,9 @@ def get_batch(batches: np.ndarray, i: int, bptt: int, device: Any = None, dtype:
     data = Tensor(batches[i : i + seq_len], device=device, dtype=dtype, requires_grad=False)
     target = Tensor(batches[i + 1 : i + 1 + seq_len].reshape(-1), device=device, dtype=dtype, requires_grad=False)
     return data, target
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())

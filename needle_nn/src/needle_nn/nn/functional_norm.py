@@ -162,3 +162,9 @@ def norm_train(x: Tensor, weight: Tensor, bias: Tensor, axes: tuple[int, ...], s
     out = op(x, weight, bias)
     out.realize_cached_data()  # under LAZY_MODE the statistics exist only once computed
     return out, op.stats
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())

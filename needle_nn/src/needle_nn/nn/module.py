@@ -131,3 +131,9 @@ def check_module(value: Any, where: str) -> Module:
     if not callable(value):
         raise TypeError(f"{where} expects Module instances, but got {type(value).__name__}: {value!r}")
     return value
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())

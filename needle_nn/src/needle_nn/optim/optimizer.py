@@ -120,3 +120,9 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float = 0.25) -> float:
         for p in params:
             p.grad = Tensor(p.grad.realize_cached_data() * coef, device=p.grad.device, requires_grad=False)
     return total
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())

@@ -119,3 +119,9 @@ class Residual(Module):
 
     def __repr__(self) -> str:
         return f"Residual({self.fn!r})"
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())

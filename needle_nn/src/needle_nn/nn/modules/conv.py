@@ -48,3 +48,9 @@ class Conv(Module):
 
     def __repr__(self) -> str:
         return f"Conv({self.in_channels}, {self.out_channels}, {self.kernel_size}, stride={self.stride})"
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())

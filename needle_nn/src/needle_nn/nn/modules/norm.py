@@ -102,3 +102,9 @@ class LayerNorm1d(Module):
 
     def __repr__(self) -> str:
         return f"LayerNorm1d({self.dim}, eps={self.eps})"
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())

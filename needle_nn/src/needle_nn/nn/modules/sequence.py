@@ -148,3 +148,9 @@ class Embedding(Module):
         one_hot = init.one_hot(self.num_embeddings, x, device=self.weight.device, dtype=self.weight.dtype)
         flat = one_hot.reshape((seq_len * bs, self.num_embeddings)) @ self.weight
         return flat.reshape((seq_len, bs, self.embedding_dim))
+
+
+# One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).
+from needle_core._reload import keep_classes  # noqa: E402
+
+keep_classes(globals())
