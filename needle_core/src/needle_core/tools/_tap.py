@@ -219,6 +219,7 @@ class Tap:
             frame.kernels.append(call)
         for tool in tools:
             tool.kernel_end(call)
+        call.frame, call.args = None, ()  # no frame <-> call cycle keeping the op's inputs (a graph) alive
         return result
 
 

@@ -126,9 +126,15 @@ class Profile:
         return sum(s.total_ns for s in self.ops.values())
 
     def summary(self) -> dict[str, float]:
-        """Seconds: wall, inside ops, inside kernels, Python outside kernels (wall - kernels)."""
-        wall, kernels = self.wall_ns / 1e9, self.kernel_ns / 1e9
-        return {"wall_s": wall, "ops_s": self.op_ns / 1e9, "kernels_s": kernels, "python_s": wall - kernels}
+        """Seconds: ``wall_s`` (the block), ``ops_s`` (inside Tensor ops), ``kernels_s`` (inside
+        every kernel), ``outside_ops_kernels_s`` (kernels called outside ops: optimizer
+        updates, transfers), ``python_s`` (wall - kernels: all Python, the profiler's
+        own bookkeeping included) and ``between_ops_s`` (wall - ops - kernels outside ops:
+        the user's Python, graph and buffer freeing)."""
+        wall, kernels, ops = self.wall_ns / 1e9, self.kernel_ns / 1e9, self.op_ns / 1e9
+        outside = sum(s.total_ns for k, s in self.kernels.items() if k[0] == OUTSIDE) / 1e9
+        return {"wall_s": wall, "ops_s": ops, "kernels_s": kernels, "outside_ops_kernels_s": outside,
+                "python_s": wall - kernels, "between_ops_s": wall - ops - outside}
 
     def table(self, sort: str = "total", limit: int | None = None) -> Table:
         """A Markdown table: one row per (op, pass) with its kernels below it.
@@ -170,7 +176,8 @@ class Profile:
                            f"{_human(s.bytes)} |")
         t = self.summary()
         out.append(f"\nwall {t['wall_s'] * 1e3:.3f} ms: inside ops {t['ops_s'] * 1e3:.3f} ms, inside kernels "
-                   f"{t['kernels_s'] * 1e3:.3f} ms, Python outside kernels {t['python_s'] * 1e3:.3f} ms"
+                   f"{t['kernels_s'] * 1e3:.3f} ms, Python outside kernels {t['python_s'] * 1e3:.3f} ms "
+                   f"(of which between ops {t['between_ops_s'] * 1e3:.3f} ms)"
                    + (f"; {self.dropped_events} trace events dropped" if self.dropped_events else ""))
         return Table("\n".join(out))
 
