@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after N training steps in this run (saving a checkpoint when --save is given)")
     p.add_argument("--plot", default=None, metavar="CURVES.png", help="plot loss/accuracy per epoch (needs matplotlib)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--profile", default=None, metavar="TRACE.json",
+                   help="profile the run: write a Chrome trace (Perfetto) and print the top ops")
     return p
 
 
@@ -155,6 +157,19 @@ def _plot(path: str, history: dict[str, list]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.profile:
+        from needle_core.tools import profile
+
+        with profile() as prof:
+            status = _main(args)
+        prof.export_chrome_trace(args.profile)
+        print(prof.table(limit=15))
+        print(f"profile: Chrome trace written to {args.profile} (open it in https://ui.perfetto.dev)")
+        return status
+    return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     resumed = checkpoint.load(args.resume) if args.resume else None
     # Unset options come from the checkpoint being resumed, then from the model's defaults.
     saved_config = resumed.get("config", {}) if resumed is not None else {}
