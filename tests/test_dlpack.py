@@ -153,3 +153,73 @@ def test_torch_shares_memory_both_ways(host_device):
     del src, view
     gc.collect()
     assert u.numpy()[2, 2] == 5.5
+
+
+# -- device memory (kDLCUDA): the capsule is built by hand; checked here on host memory ----
+class _Producer:
+    """Exports an NDArray through the hand-built capsule with a chosen DLPack device."""
+
+    def __init__(self, array, device=(1, 0)):
+        self.array, self.device = array, device
+
+    def __dlpack__(self, max_version=None, **_):
+        from needle_core.backend_ndarray import _capsule
+
+        return _capsule.export_device(self.array, self.device, max_version)
+
+    def __dlpack_device__(self):
+        return self.device
+
+
+def test_hand_built_capsule_is_read_by_numpy_and_freed(host_device):
+    from needle_core.backend_ndarray import _capsule
+
+    t = _tensor(host_device, (3, 4))
+    view = t.realize_cached_data().permute((1, 0))[1:, :]
+    live = len(_capsule._LIVE)
+    a = np.from_dlpack(_Producer(view))  # numpy asks for a versioned (writable) capsule
+    np.testing.assert_array_equal(a, np.arange(12, dtype="float32").reshape(3, 4).T[1:])
+    a[0, 0] = 99.0
+    assert t.numpy()[0, 1] == 99.0
+    assert len(_capsule._LIVE) == live + 1
+    del a
+    gc.collect()
+    assert len(_capsule._LIVE) == live  # the consumer called the deleter
+
+
+def test_cuda_style_export_describes_the_device_pointer(host_device):
+    import ctypes
+
+    from needle_core.backend_ndarray import _capsule
+
+    arr = _tensor(host_device, (4, 6)).realize_cached_data()[1:3, 2:]
+    live = len(_capsule._LIVE)
+    for max_version, name, struct in ((None, b"dltensor", _capsule.DLManagedTensor),
+                                      ((1, 0), b"dltensor_versioned", _capsule.DLManagedTensorVersioned)):
+        capsule = _Producer(arr, (2, 3)).__dlpack__(max_version=max_version)
+        get = ctypes.PyDLL(None).PyCapsule_GetPointer
+        get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+        managed = struct.from_address(get(capsule, name))
+        t = managed.dl_tensor
+        assert (t.device.device_type, t.device.device_id) == (2, 3)  # kDLCUDA, the device index
+        assert t.data == arr._handle.ptr() and t.byte_offset == 4 * arr._offset
+        assert [t.shape[i] for i in range(t.ndim)] == [2, 4]
+        assert [t.strides[i] for i in range(t.ndim)] == [6, 1]
+        assert (t.dtype.code, t.dtype.bits, t.dtype.lanes) == (2, 32, 1)
+        del capsule, managed, t
+        gc.collect()
+    assert len(_capsule._LIVE) == live  # unconsumed capsules release what they kept alive
+
+
+def test_a_device_with_the_dlpack_device_hook_exports_its_pointer(host_device, monkeypatch):
+    """What the CUDA backend declares (``dlpack_device = (2, index)``) routes __dlpack__ to the capsule."""
+    t = _tensor(host_device)
+    monkeypatch.delitem(host_device.__dict__, "host_array")
+    monkeypatch.setitem(host_device.__dict__, "dlpack_device", (2, 0))
+    assert t.__dlpack_device__() == (2, 0)
+    capsule = t.__dlpack__(max_version=(1, 0))
+    assert "dltensor_versioned" in repr(capsule)
+    with pytest.raises(BufferError, match="copy=True"):
+        t.__dlpack__(copy=True)
+    with pytest.raises(BufferError, match="not host memory"):
+        ndl.from_dlpack(t, device="cpu_numpy")
