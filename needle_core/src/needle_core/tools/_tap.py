@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import autograd
@@ -34,18 +33,17 @@ _now = time.perf_counter_ns
 _UNWRAPPED = frozenset({"Array"})
 
 
-@dataclass(eq=False)
 class OpFrame:
-    """One Tensor op in progress: what ran, on what, and when."""
+    """One Tensor op in progress: what ran, on what, and when (plain slots: one per op)."""
 
-    op: Any
-    inputs: tuple[Any, ...]
-    phase: str  # "forward" or "backward of <Op>" / "backward"
-    seq: int
-    t0: int = 0
-    t1: int = 0
-    kernels: list[KernelCall] = field(default_factory=list)
-    notes: dict[str, Any] = field(default_factory=dict)  # per-tool scratch space
+    __slots__ = ("op", "inputs", "phase", "seq", "t0", "t1", "kernels", "notes")
+
+    def __init__(self, op: Any, inputs: tuple[Any, ...], phase: str, seq: int) -> None:
+        self.op, self.inputs, self.seq = op, inputs, seq
+        self.phase = phase  # "forward", "backward of <Op>" or "backward" (adjoint sums)
+        self.t0 = self.t1 = 0
+        self.kernels: list[KernelCall] = []
+        self.notes: dict[Any, Any] = {}  # per-tool scratch space
 
     @property
     def name(self) -> str:
