@@ -276,7 +276,7 @@ def enable_from_env() -> None:
 class _LazyChecker(Checker):
     """A Checker whose reference device is resolved on first use (after plugins load)."""
 
-    def __init__(self, reference: str) -> None:  # noqa: D107 - see Checker
+    def __init__(self, reference: str) -> None:
         self._name = reference
         self._ready = False
         try:
