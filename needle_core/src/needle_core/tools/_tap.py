@@ -10,8 +10,8 @@ are exactly the code that runs without tools (zero added cost, not even a flag t
 - each enabled device's kernel attributes (the frozen table is plain instance
   attributes, see ``device.py``): a wrapper that reports every call to the tools.
 
-Tools implement any of ``op_begin(frame)``, ``op_end(frame, result)``,
-``kernel_begin(call)`` and ``kernel_end(call)``. Work a tool does for itself
+Tools implement ``op_begin(frame)``, ``op_end(frame, result)``, ``kernel_begin(call)``
+and ``kernel_end(call)`` (a tool with ``begin_noop = True`` only the two ``*_end``). Work a tool does for itself
 (copies, reference runs) happens inside ``TAP.quiet()`` and is not reported.
 Single-threaded: tools observe the thread that runs the ops.
 """
@@ -72,6 +72,7 @@ class Tap:
         self.sync = False  # synchronise async devices after each kernel (profiling)
         self.originals: dict[tuple[int, str], Any] = {}  # (id(device), name) -> kernel
         self.wrapped: dict[int, Any] = {}  # id(device) -> device
+        self._refresh()
         self._saved: tuple[Any, ...] | None = None
 
     # -- tools come and go ------------------------------------------------------------
@@ -79,16 +80,27 @@ class Tap:
         if not self.tools:
             self._install()
         self.tools.append(tool)
-        self.sync = any(getattr(t, "synchronise", False) for t in self.tools)
+        self._refresh()
         for dev in list(STATE.devices.values()):
             self.watch(dev)
 
     def remove(self, tool: Any) -> None:
         if tool in self.tools:
             self.tools.remove(tool)
-        self.sync = any(getattr(t, "synchronise", False) for t in self.tools)
+        self._refresh()
         if not self.tools:
             self._uninstall()
+
+    def _refresh(self) -> None:
+        # the callbacks as tuples, built once per tool change (not per call); a tool whose
+        # *_begin is a no-op marks it ``begin_noop = True`` to be skipped entirely
+        tools = tuple(self.tools)
+        active = tuple(t for t in tools if not getattr(t, "begin_noop", False))
+        self._op_begin = tuple(t.op_begin for t in active)
+        self._op_end = tuple(t.op_end for t in tools)
+        self._kernel_begin = tuple(t.kernel_begin for t in active)
+        self._kernel_end = tuple(t.kernel_end for t in tools)
+        self.sync = any(getattr(t, "synchronise", False) for t in tools)
 
     @contextlib.contextmanager
     def quiet(self) -> Iterator[None]:
@@ -185,9 +197,9 @@ class Tap:
         self.seq += 1
         phase = self.context[-1] if self.context else "forward"
         frame = OpFrame(op, tuple(inputs), phase, self.seq)
-        tools = tuple(self.tools)
-        for tool in tools:
-            tool.op_begin(frame)
+        ends = self._op_end
+        for begin in self._op_begin:
+            begin(frame)
         self.frames.append(frame)
         frame.t0 = _now()
         try:
@@ -195,17 +207,17 @@ class Tap:
         finally:
             frame.t1 = _now()
             self.frames.pop()
-        for tool in tools:
-            tool.op_end(frame, result)
+        for end in ends:
+            end(frame, result)
         return result
 
     def _run_kernel(self, device: Any, name: str, provider: str, fn: Any, args: tuple[Any, ...]) -> Any:
         frames = self.frames
         frame = frames[-1] if frames else None
         call = KernelCall(device, name, provider, args, frame)
-        tools = tuple(self.tools)
-        for tool in tools:
-            tool.kernel_begin(call)
+        ends = self._kernel_end
+        for begin in self._kernel_begin:
+            begin(call)
         call.t0 = _now()
         result = fn(*args)
         if self.sync:
@@ -215,8 +227,8 @@ class Tap:
         call.t1 = _now()
         if frame is not None:
             frame.kernels.append(call)
-        for tool in tools:
-            tool.kernel_end(call)
+        for end in ends:
+            end(call)
         call.frame, call.args = None, ()  # no frame <-> call cycle keeping the op's inputs (a graph) alive
         return result
 

@@ -31,11 +31,6 @@ class Stat:
     bytes: int = 0
     kernel_ns: int = 0  # for op rows: time inside its kernels
 
-    def add(self, ns: int, nbytes: int = 0) -> None:
-        self.calls += 1
-        self.total_ns += ns
-        self.bytes += nbytes
-
 
 class Table(str):
     """The Markdown table; shown as itself (not quoted) at a prompt."""
@@ -53,6 +48,7 @@ class Profile:
     """
 
     synchronise = True
+    begin_noop = True  # only *_end callbacks: the tap skips op_begin/kernel_begin
 
     def __init__(self, max_events: int = 1_000_000) -> None:
         self.ops: dict[tuple[str, str, str], Stat] = {}
@@ -68,16 +64,20 @@ class Profile:
 
     def op_end(self, frame: OpFrame, result: Any) -> None:
         data = result.cached_data
-        first = data[0] if isinstance(data, tuple) and data else data
+        first = data[0] if type(data) is tuple and data else data
         device = first.device.canonical if hasattr(first, "device") else "?"
-        phase = "backward" if frame.phase.startswith("backward") else "forward"
-        stat = self.ops.get((frame.name, phase, device))
+        phase = "backward" if frame.phase[0] == "b" else "forward"
+        key = (frame.name, phase, device)
+        stat = self.ops.get(key)
         if stat is None:
-            stat = self.ops[(frame.name, phase, device)] = Stat()
-        stat.add(frame.t1 - frame.t0)
-        stat.kernel_ns += sum(c.t1 - c.t0 for c in frame.kernels)
+            stat = self.ops[key] = Stat()
+        t0, t1 = frame.t0, frame.t1
+        stat.calls += 1
+        stat.total_ns += t1 - t0
+        for c in frame.kernels:
+            stat.kernel_ns += c.t1 - c.t0
         if len(self.events) < self.max_events:
-            self.events.append((frame.name, "op", frame.t0, frame.t1, frame.phase, device, None, None, 0))
+            self.events.append((key[0], "op", t0, t1, frame.phase, device, None, None, 0))
         else:
             self.dropped_events += 1
 
@@ -89,14 +89,16 @@ class Profile:
         if frame is None:
             op, phase = OUTSIDE, "-"
         else:
-            op, phase = frame.name, "backward" if frame.phase.startswith("backward") else "forward"
+            op, phase = frame.name, "backward" if frame.phase[0] == "b" else "forward"
         device, provider = call.device.canonical, call.provider
         key = (op, phase, call.name, device, provider)
         stat = self.kernels.get(key)
         if stat is None:
             stat = self.kernels[key] = Stat()
         nbytes = bytes_moved(call.name, call.args)
-        stat.add(call.t1 - call.t0, nbytes)
+        stat.calls += 1
+        stat.total_ns += call.t1 - call.t0
+        stat.bytes += nbytes
         if len(self.events) < self.max_events:
             self.events.append((call.name, "kernel", call.t0, call.t1, None, device, provider, op, nbytes))
         else:
@@ -208,12 +210,21 @@ def bytes_moved(name: str, args: tuple[Any, ...]) -> int:
     at = _VIEW_SHAPE.get(name)
     view = math.prod(args[at]) if at is not None and at < len(args) else None
     for a in args:
-        size = getattr(a, "size", None)
-        if size is None or not hasattr(a, "ptr"):
+        kind = type(a)
+        if kind in _SCALARS:
             continue
-        item = 8 if str(getattr(a, "dtype", "float32")) == "float64" else 4
-        total += item * (min(size, view) if view is not None else size)
+        buffer = _IS_BUFFER.get(kind)
+        if buffer is None:
+            buffer = _IS_BUFFER[kind] = hasattr(a, "ptr") and hasattr(a, "size")
+        if buffer:
+            size = a.size
+            item = 8 if str(getattr(a, "dtype", "float32")) == "float64" else 4
+            total += item * (size if view is None or size < view else view)
     return total
+
+
+_SCALARS = frozenset({int, float, str, tuple, bool, type(None)})
+_IS_BUFFER: dict[type, bool] = {}  # per argument type: is it a device buffer (``ptr`` and ``size``)?
 
 
 def _merge(a: Stat, b: Stat) -> Stat:
