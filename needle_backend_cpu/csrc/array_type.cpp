@@ -2,6 +2,7 @@
 #include "array_type.h"
 
 #include <cstring>
+#include <pybind11/numpy.h>
 #include <new>
 #include <string>
 
@@ -71,7 +72,39 @@ PyObject* array_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 void array_dealloc(PyObject* o) {
   auto* self = reinterpret_cast<ArrayObject*>(o);
   self->arr.~Array();
+  if (self->has_source) PyBuffer_Release(&self->source);
   Py_TYPE(o)->tp_free(o);
+}
+
+// host_array(a): a 1-D float32 NumPy array over a's memory (shared, writable) that keeps a alive.
+pybind11::object host_array(pybind11::handle a) {
+  Array* arr = as_array(a.ptr());
+  if (!arr) throw pybind11::type_error("host_array: expected a needle_backend_cpu.Array");
+  return pybind11::array_t<float>({arr->size}, {(int64_t)sizeof(float)}, arr->ptr, a);
+}
+
+// from_host_array(obj): an Array over the memory of a writable, C-contiguous float32 buffer
+// (a 1-D NumPy array); the memory is shared and obj's buffer is held until the Array dies.
+pybind11::object from_host_array(pybind11::handle obj) {
+  Py_buffer view;
+  if (PyObject_GetBuffer(obj.ptr(), &view, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+    throw pybind11::error_already_set();
+  const char* fmt = view.format ? view.format : "B";
+  if (view.itemsize != (Py_ssize_t)sizeof(float) || !(fmt[0] == 'f' || (fmt[0] == '<' && fmt[1] == 'f') ||
+                                                       (fmt[0] == '=' && fmt[1] == 'f'))) {
+    std::string got = fmt;
+    PyBuffer_Release(&view);
+    throw pybind11::type_error("from_host_array: the cpu device holds float32 only, got buffer format '" + got + "'");
+  }
+  auto* self = reinterpret_cast<ArrayObject*>(ArrayType.tp_alloc(&ArrayType, 0));
+  if (!self) {
+    PyBuffer_Release(&view);
+    throw pybind11::error_already_set();
+  }
+  new (&self->arr) Array(static_cast<float*>(view.buf), view.len / (Py_ssize_t)sizeof(float));
+  self->source = view;
+  self->has_source = true;
+  return pybind11::reinterpret_steal<pybind11::object>(reinterpret_cast<PyObject*>(self));
 }
 
 PyObject* array_ptr(PyObject* o, PyObject*) {
@@ -117,6 +150,8 @@ void add_array_type(pybind11::module_& m) {
   if (PyType_Ready(&ArrayType) < 0) throw pybind11::error_already_set();
   Py_INCREF(&ArrayType);
   m.add_object("Array", reinterpret_cast<PyObject*>(&ArrayType));
+  m.def("host_array", &host_array, pybind11::arg("a"));
+  m.def("from_host_array", &from_host_array, pybind11::arg("obj"));
 }
 
 }  // namespace needle

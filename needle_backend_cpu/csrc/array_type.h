@@ -14,11 +14,14 @@ namespace needle {
 struct ArrayObject {
   PyObject_HEAD
   Array arr;
+  Py_buffer source;  // for an Array over borrowed memory: the exporter's buffer, released on dealloc
+  bool has_source;
 };
 
 extern PyTypeObject ArrayType;
 
-// Ready the type and add it to module `m` as `Array`.
+// Ready the type and add it to module `m` as `Array`, with the DLPack hooks
+// `host_array(a)` and `from_host_array(obj)` (docs/backends.md §7).
 void add_array_type(pybind11::module_& m);
 
 inline Array* as_array(PyObject* o) {

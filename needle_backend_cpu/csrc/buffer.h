@@ -23,12 +23,17 @@ struct Array {
     ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
     if (!ptr) throw std::bad_alloc();
   }
-  ~Array() { std::free(ptr); }
+  // A view of memory someone else owns (an array imported through DLPack): never freed here.
+  Array(float* external, int64_t n) noexcept : ptr(external), size(n), owns(false) {}
+  ~Array() {
+    if (owns) std::free(ptr);
+  }
   Array(const Array&) = delete;
   Array& operator=(const Array&) = delete;
 
   float* ptr = nullptr;
   int64_t size = 0;
+  bool owns = true;
 };
 
 std::string fmt_tuple(const Shape& v);

@@ -95,7 +95,8 @@ def build_namespace(rt: CudaRuntime) -> dict[str, Any]:
     ns.update(_make_reductions(rt, Array, compact_into))
     ns.update(_make_matmuls(rt, Array))
     ns.update(_make_optim(rt))
-    ns["synchronize"] = rt.synchronize  # extra, for benchmarks: wait for queued kernels
+    ns["synchronize"] = rt.synchronize  # tool hook: benchmarks and the profiler wait for queued kernels
+    ns["dlpack_device"] = (2, rt.index)  # tool hook: __dlpack__ exports buffers as kDLCUDA device pointers
     return ns
 
 

@@ -247,3 +247,21 @@ def adam_update(
     m_hat *= lr
     m_hat /= v_hat
     W += np.negative(m_hat, out=m_hat)
+
+
+# -- tool hooks (docs/backends.md §7): DLPack shares these buffers with NumPy/PyTorch ----
+def host_array(a: Array) -> np.ndarray:
+    """The buffer itself: its memory is host memory."""
+    return a.array
+
+
+def from_host_array(host: np.ndarray) -> Array:
+    """A buffer over ``host``'s memory (1-D, C-contiguous, writable, float32/float64), no copy."""
+    if host.ndim != 1 or not host.flags.c_contiguous or not host.flags.writeable or host.dtype not in _DTYPES.values():
+        raise ValueError(
+            f"from_host_array needs a writable 1-D C-contiguous float32/float64 array, got {host.dtype} "
+            f"shape {host.shape} (contiguous={host.flags.c_contiguous}, writable={host.flags.writeable})"
+        )
+    buf = Array.__new__(Array)
+    buf.array, buf.size, buf.dtype = host, host.size, host.dtype.name
+    return buf

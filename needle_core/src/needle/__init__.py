@@ -41,6 +41,8 @@ from needle_core.autograd import (  # noqa: E402
 from needle_core.hookspecs import DeviceSpec, KernelContribution, ProbeResult, hookimpl  # noqa: E402
 from needle_core.init import ones, ones_like, zeros, zeros_like  # noqa: E402
 from needle_core.ops import *  # noqa: E402,F403
+from needle_core.tools import DivergenceError, check_against, profile  # noqa: E402
+from needle_core.backend_ndarray.dlpack import tensor_from_dlpack as from_dlpack  # noqa: E402
 from needle_core.registry import (  # noqa: E402
     all_devices,
     cpu,

@@ -296,6 +296,12 @@ class Tensor(Value):
         out = self.numpy()
         return out if dtype is None else out.astype(dtype)
 
+    def __dlpack__(self, **kwargs: Any) -> Any:  # shares memory on host backends (NDArray.__dlpack__)
+        return self.realize_cached_data().__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self.realize_cached_data().__dlpack_device__()
+
     def __repr__(self) -> str:
         return "needle.Tensor(" + str(self.realize_cached_data()) + ")"
 
@@ -607,3 +613,11 @@ keep(globals(), "Op", "TensorOp", "TensorTupleOp", "Value", "TensorTuple", "Tens
 
 # Bound last: ops imports this module, and operators look ops up at call time.
 from . import ops  # noqa: E402
+
+# NEEDLE_CHECK_AGAINST=<device>: cross-device checking for the whole run (needle_core.tools).
+from os import environ as _environ  # noqa: E402
+
+if _environ.get("NEEDLE_CHECK_AGAINST"):
+    from .tools.check import enable_from_env
+
+    enable_from_env()

@@ -111,7 +111,11 @@ OPTIONAL_KERNELS: tuple[str, ...] = (
     "matmul_tiled",
 )
 
-#: Non-callable attributes a backend may export onto its device object.
-DEVICE_ATTRIBUTES: tuple[str, ...] = ("__tile_size__",)
+#: Optional hooks for tools (profiler, DLPack), not kernels: absent means "not
+#: supported" (no fallback, no conformance comparison). Semantics in docs/backends.md §7.
+TOOL_HOOKS: tuple[str, ...] = ("synchronize", "host_array", "from_host_array", "dlpack_device")
+
+#: Attributes a backend may export onto its device object besides kernels.
+DEVICE_ATTRIBUTES: tuple[str, ...] = ("__tile_size__", *TOOL_HOOKS)
 
 ALL_KERNELS: tuple[str, ...] = PRIMITIVE_KERNELS + OPTIONAL_KERNELS

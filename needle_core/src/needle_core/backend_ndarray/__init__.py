@@ -8,6 +8,7 @@ registry. Optional kernels are used when a device has them, else the fallbacks i
 from ..device import Device
 from ..registry import all_devices, cpu, cpu_numpy, cuda, default_device, device, devices
 from .composite import conv2d_nhwc, logsumexp, matmul, neg, optional_kernels_disabled, power, relu, sigmoid, sqrt
+from .dlpack import from_dlpack
 from .dtypes import astype, promote
 from .functions import broadcast_to, exp, flip, log, max, maximum, pad, permute, reshape, sum, tanh
 from .ndarray import NDArray, array, empty, full
@@ -17,6 +18,6 @@ __all__ = [
     "NDArray", "array", "empty", "full", "devices",
     "broadcast_to", "reshape", "permute", "maximum", "log", "exp", "tanh", "sum", "max", "flip", "pad",
     "power", "neg", "sqrt", "sigmoid", "relu", "matmul", "logsumexp", "conv2d_nhwc",
-    "optional_kernels_disabled", "promote", "astype", "map_location",
+    "optional_kernels_disabled", "promote", "astype", "map_location", "from_dlpack",
     "Device", "cpu", "cuda", "cpu_numpy", "default_device", "all_devices", "device",
 ]  # fmt: skip

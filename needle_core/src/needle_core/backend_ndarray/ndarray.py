@@ -193,6 +193,14 @@ class NDArray:
             out = out.copy()
         return out if dtype is None else out.astype(dtype, copy=False)
 
+    # DLPack (dlpack.py): NumPy/PyTorch share this array's memory on host backends
+    def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None,
+                   copy: bool | None = None) -> Any:
+        return _dlpack.export(self, stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return _dlpack.dlpack_device(self)
+
     def astype(self, dtype: Any) -> np.ndarray:
         """A NumPy array of ``dtype`` (the course hands this to NumPy code)."""
         return self.numpy().astype(dtype)
@@ -636,4 +644,5 @@ def full(
 
 
 from . import composite as _composite  # noqa: E402  (composite imports NDArray from here)
+from . import dlpack as _dlpack  # noqa: E402
 from . import pickling as _pickling  # noqa: E402  (pickling imports NDArray from here)

@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="stop after N training steps in this run (saving a checkpoint when --save is given)")
     p.add_argument("--plot", default=None, metavar="CURVES.png", help="plot loss/accuracy per epoch (needs matplotlib)")
+    p.add_argument("--profile", default=None, metavar="TRACE.json",
+                   help="profile the run: write a Chrome trace (Perfetto) and print the top ops")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: only when stdout and stderr are terminals)")
     p.add_argument("--debug", action="store_true",
@@ -149,7 +151,19 @@ def _save(path: str, args: argparse.Namespace, task: Any, opt: optim.Optimizer, 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return report(PROG, lambda: _run(args), args.debug)
+    return report(PROG, lambda: _profiled(args) if args.profile else _run(args), args.debug)
+
+
+def _profiled(args: argparse.Namespace) -> int:
+    """The run under ``ndl.profile()``: a Chrome trace file and the top ops printed."""
+    from needle_core.tools import profile
+
+    with profile() as prof:
+        status = _run(args)
+    prof.export_chrome_trace(args.profile)
+    print(prof.table(limit=15))
+    print(f"profile: Chrome trace written to {args.profile} (open it in https://ui.perfetto.dev)")
+    return status
 
 
 def _load_resume(args: argparse.Namespace) -> dict[str, Any]:
@@ -166,6 +180,8 @@ def _check_args(args: argparse.Namespace, resumed: dict[str, Any] | None) -> Non
     validate.check_numbers(args)
     if args.save:
         validate.check_output_file("--save", args.save)
+    if args.profile:
+        validate.check_output_file("--profile", args.profile)
     if args.plot:
         validate.check_plot(args.plot, install_command("needle-nn", "plot"))
     if args.data_dir is not None:
