@@ -28,16 +28,29 @@ _LOADS = {
     "scalar": "const float a = A[i];",
 }
 
-# (kernel-name prefix, identity, combine) of the reductions.
+# kernel-name prefix -> (state type, identity, add element, merge states, finish) of the reductions.
 _REDUCTIONS = {
-    "reduce_sum": ("0.0f", "x + y"),
+    # compensated: a 150,000-element row sums to within a rounding or two
+    "reduce_sum": (
+        "float2",
+        "(float2)(0.0f, 0.0f)",
+        "return kahan_add(s, x);",
+        "float2 m = kahan_add(s, o.x); m.y += o.y; return m;",
+        "return kahan_result(s) * scale;",
+    ),
     # NaN-propagating like NumPy's max: once acc is NaN it stays NaN.
-    "reduce_max": ("-INFINITY", "(y > x || isnan(y)) ? y : x"),
+    "reduce_max": (
+        "float",
+        "-INFINITY",
+        "return (x > s || isnan(x)) ? x : s;",
+        "return (o > s || isnan(o)) ? o : s;",
+        "return s;",
+    ),
 }
-# (name suffix, operand parameters, j-th element of output row r)
+# (name suffix, operand parameters, j-th element of output row r); 64-bit indices
 _LAYOUTS = {
-    "": ("__global const float* a", "a[(size_t)r * size + j]"),
-    "_view": ("__global const float* a, const view_t v", "a[view_offset(&v, r * size + j)]"),
+    "": ("__global const float* a", "a[(long)r * size + j]"),
+    "_view": ("__global const float* a, const view_t v", "a[view_offset(&v, (long)r * size + j)]"),
 }
 
 
@@ -65,9 +78,20 @@ def _template(name: str) -> str:
 def render_reductions() -> str:
     template = Template(_template("reduce.cl"))
     parts = []
-    for prefix, (init, op) in _REDUCTIONS.items():
+    for prefix, (state, init, add, merge, finish) in _REDUCTIONS.items():
         for suffix, (args, load) in _LAYOUTS.items():
-            parts.append(template.substitute(NAME=prefix + suffix, INIT=init, OP=op, ARGS=args, LOAD=load))
+            parts.append(
+                template.substitute(
+                    NAME=prefix + suffix,
+                    STATE=state,
+                    INIT=init,
+                    ADD=add,
+                    MERGE=merge,
+                    FINISH=finish,
+                    ARGS=args,
+                    LOAD=load,
+                )
+            )
     return "\n".join(parts)
 
 

@@ -44,14 +44,14 @@ def check_view(buffer_size: int, shape: tuple[int, ...], strides: tuple[int, ...
 
 
 def pack(shape: list[int], strides: list[int], offset: int) -> np.ndarray:
-    """The ``view_t`` struct bytes: ndim, offset, shape[MAX_DIMS], strides[MAX_DIMS] (int32)."""
+    """The ``view_t`` struct bytes: ndim, offset, shape[MAX_DIMS], strides[MAX_DIMS] (int64)."""
     ndim = len(shape)
     if ndim > MAX_DIMS:
         raise ValueError(
             f"the opencl kernels address views of at most {MAX_DIMS} non-mergeable axes, got {ndim} "
             f"(shape {shape}); compact in steps or reshape"
         )
-    packed = np.zeros(2 + 2 * MAX_DIMS, dtype=np.int32)
+    packed = np.zeros(2 + 2 * MAX_DIMS, dtype=np.int64)
     packed[0], packed[1] = ndim, offset
     packed[2 : 2 + ndim] = shape
     packed[2 + MAX_DIMS : 2 + MAX_DIMS + ndim] = strides
