@@ -104,6 +104,12 @@ def _opencl_rows() -> list[Row]:
             sync=sync,
             note="enqueue cost and PoCL throughput of tiny ops",
         ),
+        Row(
+            LAUNCH,
+            f"{subject} (enqueue only)",
+            lambda: dev.ewise_add(s1, s2, s3),
+            note="the host's cost per op (target <= 8 us); PoCL runs the queue meanwhile",
+        ),
         Row(LAUNCH, f"{subject} (waited per op)", small_synced, note="enqueue + run + wait: the latency of one op"),
         Row(FIRST_USE, "import needle only", _python(_IMPORT), key="opencl-rows import needle", number=1),
         Row(

@@ -2,7 +2,7 @@
 callables that enqueue kernels of the runtime's program.
 
 Calls return as soon as the work is queued; reads (``to_numpy``) wait for it. The hot
-path is: a size check, then ``Runtime.launch`` (``set_args`` and one enqueue under a
+path is: a size check, then ``Runtime.launch`` (arguments set and one enqueue under a
 lock). Operand sizes are checked as docs/backends.md §1 says (compact operands are
 whole buffers of exactly the size the kernel works on).
 """

@@ -24,7 +24,7 @@ import numpy as np
 from . import forking
 from .build import cached_program
 from .pool import BufferPool, is_out_of_memory
-from .source import KERNEL_NAMES, program_source
+from .source import KERNEL_NAMES, program_source, scalar_arg_dtypes
 
 _POOL_LIMIT = 1 << 30  # bytes kept for reuse per device (at most a quarter of its memory)
 _PENDING = 4096  # queued commands remembered to name a failed one at the next wait
@@ -86,7 +86,6 @@ class Runtime:
         # Host and device share memory (CPU drivers, integrated GPUs): map instead of copy.
         self.host_shared = _host_unified(device)
         self.kernels: dict[str, Any] = {}
-        self._enqueue = cl.enqueue_nd_range_kernel
         self._lock = threading.Lock()
         self.pending: deque[tuple[str, Any]] = deque(maxlen=_PENDING)  # (op, event) since the last wait
         self.waits = 0  # host waits so far (tests count them)
@@ -106,6 +105,8 @@ class Runtime:
                 f"kernels (e.g. {missing[0]!r}): this OpenCL compiler is broken for this device"
             )
         self.kernels = {name: self.cl.Kernel(program, name) for name in KERNEL_NAMES}
+        for name, dtypes in scalar_arg_dtypes(program_source()).items():
+            self.kernels[name].set_scalar_arg_dtypes([dt and np.dtype(dt) for dt in dtypes])
         # a kernel may allow smaller work-groups than the device (registers, local memory)
         info = self.cl.kernel_work_group_info.WORK_GROUP_SIZE
         self.max_group = min(int(k.get_work_group_info(info, self.device)) for k in self.kernels.values())
@@ -117,17 +118,15 @@ class Runtime:
         """Enqueue kernel ``name`` over ``global_size``; returns without waiting."""
         kernel = self.kernels[name]
         try:
-            with self._lock:  # set_args + enqueue as one step: the kernel object is shared
-                kernel.set_args(*args)
-                event = self._enqueue(self.queue, kernel, global_size, local_size)
+            with self._lock:  # set the arguments and enqueue as one step: the kernel object is shared
+                event = kernel(self.queue, global_size, local_size, *args)
         except self.cl.Error as exc:
             if not is_out_of_memory(self.cl, exc):
                 raise KernelFailure(f"opencl: enqueueing {name} failed: {exc}") from exc
             self.finish()
             self.pool.release_all()  # memory pressure: give the pooled buffers back, retry once
             with self._lock:
-                kernel.set_args(*args)
-                event = self._enqueue(self.queue, kernel, global_size, local_size)
+                event = kernel(self.queue, global_size, local_size, *args)
         self.pending.append((name, event))
 
     def copy(self, name: str, dst: Any, src: Any, **where: Any) -> None:

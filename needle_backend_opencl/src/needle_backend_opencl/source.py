@@ -7,6 +7,7 @@ The elementwise family comes from the shared table ``needle_core.kernels.ELEMENT
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from string import Template
 
@@ -129,3 +130,24 @@ KERNEL_NAMES: tuple[str, ...] = (
     "sgd_update",
     "adam_update",
 )
+
+
+_SCALAR_TYPES = {"int": "int32", "long": "int64", "float": "float32", "uint": "uint32", "ulong": "uint64"}
+
+
+def scalar_arg_dtypes(source: str) -> dict[str, list[str | None]]:
+    """Each kernel's parameters as pyopencl's ``set_scalar_arg_dtypes`` wants them: the
+    NumPy dtype name of a by-value scalar, ``None`` for buffers and structs. Read from
+    the program text, so a kernel's Python call can never disagree with its signature;
+    pyopencl then packs arguments in compiled code (several times cheaper per launch
+    than ``set_args``)."""
+    found = {}
+    for name, params in re.findall(r"__kernel\s+void\s+(\w+)\s*\(([^)]*)\)", source):
+        dtypes: list[str | None] = []
+        for param in params.split(","):
+            words = param.replace("*", " * ").split()
+            scalar = [w for w in words if w in _SCALAR_TYPES]
+            by_value = "*" not in words and "__global" not in words and "__local" not in words
+            dtypes.append(_SCALAR_TYPES[scalar[0]] if by_value and scalar else None)
+        found[name] = dtypes
+    return found
