@@ -18,7 +18,7 @@ from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
 
 from . import views
 from .runtime import Buffer, Runtime
-from .source import MATMUL_RM, REDUCE_LOCAL
+from .source import MATMUL_RM, REDUCE_LOCAL, strided_rows
 
 _EWISE_LOCAL = 256  # one fixed work-group size: PoCL compiles each size it sees once
 _I32, _I64, _F32 = np.int32, np.int64, np.float32
@@ -47,6 +47,7 @@ def make_kernels(rt: Runtime) -> dict[str, Any]:
     for row in ELEMENTWISE:
         table[row.name] = _elementwise(rt, row)
     table.update(_host_and_views(rt))
+    table["ewise_strided"] = _ewise_strided(rt)
     table.update(_reductions(rt))
     table.update(_matmuls(rt))
     table.update(_optimisers(rt))
@@ -81,6 +82,38 @@ def _elementwise(rt: Runtime, row: ElementwiseKernel) -> Callable[..., None]:
     fn = unary if row.arity == 1 else scalar if row.is_scalar else ewise
     fn.__name__ = fn.__qualname__ = name
     return fn
+
+
+def _ewise_strided(rt: Runtime) -> Callable[..., None]:
+    kernels = {row.name: f"{row.name}_strided" for row in strided_rows()}
+    group = rt.group(_EWISE_LOCAL)
+    local = (group,)
+
+    def ewise_strided(
+        name: str,
+        a: Buffer,
+        a_strides: tuple,
+        a_offset: int,
+        b: Buffer,
+        b_strides: tuple,
+        b_offset: int,
+        out: Buffer,
+        shape: tuple,
+    ) -> None:
+        kernel = kernels.get(name)
+        if kernel is None:
+            raise ValueError(f"ewise_strided: {name!r} is not a binary array row; expected one of {sorted(kernels)}")
+        n = views.check_view(a.size, shape, a_strides, a_offset, "ewise_strided (a)")
+        views.check_view(b.size, shape, b_strides, b_offset, "ewise_strided (b)")
+        if out.size != math.prod(shape):
+            raise _mismatch("ewise_strided", {"out": out.size}, math.prod(shape))
+        if n == 0:
+            return
+        dims, sa, sb = views.simplify_pair(shape, a_strides, b_strides)
+        va, vb = views.pack(dims, sa, a_offset), views.pack(dims, sb, b_offset)
+        rt.launch(kernel, (_round_up(n, group),), local, a.mem, va, b.mem, vb, out.mem, _I32(n))
+
+    return ewise_strided
 
 
 def _host_and_views(rt: Runtime) -> dict[str, Any]:

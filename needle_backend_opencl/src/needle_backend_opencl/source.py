@@ -72,6 +72,24 @@ def render_elementwise(row: ElementwiseKernel) -> str:
     )
 
 
+def strided_rows() -> tuple[ElementwiseKernel, ...]:
+    """The rows ``ewise_strided`` serves: the binary array rows of the table."""
+    return tuple(row for row in ELEMENTWISE if row.arity == 2 and not row.is_scalar)
+
+
+def render_strided(row: ElementwiseKernel) -> str:
+    """``out[i] = expr(a_view[i], b_view[i])``: operands read in place through views
+    (broadcast, permuted, sliced), so no compact kernel runs first."""
+    return (
+        f"__kernel void {row.name}_strided(__global const float* A, const view_t va, "
+        f"__global const float* B, const view_t vb, __global float* OUT, const int n) {{\n"
+        f"    const int i = get_global_id(0);\n"
+        f"    if (i < n) {{ const float a = A[view_offset(&va, i)], b = B[view_offset(&vb, i)]; "
+        f"OUT[i] = (float)({row.expr}); }}\n"
+        f"}}\n"
+    )
+
+
 def _template(name: str) -> str:
     return resources.files(__package__).joinpath("cl").joinpath(name).read_text(encoding="utf-8")
 
@@ -106,6 +124,8 @@ def program_source() -> str:
             "// ---- elementwise family, rendered from needle_core.kernels.ELEMENTWISE ----",
             *(render_elementwise(row) for row in ELEMENTWISE),
             _template("strided.cl"),
+            "// ---- ewise_strided: the binary rows over two strided views ----",
+            *(render_strided(row) for row in strided_rows()),
             render_reductions(),
             _template("logsumexp.cl"),
             _template("matmul.cl"),
@@ -121,6 +141,7 @@ KERNEL_NAMES: tuple[str, ...] = (
     "compact",
     "ewise_setitem",
     "scalar_setitem",
+    *(f"{row.name}_strided" for row in strided_rows()),
     *(f"{p}{s}_{shape}" for p in _REDUCTIONS for s in _LAYOUTS for shape in ("serial", "tree")),
     "logsumexp_serial",
     "logsumexp_tree",
