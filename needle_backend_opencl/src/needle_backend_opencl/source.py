@@ -84,7 +84,7 @@ def render_strided(row: ElementwiseKernel) -> str:
         f"__kernel void {row.name}_strided(__global const float* A, const view_t va, "
         f"__global const float* B, const view_t vb, __global float* OUT, const int n) {{\n"
         f"    const int i = get_global_id(0);\n"
-        f"    if (i < n) {{ const float a = A[view_offset(&va, i)], b = B[view_offset(&vb, i)]; "
+        f"    if (i < n) {{ const float a = A[view_offset32(&va, i)], b = B[view_offset32(&vb, i)]; "
         f"OUT[i] = (float)({row.expr}); }}\n"
         f"}}\n"
     )

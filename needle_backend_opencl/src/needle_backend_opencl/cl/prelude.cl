@@ -29,12 +29,26 @@ typedef struct {
     long strides[MAX_DIMS];
 } view_t;
 
-// Buffer index of the lin-th element (row-major) of the view.
+// Buffer index of the lin-th element (row-major) of the view. Reductions use it: a row
+// index times the row length can pass 2^31.
 long view_offset(const view_t* v, long lin) {
     long off = v->offset;
     for (int d = (int)v->ndim - 1; d >= 0; --d) {
         const long s = v->shape[d];
         off += (lin % s) * v->strides[d];
+        lin /= s;
+    }
+    return off;
+}
+
+// The same in 32-bit arithmetic (a 64-bit division costs several 32-bit ones), for
+// kernels with one work-item per element of an output buffer: there lin < 2^31, and
+// every index the view reaches lies inside a buffer, so below 2^31 too.
+int view_offset32(const view_t* v, int lin) {
+    int off = (int)v->offset;
+    for (int d = (int)v->ndim - 1; d >= 0; --d) {
+        const int s = (int)v->shape[d];
+        off += (lin % s) * (int)v->strides[d];
         lin /= s;
     }
     return off;
