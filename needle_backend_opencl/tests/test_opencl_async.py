@@ -81,3 +81,17 @@ def test_a_failed_queued_kernel_is_named_at_the_next_wait(runtime, kernels):
     out = kernels["Array"](3)  # the queue carries on after the error was reported
     kernels["fill"](out, 2.0)
     np.testing.assert_array_equal(kernels["to_numpy"](out, (3,), (1,), 0), [2.0, 2.0, 2.0])
+
+
+def test_conv_forward_and_backward_stay_on_the_device(runtime):
+    """conv runs as im2col (a device compact) and the matmul: no host round trip."""
+    import needle as ndl
+
+    dev = ndl.device("opencl")
+    rng = np.random.default_rng(0)
+    x = ndl.Tensor(rng.standard_normal((2, 8, 8, 3)).astype(np.float32), device=dev, requires_grad=True)
+    w = ndl.Tensor(rng.standard_normal((3, 3, 3, 4)).astype(np.float32), device=dev, requires_grad=True)
+    waits = runtime.waits
+    ndl.conv(x, w, 1, 1).sum().backward()
+    assert runtime.waits == waits
+    assert w.grad.numpy().shape == (3, 3, 3, 4) and runtime.waits - waits == 1

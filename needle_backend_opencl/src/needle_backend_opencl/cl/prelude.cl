@@ -13,7 +13,9 @@
 // tanh rounds to exactly +-1 beyond |x| = 9.01 in float32 (and tanh(+-inf) is +-1 in
 // IEEE), but some drivers' builtins (PoCL's) stop at +-0.99999994. The table's
 // expression says tanh(a); this macro routes it here.
+// (Some drivers define tanh as a macro themselves: undefined first, or the build warns.)
 float needle_tanh(const float x) { return (fabs(x) > 9.1f) ? copysign(1.0f, x) : tanh(x); }
+#undef tanh
 #define tanh(x) needle_tanh(x)
 
 #define MAX_DIMS 8
