@@ -95,3 +95,17 @@ def test_conv_forward_and_backward_stay_on_the_device(runtime):
     ndl.conv(x, w, 1, 1).sum().backward()
     assert runtime.waits == waits
     assert w.grad.numpy().shape == (3, 3, 3, 4) and runtime.waits - waits == 1
+
+
+def test_completed_commands_are_not_remembered_forever(runtime, kernels):
+    """A loop that never reads must not keep every queued host copy (and its array)."""
+    buf = kernels["Array"](1024)
+    runtime.finish()
+    for _ in range(1000):
+        kernels["from_numpy"](np.ones(1024, np.float32), buf)
+        kernels["scalar_add"](buf, 1.0, buf)
+    runtime.queue.finish()  # the device is done, but nothing was read (runtime.finish)
+    for _ in range(256):  # the next sweep drops every completed command
+        kernels["scalar_add"](buf, 0.0, buf)
+    assert len(runtime.pending) < 300  # without sweeps: 2,256
+    np.testing.assert_array_equal(kernels["to_numpy"](buf, (1024,), (1,), 0), np.full(1024, 2.0, np.float32))

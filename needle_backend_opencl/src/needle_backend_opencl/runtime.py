@@ -28,6 +28,7 @@ from .source import KERNEL_NAMES, program_source, scalar_arg_dtypes
 
 _POOL_LIMIT = 1 << 30  # bytes kept for reuse per device (at most a quarter of its memory)
 _PENDING = 4096  # queued commands remembered to name a failed one at the next wait
+_PRUNE_EVERY = 256  # remembered commands between sweeps of the completed ones
 
 
 class Buffer:
@@ -127,14 +128,26 @@ class Runtime:
             self.pool.release_all()  # memory pressure: give the pooled buffers back, retry once
             with self._lock:
                 event = kernel(self.queue, global_size, local_size, *args)
-        self.pending.append((name, event))
+        self._remember(name, event)
 
     def copy(self, name: str, dst: Any, src: Any, **where: Any) -> None:
         """Enqueue a device-to-device or host-to-device copy (never waits)."""
         if isinstance(dst, np.ndarray) or isinstance(src, np.ndarray):
             where["is_blocking"] = False  # device-to-device copies never block
         event = self.cl.enqueue_copy(self.queue, dst, src, **where)
-        self.pending.append((name, event))
+        self._remember(name, event)
+
+    def _remember(self, name: str, event: Any) -> None:
+        """Keep the command's event until the next wait, to name it if it fails. Completed
+        ones are swept now and then: a host copy's event holds its host array, and a loop
+        that never reads would otherwise keep thousands of batches alive. When the queue
+        runs 4,096 commands ahead of the device, dropping the oldest event waits for it
+        (back-pressure, as a GPU driver's full queue does)."""
+        pending = self.pending
+        pending.append((name, event))
+        if len(pending) % _PRUNE_EVERY == 0:
+            while pending and _status(pending[0][1]) == 0:  # CL_COMPLETE; in order on this queue
+                pending.popleft()
 
     def take(self, nbytes: int) -> Any:
         """A device allocation of at least ``nbytes`` from the pool."""
