@@ -41,7 +41,10 @@ SCRIPT = textwrap.dedent(
             return ["hung", method]
         return q.get(timeout=10) + [p.exitcode]
 
-    if __name__ == "__main__":
+    if __name__ == "__main__" and sys.argv[1:] == ["listed-only"]:
+        names = [d.name for d in ndl.devices()]  # queries (and so starts) the driver
+        print("REPORT " + json.dumps({"listed": "opencl" in names, "fork_opencl": run("fork", use_opencl)}))
+    elif __name__ == "__main__":
         dev = ndl.device("opencl")
         a = ndl.Tensor(np.arange(4, dtype=np.float32), device=dev)
         report = {"before": (a + 1.0).numpy().tolist()}
@@ -59,17 +62,21 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def report(runtime_and_kernels, tmp_path_factory):
+def _scenarios(tmp_path_factory, *args: str) -> dict:
     script = tmp_path_factory.mktemp("fork") / "fork_scenarios.py"
     script.write_text(SCRIPT)
     try:
-        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+        done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=240)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the fork scenarios hung: {exc}")
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("REPORT ")]
     assert done.returncode == 0 and lines, done.stdout + done.stderr
     return json.loads(lines[-1][len("REPORT ") :])
+
+
+@pytest.fixture(scope="module")
+def report(runtime_and_kernels, tmp_path_factory):
+    return _scenarios(tmp_path_factory)
 
 
 def test_forked_child_using_opencl_gets_a_clear_error_naming_spawn(report):
@@ -87,3 +94,11 @@ def test_parent_carries_on_and_spawned_workers_can_use_opencl(report):
     assert report["before"] == [1.0, 2.0, 3.0, 4.0]
     assert report["after"] == [0.0, 2.0, 4.0, 6.0]
     assert report["spawn_opencl"] == ["computed", [2.0, 2.0, 2.0, 2.0], 0]
+
+
+def test_child_of_a_parent_that_only_listed_devices_gets_the_error_too(runtime_and_kernels, tmp_path_factory):
+    """Listing devices starts the driver; a child that then opened its own context hung."""
+    listed = _scenarios(tmp_path_factory, "listed-only")
+    assert listed["listed"]
+    kind, message, exitcode = listed["fork_opencl"]
+    assert "ForkedDeviceError" in message and "spawn" in message and exitcode == 0, listed

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from needle_core.hookspecs import ProbeResult
 
+from . import forking
 from .build import build_program
 
 ENV_DEVICE = "NEEDLE_OPENCL_DEVICE"
@@ -69,9 +70,13 @@ class Verdict:
 
 
 def opencl() -> Any:
-    """The ``pyopencl`` module (imported on demand: importing needle never loads it)."""
+    """The ``pyopencl`` module (imported on demand: importing needle never loads it).
+    Raises ``ForkedDeviceError`` in a process forked after the driver was started."""
+    if forking.inherited():
+        forking.refuse()
     import pyopencl
 
+    forking.driver_started()
     return pyopencl
 
 
@@ -107,6 +112,8 @@ def probe() -> ProbeResult:
         found = candidates()
     except ImportError as exc:
         return ProbeResult(False, f"pyopencl cannot be imported ({exc})", "pip install pyopencl")
+    except forking.ForkedDeviceError as exc:
+        return ProbeResult(False, str(exc), "start worker processes with multiprocessing.get_context('spawn')")
     if not found:
         return ProbeResult(False, "no OpenCL platform found: the ICD loader lists no driver", INSTALL_HINT)
     chosen = selected(found)

@@ -8,8 +8,10 @@ either: the driver's process-wide state (initialised once, in the parent) came a
 
 So an ``os.register_at_fork`` hook marks every runtime of the parent as disowned in the
 child: each entry point raises ``ForkedDeviceError`` naming the ``spawn`` start method,
-and the parent's OpenCL objects are never released in the child. A child that does not
-touch the device (a data-loading worker that only reads NumPy arrays) is unaffected.
+and the parent's OpenCL objects are never released in the child. The same holds when
+the parent only listed devices (``ndl.devices()`` queries the driver, which starts it):
+the child cannot open the device either, and ``discovery`` says so. A child that does
+not touch the device (a data-loading worker that only reads NumPy arrays) is unaffected.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any, NoReturn
 
 _runtimes: weakref.WeakSet[Any] = weakref.WeakSet()
 _registered = False
+_driver_started = False  # this process (or one it was forked from) queried the OpenCL driver
+_inherited = False  # this process was forked after the driver was started
 _kept: list[Any] = []  # the parent's objects a child drops: kept so no release runs
 
 
@@ -29,9 +33,9 @@ class ForkedDeviceError(RuntimeError):
 
 MESSAGE = (
     "opencl: this process was forked (os.fork, or multiprocessing with the 'fork' start "
-    "method, the default on Linux) after its parent had used the opencl device, and an "
-    "OpenCL context cannot cross a fork. Start worker processes with the 'spawn' start "
-    "method instead: multiprocessing.get_context('spawn') (or "
+    "method, the default on Linux) after its parent had started the OpenCL driver (by "
+    "using the opencl device or listing devices), and OpenCL cannot cross a fork. Start "
+    "worker processes with the 'spawn' start method instead: multiprocessing.get_context('spawn') (or "
     "multiprocessing.set_start_method('spawn') at program start); a spawned worker opens "
     "its own device."
 )
@@ -46,15 +50,34 @@ def keep_forever(obj: Any) -> None:
 
 
 def _in_child() -> None:
+    global _inherited
+    _inherited = _driver_started
     for runtime in list(_runtimes):
         runtime.disown()
         _kept.append(runtime)  # the context, queue and kernels stay unreleased too
 
 
-def track(runtime: Any) -> None:
-    """Disown ``runtime`` in any child forked from now on."""
+def _register() -> None:
     global _registered
     if not _registered:
         os.register_at_fork(after_in_child=_in_child)
         _registered = True
+
+
+def driver_started() -> None:
+    """Called before this process first queries the driver: children forked from now
+    on cannot use it."""
+    global _driver_started
+    _driver_started = True
+    _register()
+
+
+def inherited() -> bool:
+    """Whether this process was forked from one that had started the OpenCL driver."""
+    return _inherited
+
+
+def track(runtime: Any) -> None:
+    """Disown ``runtime`` in any child forked from now on."""
+    driver_started()
     _runtimes.add(runtime)
