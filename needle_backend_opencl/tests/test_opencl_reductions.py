@@ -126,3 +126,34 @@ def test_reduce_view_of_an_overlapping_window_past_2_31_elements(kernels, host):
     out = host.empty(2)
     kernels["reduce_max_view"](host.put(base), out, (2, 40_000, 30_000), (1, 1, 1), 0, 2)
     np.testing.assert_array_equal(host.get(out, (2,)), [69_998.0, 69_999.0])
+
+
+@pytest.mark.parametrize("op", ["sum", "max"])
+@pytest.mark.parametrize("layout", ["contiguous", "view"])
+def test_few_long_rows_are_split_over_work_groups(runtime, kernels, host, rng, op, layout):
+    """One row of 100,000: several work-groups, then a join (checked by the kernels queued)."""
+    size = 100_003  # chunks of unequal length, the last one short
+    a = rng.standard_normal(size).astype(np.float32)
+    a[size - 5] = 50.0  # the max in the last chunk
+    out = host.empty(1)
+    runtime.finish()
+    if layout == "contiguous":
+        kernels[f"reduce_{op}"](host.put(a), out, size)
+    else:
+        kernels[f"reduce_{op}_view"](host.put(a), out, (1, size), (size, 1), 0, 1)
+    queued = [name for name, _ in runtime.pending]
+    suffix = "" if layout == "contiguous" else "_view"
+    assert f"reduce_{op}{suffix}_split" in queued and f"reduce_{op}{suffix}_join" in queued
+    expected = a.astype(np.float64).sum() if op == "sum" else 50.0
+    np.testing.assert_allclose(host.get(out, (1,)), [expected], rtol=1e-6, atol=1e-4)
+
+
+def test_split_reductions_keep_nan_and_inf(kernels, host):
+    a = np.zeros((2, 60_000), np.float32)
+    a[0, 59_000], a[1, 100] = np.nan, np.inf
+    out_max, out_sum = host.empty(2), host.empty(2)
+    kernels["reduce_max"](host.put(a), out_max, 60_000)
+    kernels["reduce_sum"](host.put(a), out_sum, 60_000)
+    got_max, got_sum = host.get(out_max, (2,)), host.get(out_sum, (2,))
+    assert np.isnan(got_max[0]) and got_max[1] == np.inf
+    assert np.isnan(got_sum[0]) and got_sum[1] == np.inf

@@ -18,7 +18,7 @@ from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
 
 from . import views
 from .runtime import Buffer, Runtime
-from .source import MATMUL_RM, REDUCE_LOCAL, strided_rows
+from .source import MATMUL_RM, REDUCE_LOCAL, STATE_BYTES, strided_rows
 
 _EWISE_LOCAL = 256  # one fixed work-group size: PoCL compiles each size it sees once
 _I32, _I64, _F32 = np.int32, np.int64, np.float32
@@ -182,11 +182,32 @@ def _host_and_views(rt: Runtime) -> dict[str, Any]:
 def _reductions(rt: Runtime) -> dict[str, Any]:
     tree_ok = rt.max_group >= REDUCE_LOCAL
 
+    def split_groups(rows: int, size: int) -> int:
+        """Work-groups per row: enough for about four per compute unit in all, each with
+        at least 16 elements per work-item; 1 keeps one work-group per row."""
+        want = (4 * rt.compute_units) // rows
+        return max(1, min(want, size // (16 * REDUCE_LOCAL), 1024))
+
     def launch(prefix: str, args: tuple, out: Buffer, rows: int, size: int, empty: float, scale: float | None) -> None:
         if rows == 0:
             return
         if size == 0:  # the identity, like NumPy's sum of nothing (max of nothing: -inf)
             rt.launch("fill", (_round_up(rows, 64),), (rt.group(64),), out.mem, _F32(empty), _I32(rows))
+            return
+        groups = split_groups(rows, size) if scale is not None and tree_ok else 1
+        if groups > 1:  # few long rows: several work-groups per row, then one join
+            state = STATE_BYTES[prefix.removesuffix("_view")]
+            partial = rt.take(rows * groups * state)
+            rt.launch(
+                f"{prefix}_split", (rows * groups * REDUCE_LOCAL,), (REDUCE_LOCAL,),
+                *args, partial, _I32(rows), _I64(size), _I32(groups),
+            )  # fmt: skip
+            group = rt.group(64)
+            rt.launch(
+                f"{prefix}_join", (_round_up(rows, group),), (group,),
+                partial, out.mem, _I32(rows), _I32(groups), _F32(scale),
+            )  # fmt: skip
+            rt.pool.give(partial)  # safe to reuse at once: later commands on this in-order queue run after these
             return
         tail = (out.mem, _I32(rows), _I64(size)) + (() if scale is None else (_F32(scale),))
         if tree_ok and size >= 2 * REDUCE_LOCAL:  # long rows: a work-group per row

@@ -82,6 +82,7 @@ class Runtime:
         limit = min(_POOL_LIMIT, int(device.global_mem_size) // 4)
         self.pool = BufferPool(self.context, cl, limit)
         self.max_group = int(device.max_work_group_size)
+        self.compute_units = max(1, int(device.max_compute_units))
         # CPUs (PoCL) emulate local memory in ordinary RAM: use the barrier-free matmul.
         self.matmul_variant = "local" if device.local_mem_type == cl.device_local_mem_type.LOCAL else "packed"
         # Host and device share memory (CPU drivers, integrated GPUs): map instead of copy.

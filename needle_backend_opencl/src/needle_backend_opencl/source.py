@@ -29,6 +29,8 @@ _LOADS = {
     "scalar": "const float a = A[i];",
 }
 
+#: Bytes of a reduction's partial state (what ``*_split`` writes per work-group).
+STATE_BYTES = {"reduce_sum": 8, "reduce_max": 4}
 # kernel-name prefix -> (state type, identity, add element, merge states, finish) of the reductions.
 _REDUCTIONS = {
     # compensated: a 150,000-element row sums to within a rounding or two
@@ -142,7 +144,7 @@ KERNEL_NAMES: tuple[str, ...] = (
     "ewise_setitem",
     "scalar_setitem",
     *(f"{row.name}_strided" for row in strided_rows()),
-    *(f"{p}{s}_{shape}" for p in _REDUCTIONS for s in _LAYOUTS for shape in ("serial", "tree")),
+    *(f"{p}{s}_{shape}" for p in _REDUCTIONS for s in _LAYOUTS for shape in ("serial", "tree", "split", "join")),
     "logsumexp_serial",
     "logsumexp_tree",
     "pack_b",

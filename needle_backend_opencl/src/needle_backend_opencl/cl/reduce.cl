@@ -33,3 +33,33 @@ __kernel void ${NAME}_tree($ARGS, __global float* out, const int rows, const lon
     }
     if (l == 0) out[r] = ${NAME}_finish(part[0], scale);
 }
+
+// "split": few long rows (a whole-tensor sum) spread over `groups` work-groups per row,
+// or they would run on one core / one GPU multiprocessor. Each group reduces one chunk
+// of its row to a state in `partial`; ${NAME}_join merges the states of each row.
+__kernel void ${NAME}_split($ARGS, __global $STATE* partial, const int rows, const long size, const int groups) {
+    __local $STATE part[RL];
+    const int g = get_group_id(0), l = get_local_id(0);
+    const int r = g / groups, piece = g % groups;
+    const long chunk = (size + groups - 1) / groups;
+    const long start = (long)piece * chunk, stop = min(size, start + chunk);
+    $STATE acc = $INIT;
+    for (long j = start + l; j < stop; j += RL) acc = ${NAME}_add(acc, $LOAD);
+    part[l] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = RL / 2; s > 0; s >>= 1) {
+        if (l < s) part[l] = ${NAME}_merge(part[l], part[l + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0) partial[g] = part[0];
+}
+
+__kernel void ${NAME}_join(__global const $STATE* partial, __global float* out, const int rows, const int groups,
+                           const float scale) {
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    __global const $STATE* p = partial + (long)r * groups;
+    $STATE acc = p[0];
+    for (int k = 1; k < groups; ++k) acc = ${NAME}_merge(acc, p[k]);
+    out[r] = ${NAME}_finish(acc, scale);
+}
