@@ -28,6 +28,13 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+def _pieces(rt: Runtime, n: int, inner: int, group: int) -> tuple[tuple[int], tuple[int, int, int]]:
+    """Global size and trailing (n, inner, chunk) arguments of a view kernel whose view has
+    ``n`` elements and a last axis of ``inner`` (strided.cl: one piece per work-item)."""
+    chunk = min(rt.view_chunk, inner)
+    return (_round_up((n // inner) * -(-inner // chunk), group),), (_I32(n), _I32(inner), _I32(chunk))
+
+
 def _too_small(name: str, buf: Buffer, need: int) -> ValueError:
     return ValueError(f"{name}: expected a buffer of at least {need} elements, got {buf.size}")
 
@@ -111,7 +118,8 @@ def _ewise_strided(rt: Runtime) -> Callable[..., None]:
             return
         dims, sa, sb = views.simplify_pair(shape, a_strides, b_strides)
         va, vb = views.pack(dims, sa, a_offset), views.pack(dims, sb, b_offset)
-        rt.launch(kernel, (_round_up(n, group),), local, a.mem, va, b.mem, vb, out.mem, _I32(n))
+        size, tail = _pieces(rt, n, dims[-1], group)
+        rt.launch(kernel, size, local, a.mem, va, b.mem, vb, out.mem, *tail)
 
     return ewise_strided
 
@@ -146,7 +154,8 @@ def _host_and_views(rt: Runtime) -> dict[str, Any]:
         if len(dims) == 1 and steps[0] == 1:  # a contiguous range: a plain device copy
             rt.copy("compact", out.mem, a.mem, byte_count=4 * n, src_offset=4 * offset)
             return
-        rt.launch("compact", (_round_up(n, local),), (local,), a.mem, out.mem, views.pack(dims, steps, offset), _I32(n))
+        size, tail = _pieces(rt, n, dims[-1], local)
+        rt.launch("compact", size, (local,), a.mem, out.mem, views.pack(dims, steps, offset), *tail)
 
     def ewise_setitem(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
         n = views.check_view(out.size, shape, strides, offset, "ewise_setitem")
@@ -158,16 +167,17 @@ def _host_and_views(rt: Runtime) -> dict[str, Any]:
         if len(dims) == 1 and steps[0] == 1:
             rt.copy("ewise_setitem", out.mem, a.mem, byte_count=4 * n, dst_offset=4 * offset)
             return
-        view = views.pack(dims, steps, offset)
-        rt.launch("ewise_setitem", (_round_up(n, local),), (local,), a.mem, out.mem, view, _I32(n))
+        size, tail = _pieces(rt, n, dims[-1], local)
+        rt.launch("ewise_setitem", size, (local,), a.mem, out.mem, views.pack(dims, steps, offset), *tail)
 
     def scalar_setitem(size: int, val: float, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
         n = views.check_view(out.size, shape, strides, offset, "scalar_setitem")
         if n != size:
             raise ValueError(f"scalar_setitem: size {size} does not match the view's {n} elements (shape {shape})")
         if n:
-            view = views.pack(*views.simplify(shape, strides), offset)
-            rt.launch("scalar_setitem", (_round_up(n, local),), (local,), _F32(val), out.mem, view, _I32(n))
+            dims, steps = views.simplify(shape, strides)
+            size, tail = _pieces(rt, n, dims[-1], local)
+            rt.launch("scalar_setitem", size, (local,), _F32(val), out.mem, views.pack(dims, steps, offset), *tail)
 
     return {
         "to_numpy": to_numpy,

@@ -83,6 +83,8 @@ class Runtime:
         self.pool = BufferPool(self.context, cl, limit)
         self.max_group = int(device.max_work_group_size)
         self.compute_units = max(1, int(device.max_compute_units))
+        # Elements per work-item in view kernels: a loop on CPUs, one (coalesced) on GPUs.
+        self.view_chunk = 64 if device.type & cl.device_type.CPU else 1
         # CPUs (PoCL) emulate local memory in ordinary RAM: use the barrier-free matmul.
         self.matmul_variant = "local" if device.local_mem_type == cl.device_local_mem_type.LOCAL else "packed"
         # Host and device share memory (CPU drivers, integrated GPUs): map instead of copy.

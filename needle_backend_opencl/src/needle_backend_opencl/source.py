@@ -81,13 +81,20 @@ def strided_rows() -> tuple[ElementwiseKernel, ...]:
 
 def render_strided(row: ElementwiseKernel) -> str:
     """``out[i] = expr(a_view[i], b_view[i])``: operands read in place through views
-    (broadcast, permuted, sliced), so no compact kernel runs first."""
+    (broadcast, permuted, sliced), so no compact kernel runs first; pieces as strided.cl."""
     return (
         f"__kernel void {row.name}_strided(__global const float* A, const view_t va, "
-        f"__global const float* B, const view_t vb, __global float* OUT, const int n) {{\n"
-        f"    const int i = get_global_id(0);\n"
-        f"    if (i < n) {{ const float a = A[view_offset32(&va, i)], b = B[view_offset32(&vb, i)]; "
-        f"OUT[i] = (float)({row.expr}); }}\n"
+        f"__global const float* B, const view_t vb, __global float* OUT, const int n, const int inner, "
+        f"const int chunk) {{\n"
+        f"    int lin0;\n"
+        f"    const int len = view_piece(get_global_id(0), n, inner, chunk, &lin0);\n"
+        f"    if (len <= 0) return;\n"
+        f"    const int oa = view_offset32(&va, lin0), sa = (int)va.strides[va.ndim - 1];\n"
+        f"    const int ob = view_offset32(&vb, lin0), sb = (int)vb.strides[vb.ndim - 1];\n"
+        f"    for (int j = 0; j < len; ++j) {{\n"
+        f"        const float a = A[oa + j * sa], b = B[ob + j * sb];\n"
+        f"        OUT[lin0 + j] = (float)({row.expr});\n"
+        f"    }}\n"
         f"}}\n"
     )
 
