@@ -43,3 +43,19 @@ def test_failed_build_raises_with_the_drivers_log(runtime):
     with pytest.raises(cl.RuntimeError) as info:
         build_program(cl, context, _BROKEN)
     assert "undefined_name" in str(info.value)
+
+
+def test_needles_program_compiles_without_a_single_warning(runtime):
+    """A driver prints a compiler warning straight to stderr (PoCL: "1 warning generated.")
+    where pyopencl cannot hide it, so the program itself must compile cleanly (it once
+    redefined the driver's tanh macro). A unique comment defeats the driver's own cache."""
+    import uuid
+
+    from needle_backend_opencl.source import program_source
+
+    cl, context = _context(runtime)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = cl.Program(context, program_source() + f"\n// {uuid.uuid4()}\n").build()
+    log = program.get_build_info(runtime.device, cl.program_build_info.LOG)
+    assert "warning" not in log.lower() and "error" not in log.lower(), log

@@ -124,14 +124,16 @@ def test_environment_variable_selects_by_name(fake, monkeypatch):
     assert not result.ok and "matches none" in result.reason and "gpu-a" in result.reason
 
 
-def test_a_program_built_without_its_kernels_is_a_failure():
+def test_a_program_built_without_its_kernels_is_a_failure(monkeypatch):
     """PyPI's PoCL 3.0 (LLVM 14) on a Zen 5 CPU runs the one-liner, then builds needle's
     program into one with no kernels; the runtime must say so, not fail later."""
+    from needle_backend_opencl import runtime
     from needle_backend_opencl.runtime import Runtime
 
-    empty_program = SimpleNamespace(build=lambda: SimpleNamespace(all_kernels=lambda: []))
+    empty_program = SimpleNamespace(all_kernels=lambda: [])
+    monkeypatch.setattr(runtime, "cached_program", lambda *args: empty_program)
     rt = Runtime.__new__(Runtime)
-    rt.cl, rt.context, rt.kernels = SimpleNamespace(Program=lambda ctx, src: empty_program), None, {}
+    rt.cl, rt.context, rt.device, rt.kernels = SimpleNamespace(), None, None, {}
     with pytest.raises(RuntimeError, match="lacks .* kernels"):
         rt.build()
 

@@ -54,8 +54,26 @@ def test_scalar_power_of_negative_base_is_nan_like_c(kernels, host):
 
 
 def test_ewise_kernels_reject_short_operands(kernels, host):
-    with pytest.raises(ValueError, match="at least 8 elements"):
+    with pytest.raises(ValueError, match="exactly 8 elements, but a has 4"):
         kernels["ewise_add"](host.put(np.ones(4)), host.put(np.ones(8)), host.empty(8))
+
+
+@pytest.mark.parametrize("name", ["ewise_add", "scalar_mul", "ewise_exp"])
+def test_elementwise_kernels_reject_operands_larger_than_out(kernels, host, name):
+    """docs/backends.md §1: compact operands are whole buffers of out's size (as cpu checks)."""
+    big, out = host.put(np.ones(8)), host.empty(4)
+    args = {"ewise_add": (big, host.put(np.ones(4))), "scalar_mul": (big, 2.0), "ewise_exp": (big,)}[name]
+    with pytest.raises(ValueError, match="exactly 4 elements, but a has 8"):
+        kernels[name](*args, out)
+
+
+def test_tanh_of_infinities_and_large_values_is_exactly_one(kernels, host):
+    x = np.array([np.inf, -np.inf, 9.5, -20.0, 0.5, np.nan], dtype=np.float32)
+    out = host.empty(x.size)
+    kernels["ewise_tanh"](host.put(x), out)
+    got = host.get(out, x.shape)
+    np.testing.assert_array_equal(got[:4], [1.0, -1.0, 1.0, -1.0])
+    assert got[4] == pytest.approx(np.tanh(np.float32(0.5)), abs=1e-7) and np.isnan(got[5])
 
 
 def test_fill(kernels, host):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def test_sgd_update(kernels, host, rng):
@@ -29,3 +30,14 @@ def test_adam_update(kernels, host, rng):
     w2 = w - lr * (m2 / (1 - b1**t)) / (np.sqrt(v2 / (1 - b2**t)) + eps)
     for buf, expected in zip((bufs[0], bufs[2], bufs[3]), (w2, m2, v2), strict=True):
         np.testing.assert_allclose(host.get(buf, (n,)), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sgd_update", "adam_update"])
+@pytest.mark.parametrize("bad", [4, 16])  # shorter and longer than the parameter
+def test_optimiser_kernels_reject_buffers_of_another_size(kernels, host, name, bad):
+    n = 8
+    bufs = [host.put(np.ones(n)) for _ in range(4 if name == "adam_update" else 3)]
+    bufs[1] = host.put(np.ones(bad))  # the gradient
+    hyper = (0.1, 0.9, 0.0) if name == "sgd_update" else (0.1, 0.9, 0.999, 1e-8, 0.0, 1)
+    with pytest.raises(ValueError, match=f"exactly {n} elements, but g has {bad}"):
+        kernels[name](*bufs, n, *hyper)

@@ -65,3 +65,95 @@ def test_logsumexp(kernels, host, rng, size):
     got = host.get(out, (4,))
     np.testing.assert_allclose(got[:3], expected, rtol=1e-5, atol=1e-5)
     assert got[3] == -np.inf
+
+
+def test_logsumexp_of_a_row_holding_plus_inf_is_plus_inf(kernels, host):
+    a = np.array([[1.0, np.inf, 3.0], [np.inf, np.inf, -np.inf], [np.nan, np.inf, 0.0]], np.float32)
+    big = np.zeros((2, 500), np.float32)
+    big[:, 321] = np.inf  # the work-group-tree shape too
+    out, out_big = host.empty(3), host.empty(2)
+    kernels["logsumexp"](host.put(a), out, 3)
+    kernels["logsumexp"](host.put(big), out_big, 500)
+    got = host.get(out, (3,))
+    assert got[0] == np.inf and got[1] == np.inf and np.isnan(got[2])
+    np.testing.assert_array_equal(host.get(out_big, (2,)), [np.inf, np.inf])
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "view"])
+@pytest.mark.parametrize("rows", [1, 2])  # one row: the serial shape would do; both are compensated
+def test_reduce_sum_of_150k_elements_is_accurate_to_a_pairwise_sum(kernels, host, rows, layout):
+    """A float32 pairwise sum errs by at most eps * log2(n) * sum|x|; 64 running sums of
+    2,344 elements each (the old tree) erred by 1.4e-5 relative on this data: values near
+    1e4 make each running sum large enough that every addition rounds off most of x."""
+    rng = np.random.default_rng(7)
+    a = (rng.random((rows, 150_000)) + 1e4).astype(np.float32)
+    out = host.empty(rows)
+    if layout == "contiguous":
+        kernels["reduce_sum"](host.put(a), out, a.shape[1])
+    else:
+        kernels["reduce_sum_view"](host.put(a), out, a.shape, (a.shape[1], 1), 0, 1)
+    exact = a.astype(np.float64).sum(axis=1)
+    bound = np.finfo(np.float32).eps * np.log2(a.shape[1]) * np.abs(a).sum(axis=1, dtype=np.float64)
+    assert np.all(np.abs(host.get(out, (rows,)) - exact) <= bound)
+    assert np.all(np.abs(host.get(out, (rows,)) - exact) / exact <= 1e-6)
+
+
+def test_reduce_sum_with_inf_and_nan_stays_ieee(kernels, host):
+    a = np.ones((3, 300), np.float32)
+    a[0, 7], a[1, 8], a[1, 9], a[2, 10] = np.inf, np.inf, -np.inf, np.nan
+    out = host.empty(3)
+    kernels["reduce_sum"](host.put(a), out, 300)
+    got = host.get(out, (3,))
+    assert got[0] == np.inf and np.isnan(got[1]) and np.isnan(got[2])
+
+
+@pytest.mark.parametrize("op", ["max", "sum"])
+def test_reductions_of_broadcast_views_past_2_31_elements(kernels, host, op):
+    """nd.array([[-1e30], [-2e30]]).broadcast_to((2, 1_200_000_000)).max(axis=1): the
+    second row started past element 2^31 and read wrong memory with 32-bit indices."""
+    base = np.array([-1e30, -2e30], np.float32) if op == "max" else np.array([1.5, -0.25], np.float32)
+    out = host.empty(2)
+    kernels[f"reduce_{op}_view"](host.put(base), out, (2, 1_200_000_000), (1, 0), 0, 1)
+    expected = base if op == "max" else base.astype(np.float64) * 1_200_000_000
+    np.testing.assert_allclose(host.get(out, (2,)), expected, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_reduce_view_of_an_overlapping_window_past_2_31_elements(kernels, host):
+    """No broadcast axis to drop: the kernel itself walks 2.4e9 elements with 64-bit math
+    (rows r = 0, 1 of a sliding window, like as_strided makes for im2col)."""
+    base = np.arange(70_001, dtype=np.float32)
+    out = host.empty(2)
+    kernels["reduce_max_view"](host.put(base), out, (2, 40_000, 30_000), (1, 1, 1), 0, 2)
+    np.testing.assert_array_equal(host.get(out, (2,)), [69_998.0, 69_999.0])
+
+
+@pytest.mark.parametrize("op", ["sum", "max"])
+@pytest.mark.parametrize("layout", ["contiguous", "view"])
+def test_few_long_rows_are_split_over_work_groups(runtime, kernels, host, rng, op, layout):
+    """One row of 100,000: several work-groups, then a join (checked by the kernels queued)."""
+    size = 100_003  # chunks of unequal length, the last one short
+    a = rng.standard_normal(size).astype(np.float32)
+    a[size - 5] = 50.0  # the max in the last chunk
+    out = host.empty(1)
+    runtime.finish()
+    if layout == "contiguous":
+        kernels[f"reduce_{op}"](host.put(a), out, size)
+    else:
+        kernels[f"reduce_{op}_view"](host.put(a), out, (1, size), (size, 1), 0, 1)
+    queued = [name for name, _ in runtime.pending]
+    suffix = "" if layout == "contiguous" else "_view"
+    assert f"reduce_{op}{suffix}_split" in queued and f"reduce_{op}{suffix}_join" in queued
+    expected = a.astype(np.float64).sum() if op == "sum" else 50.0
+    np.testing.assert_allclose(host.get(out, (1,)), [expected], rtol=1e-6, atol=1e-4)
+
+
+def test_split_reductions_keep_nan_and_inf(kernels, host):
+    a = np.zeros((2, 60_000), np.float32)
+    a[0, 59_000], a[1, 100] = np.nan, np.inf
+    out_max, out_sum = host.empty(2), host.empty(2)
+    kernels["reduce_max"](host.put(a), out_max, 60_000)
+    kernels["reduce_sum"](host.put(a), out_sum, 60_000)
+    got_max, got_sum = host.get(out_max, (2,)), host.get(out_sum, (2,))
+    assert np.isnan(got_max[0]) and got_max[1] == np.inf
+    assert np.isnan(got_sum[0]) and got_sum[1] == np.inf

@@ -103,3 +103,42 @@ def test_simplify_merges_axes_that_step_as_one():
 def test_empty_views_are_no_ops(kernels, host):
     kernels["compact"](host.put(np.zeros(3)), host.empty(0), (0, 3), (3, 1), 0)
     assert kernels["to_numpy"](host.empty(0), (0, 4), (4, 1), 0).shape == (0, 4)
+
+
+@pytest.fixture(params=[1, 3, 64], ids=["chunk1-gpu", "chunk3", "chunk64-cpu"])
+def view_chunk(runtime, request):
+    """Elements per work-item of the view kernels: 1 as on GPUs, 64 as on CPUs, and an
+    odd size so that rows end inside a piece."""
+    saved = runtime.view_chunk
+    runtime.view_chunk = request.param
+    yield request.param
+    runtime.view_chunk = saved
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_view_kernels_for_every_piece_size(kernels, host, view_chunk, seed):
+    rng = np.random.default_rng(500 + seed)
+    base = rng.standard_normal(3000).astype(np.float32)
+    shape, strides = (3, 5, 130), (1000, 0, 7)  # a broadcast axis and a long strided last axis
+    offset = int(rng.integers(0, 50))
+    n = int(np.prod(shape))
+    expected = _numpy_view(base, shape, strides, offset)
+    out = host.empty(n)
+    kernels["compact"](host.put(base), out, shape, strides, offset)
+    np.testing.assert_array_equal(host.get(out, shape), expected)
+
+    other = rng.standard_normal(n).astype(np.float32).reshape(shape)
+    result = host.empty(n)
+    kernels["ewise_strided"](
+        "ewise_add", host.put(base), strides, offset, host.put(other), (650, 130, 1), 0, result, shape
+    )
+    np.testing.assert_array_equal(host.get(result, shape), expected + other)
+
+    target = np.zeros(3000, np.float32)
+    values = rng.standard_normal(3 * 130).astype(np.float32)
+    buf = host.put(target)
+    kernels["ewise_setitem"](host.put(values), buf, (3, 130), (1000, 7), offset)
+    _numpy_view(target, (3, 130), (1000, 7), offset)[...] = values.reshape(3, 130)
+    kernels["scalar_setitem"](3 * 20, -1.0, buf, (3, 20), (1000, 1), offset)
+    _numpy_view(target, (3, 20), (1000, 1), offset)[...] = -1.0
+    np.testing.assert_array_equal(host.get(buf, (3000,)), target)

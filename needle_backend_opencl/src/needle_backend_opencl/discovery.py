@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from needle_core.hookspecs import ProbeResult
 
+from . import forking
 from .build import build_program
 
 ENV_DEVICE = "NEEDLE_OPENCL_DEVICE"
@@ -69,9 +70,13 @@ class Verdict:
 
 
 def opencl() -> Any:
-    """The ``pyopencl`` module (imported on demand: importing needle never loads it)."""
+    """The ``pyopencl`` module (imported on demand: importing needle never loads it).
+    Raises ``ForkedDeviceError`` in a process forked after the driver was started."""
+    if forking.inherited():
+        forking.refuse()
     import pyopencl
 
+    forking.driver_started()
     return pyopencl
 
 
@@ -107,6 +112,8 @@ def probe() -> ProbeResult:
         found = candidates()
     except ImportError as exc:
         return ProbeResult(False, f"pyopencl cannot be imported ({exc})", "pip install pyopencl")
+    except forking.ForkedDeviceError as exc:
+        return ProbeResult(False, str(exc), "start worker processes with multiprocessing.get_context('spawn')")
     if not found:
         return ProbeResult(False, "no OpenCL platform found: the ICD loader lists no driver", INSTALL_HINT)
     chosen = selected(found)
@@ -158,10 +165,15 @@ def verdict(candidate: Candidate) -> Verdict:
     needle's whole program: a driver can run a one-liner and still build a program
     without kernels, or abort the process. Only then does this process open the
     device (its build is then a disk-cache hit); the runtime is kept for the device.
+    A device that passed once with the same driver and program is not checked again
+    (a marker beside the program cache, ``build.cache_dir()``).
     """
     known = _VERDICTS.get(candidate)
     if known is None:
-        reason = check_in_child(candidate)
+        marker = _verified_marker(candidate)
+        reason = "" if marker is not None and marker.is_file() else check_in_child(candidate)
+        if not reason and marker is not None:
+            _touch(marker)
         if not reason:
             try:
                 _RUNTIMES[candidate] = open_runtime(candidate)
@@ -169,6 +181,30 @@ def verdict(candidate: Candidate) -> Verdict:
                 reason = failure_reason(exc)
         known = _VERDICTS[candidate] = Verdict(candidate, not reason, reason)
     return known
+
+
+def _verified_marker(candidate: Candidate) -> Any:
+    """The file that records that this device, with this driver, passed the child check
+    for this program source: a later process skips the child (about a second). Keyed
+    like the program cache, so a new driver or new kernels are verified again."""
+    from .build import cache_dir, program_key
+    from .source import program_source
+
+    folder = cache_dir()
+    if folder is None:
+        return None
+    try:
+        return folder / f"{program_key(cl_device(candidate), program_source())}.verified"
+    except Exception:  # a driver that cannot describe the device: always verify
+        return None
+
+
+def _touch(path: Any) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:  # read-only cache: verify again next time
+        pass
 
 
 def child_command(candidate: Candidate) -> list[str]:
@@ -221,9 +257,20 @@ def open_runtime(candidate: Candidate) -> Any:
 
     cl = opencl()
     runtime = Runtime(cl, cl_device(candidate))
-    smoke_test(cl, runtime.context, runtime.queue)
-    runtime.build()
+    runtime.build()  # the checked program, from the disk cache
     return runtime
+
+
+def kernel_check(runtime: Any) -> None:
+    """Run one of needle's own kernels on the runtime's queue and read it back (cheap:
+    no build; ``plugin.verify`` runs it on the first use of a device)."""
+    from .runtime import Buffer
+
+    buf = Buffer(runtime, 4)
+    runtime.launch("fill", (runtime.group(4),), (runtime.group(4),), buf.mem, np.float32(1.5), np.int32(4))
+    got = runtime.read(buf, (4,), (1,), 0)
+    if not np.array_equal(got, np.full(4, 1.5, np.float32)):
+        raise RuntimeError(f"needle's fill kernel computed {got.tolist()}, expected [1.5, 1.5, 1.5, 1.5]")
 
 
 def runtime(candidate: Candidate) -> Any:

@@ -2,15 +2,16 @@
 
 * ``probe``: enumerates OpenCL platforms only (cheap; never compiles), so listing
   devices or choosing the default device costs no OpenCL build.
-* ``count``: runs on first use of an opencl device; builds and runs a one-line
-  kernel, then builds needle's program, on each selected device to count the usable
-  ones (``opencl:N`` is the N-th). pyopencl and PoCL cache builds on disk, so this
-  compiles only on a machine's first run.
+* ``count``: runs on first use of an opencl device; a child process builds and runs
+  a one-line kernel, then needle's program, on each selected device to count the
+  usable ones (``opencl:N`` is the N-th). Programs are cached on disk and a passed
+  check is remembered beside them (``build.py``), so only a machine's first run (or
+  the first after a driver or kernel change) compiles and starts the child.
   When none is usable it still reports index 0, so that device's ``verify`` can say
   why (with the compiler's reason) instead of a bare "index out of range".
 * ``factory(N)``: the kernel table over the context, queue and program that the
   N-th usable device was verified with.
-* ``verify``: reruns the one-line kernel on the device's own queue.
+* ``verify``: runs needle's ``fill`` kernel on the device's own queue and reads it back.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def verify(device: Any) -> ProbeResult:
     if runtime is None:
         return ProbeResult(False, f"no usable OpenCL device: {discovery.unusable_summary()}", discovery.INSTALL_HINT)
     try:
-        discovery.smoke_test(runtime.cl, runtime.context, runtime.queue)
+        discovery.kernel_check(runtime)
     except Exception as exc:
         return ProbeResult(False, f"{runtime.name}: {discovery.failure_reason(exc)}", discovery.INSTALL_HINT)
     return ProbeResult(True)

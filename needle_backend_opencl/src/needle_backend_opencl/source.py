@@ -7,6 +7,7 @@ The elementwise family comes from the shared table ``needle_core.kernels.ELEMENT
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from string import Template
 
@@ -28,16 +29,31 @@ _LOADS = {
     "scalar": "const float a = A[i];",
 }
 
-# (kernel-name prefix, identity, combine) of the reductions.
+#: Bytes of a reduction's partial state (what ``*_split`` writes per work-group).
+STATE_BYTES = {"reduce_sum": 8, "reduce_max": 4}
+# kernel-name prefix -> (state type, identity, add element, merge states, finish) of the reductions.
 _REDUCTIONS = {
-    "reduce_sum": ("0.0f", "x + y"),
+    # compensated: a 150,000-element row sums to within a rounding or two
+    "reduce_sum": (
+        "float2",
+        "(float2)(0.0f, 0.0f)",
+        "return kahan_add(s, x);",
+        "float2 m = kahan_add(s, o.x); m.y += o.y; return m;",
+        "return kahan_result(s) * scale;",
+    ),
     # NaN-propagating like NumPy's max: once acc is NaN it stays NaN.
-    "reduce_max": ("-INFINITY", "(y > x || isnan(y)) ? y : x"),
+    "reduce_max": (
+        "float",
+        "-INFINITY",
+        "return (x > s || isnan(x)) ? x : s;",
+        "return (o > s || isnan(o)) ? o : s;",
+        "return s;",
+    ),
 }
-# (name suffix, operand parameters, j-th element of output row r)
+# (name suffix, operand parameters, j-th element of output row r); 64-bit indices
 _LAYOUTS = {
-    "": ("__global const float* a", "a[(size_t)r * size + j]"),
-    "_view": ("__global const float* a, const view_t v", "a[view_offset(&v, r * size + j)]"),
+    "": ("__global const float* a", "a[(long)r * size + j]"),
+    "_view": ("__global const float* a, const view_t v", "a[view_offset(&v, (long)r * size + j)]"),
 }
 
 
@@ -58,6 +74,31 @@ def render_elementwise(row: ElementwiseKernel) -> str:
     )
 
 
+def strided_rows() -> tuple[ElementwiseKernel, ...]:
+    """The rows ``ewise_strided`` serves: the binary array rows of the table."""
+    return tuple(row for row in ELEMENTWISE if row.arity == 2 and not row.is_scalar)
+
+
+def render_strided(row: ElementwiseKernel) -> str:
+    """``out[i] = expr(a_view[i], b_view[i])``: operands read in place through views
+    (broadcast, permuted, sliced), so no compact kernel runs first; pieces as strided.cl."""
+    return (
+        f"__kernel void {row.name}_strided(__global const float* A, const view_t va, "
+        f"__global const float* B, const view_t vb, __global float* OUT, const int n, const int inner, "
+        f"const int chunk) {{\n"
+        f"    int lin0;\n"
+        f"    const int len = view_piece(get_global_id(0), n, inner, chunk, &lin0);\n"
+        f"    if (len <= 0) return;\n"
+        f"    const int oa = view_offset32(&va, lin0), sa = (int)va.strides[va.ndim - 1];\n"
+        f"    const int ob = view_offset32(&vb, lin0), sb = (int)vb.strides[vb.ndim - 1];\n"
+        f"    for (int j = 0; j < len; ++j) {{\n"
+        f"        const float a = A[oa + j * sa], b = B[ob + j * sb];\n"
+        f"        OUT[lin0 + j] = (float)({row.expr});\n"
+        f"    }}\n"
+        f"}}\n"
+    )
+
+
 def _template(name: str) -> str:
     return resources.files(__package__).joinpath("cl").joinpath(name).read_text(encoding="utf-8")
 
@@ -65,9 +106,20 @@ def _template(name: str) -> str:
 def render_reductions() -> str:
     template = Template(_template("reduce.cl"))
     parts = []
-    for prefix, (init, op) in _REDUCTIONS.items():
+    for prefix, (state, init, add, merge, finish) in _REDUCTIONS.items():
         for suffix, (args, load) in _LAYOUTS.items():
-            parts.append(template.substitute(NAME=prefix + suffix, INIT=init, OP=op, ARGS=args, LOAD=load))
+            parts.append(
+                template.substitute(
+                    NAME=prefix + suffix,
+                    STATE=state,
+                    INIT=init,
+                    ADD=add,
+                    MERGE=merge,
+                    FINISH=finish,
+                    ARGS=args,
+                    LOAD=load,
+                )
+            )
     return "\n".join(parts)
 
 
@@ -81,6 +133,8 @@ def program_source() -> str:
             "// ---- elementwise family, rendered from needle_core.kernels.ELEMENTWISE ----",
             *(render_elementwise(row) for row in ELEMENTWISE),
             _template("strided.cl"),
+            "// ---- ewise_strided: the binary rows over two strided views ----",
+            *(render_strided(row) for row in strided_rows()),
             render_reductions(),
             _template("logsumexp.cl"),
             _template("matmul.cl"),
@@ -96,7 +150,8 @@ KERNEL_NAMES: tuple[str, ...] = (
     "compact",
     "ewise_setitem",
     "scalar_setitem",
-    *(f"{p}{s}_{shape}" for p in _REDUCTIONS for s in _LAYOUTS for shape in ("serial", "tree")),
+    *(f"{row.name}_strided" for row in strided_rows()),
+    *(f"{p}{s}_{shape}" for p in _REDUCTIONS for s in _LAYOUTS for shape in ("serial", "tree", "split", "join")),
     "logsumexp_serial",
     "logsumexp_tree",
     "pack_b",
@@ -105,3 +160,24 @@ KERNEL_NAMES: tuple[str, ...] = (
     "sgd_update",
     "adam_update",
 )
+
+
+_SCALAR_TYPES = {"int": "int32", "long": "int64", "float": "float32", "uint": "uint32", "ulong": "uint64"}
+
+
+def scalar_arg_dtypes(source: str) -> dict[str, list[str | None]]:
+    """Each kernel's parameters as pyopencl's ``set_scalar_arg_dtypes`` wants them: the
+    NumPy dtype name of a by-value scalar, ``None`` for buffers and structs. Read from
+    the program text, so a kernel's Python call can never disagree with its signature;
+    pyopencl then packs arguments in compiled code (several times cheaper per launch
+    than ``set_args``)."""
+    found = {}
+    for name, params in re.findall(r"__kernel\s+void\s+(\w+)\s*\(([^)]*)\)", source):
+        dtypes: list[str | None] = []
+        for param in params.split(","):
+            words = param.replace("*", " * ").split()
+            scalar = [w for w in words if w in _SCALAR_TYPES]
+            by_value = "*" not in words and "__global" not in words and "__local" not in words
+            dtypes.append(_SCALAR_TYPES[scalar[0]] if by_value and scalar else None)
+        found[name] = dtypes
+    return found

@@ -20,6 +20,23 @@ def simplify(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[list[int
     return [n for n, _ in merged] or [1], [s for _, s in merged] or [1]
 
 
+def simplify_pair(
+    shape: tuple[int, ...], a_strides: tuple[int, ...], b_strides: tuple[int, ...]
+) -> tuple[list[int], list[int], list[int]]:
+    """``simplify`` for two views of one shape: an axis merges into the next only when it
+    does so in both views."""
+    dims = [(int(n), int(sa), int(sb)) for n, sa, sb in zip(shape, a_strides, b_strides, strict=True) if n != 1]
+    merged: list[list[int]] = []
+    for n, sa, sb in dims:
+        if merged and merged[-1][1] == sa * n and merged[-1][2] == sb * n:
+            merged[-1] = [merged[-1][0] * n, sa, sb]
+        else:
+            merged.append([n, sa, sb])
+    if not merged:
+        return [1], [1], [1]
+    return [m[0] for m in merged], [m[1] for m in merged], [m[2] for m in merged]
+
+
 def check_view(buffer_size: int, shape: tuple[int, ...], strides: tuple[int, ...], offset: int, what: str) -> int:
     """Number of elements of the view; raises if it would leave the buffer."""
     if len(shape) != len(strides):
@@ -44,14 +61,14 @@ def check_view(buffer_size: int, shape: tuple[int, ...], strides: tuple[int, ...
 
 
 def pack(shape: list[int], strides: list[int], offset: int) -> np.ndarray:
-    """The ``view_t`` struct bytes: ndim, offset, shape[MAX_DIMS], strides[MAX_DIMS] (int32)."""
+    """The ``view_t`` struct bytes: ndim, offset, shape[MAX_DIMS], strides[MAX_DIMS] (int64)."""
     ndim = len(shape)
     if ndim > MAX_DIMS:
         raise ValueError(
             f"the opencl kernels address views of at most {MAX_DIMS} non-mergeable axes, got {ndim} "
             f"(shape {shape}); compact in steps or reshape"
         )
-    packed = np.zeros(2 + 2 * MAX_DIMS, dtype=np.int32)
+    packed = np.zeros(2 + 2 * MAX_DIMS, dtype=np.int64)
     packed[0], packed[1] = ndim, offset
     packed[2 : 2 + ndim] = shape
     packed[2 + MAX_DIMS : 2 + MAX_DIMS + ndim] = strides

@@ -10,8 +10,8 @@
 //   * "local" for devices with dedicated local memory (GPUs): 64 x 64 tiles of C per
 //     work-group, A and B tiles staged in local memory, 4 x 4 outputs per work-item.
 
-#ifndef RM
-#define RM 8
+#if RM != 8
+#error "matmul_packed spells out 8 rows (RM_ROWS); source.MATMUL_RM must be 8"
 #endif
 
 // Bp[b][jb][k][c] = B[b][k][jb*16 + c], zero past column P.
@@ -28,34 +28,41 @@ __kernel void pack_b(__global const float* B, __global float* Bp, const int N, c
     }
 }
 
+// The RM = 8 rows of a block, spelled out: drivers (PoCL's LLVM) do not unroll a loop
+// over a private array of vectors, which then lives on the stack and every multiply-add
+// goes through memory; eight named accumulators stay in registers.
+#define RM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+void store_row16(__global float* c, const int row, const int M, const int P, const int col, const float16 v) {
+    if (row >= M) return;
+    if (col + 16 <= P) {
+        vstore16(v, 0, c + (size_t)row * P + col);
+    } else {
+        float vals[16];
+        vstore16(v, 0, vals);
+        for (int j = 0; col + j < P; ++j) c[(size_t)row * P + col + j] = vals[j];
+    }
+}
+
 __kernel void matmul_packed(__global const float* A, __global const float* Bp, __global float* C,
                             const int M, const int N, const int P, const int njb) {
     const int jb = get_global_id(0), ib = get_global_id(1), b = get_global_id(2);
     if (jb >= njb) return;
     // rows past M re-read row M-1 (always in bounds); their results are never stored
     __global const float* a = A + (size_t)b * M * N;
-    int row_off[RM];
-    for (int r = 0; r < RM; ++r) row_off[r] = min(ib * RM + r, M - 1) * N;
+#define ROW_PTR(r) __global const float* a##r = a + (size_t)min(ib * RM + r, M - 1) * N;
+    RM_ROWS(ROW_PTR)
     __global const float* bp = Bp + ((size_t)b * njb + jb) * N * 16;
-    float16 acc[RM];
-    for (int r = 0; r < RM; ++r) acc[r] = (float16)(0.0f);
+#define ACC_INIT(r) float16 acc##r = (float16)(0.0f);
+    RM_ROWS(ACC_INIT)
     for (int k = 0; k < N; ++k) {
         const float16 bv = vload16(k, bp);
-        for (int r = 0; r < RM; ++r) acc[r] = MAC((float16)(a[row_off[r] + k]), bv, acc[r]);
+#define ACC_STEP(r) acc##r = MAC((float16)(a##r[k]), bv, acc##r);
+        RM_ROWS(ACC_STEP)
     }
     __global float* c = C + (size_t)b * M * P;
-    const int col = jb * 16;
-    for (int r = 0; r < RM; ++r) {
-        const int row = ib * RM + r;
-        if (row >= M) break;
-        if (col + 16 <= P) {
-            vstore16(acc[r], 0, c + (size_t)row * P + col);
-        } else {
-            float vals[16];
-            vstore16(acc[r], 0, vals);
-            for (int j = 0; col + j < P; ++j) c[(size_t)row * P + col + j] = vals[j];
-        }
-    }
+#define STORE(r) store_row16(c, ib * RM + r, M, P, jb * 16, acc##r);
+    RM_ROWS(STORE)
 }
 
 #define TILE 64
