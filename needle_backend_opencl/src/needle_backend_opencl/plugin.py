@@ -90,3 +90,11 @@ SPEC = DeviceSpec(
 @hookimpl
 def needle_declare_devices() -> list[DeviceSpec]:
     return [SPEC]
+
+
+# Known conformance failures (strict xfail on this device: remove an entry once fixed).
+CONFORMANCE_XFAIL = {
+    "test_elementwise_kernels_reject_operands_larger_than_out": "kernels check only size < needed (issue 20 item 3)",
+    "test_reduction_kernels_reject_operands_larger_than_out": "kernels check only size < needed (issue 20 item 3)",
+    "test_optimizer_kernels_reject_buffers_of_another_size": "kernels check only size < needed (issue 20 item 3)",
+}
