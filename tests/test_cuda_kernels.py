@@ -343,6 +343,18 @@ def _reduce_views():
     e2 = rng.standard_normal((400, 9)).astype(np.float32)
     e2[7, 3] = np.nan
     yield "nan", e2, e2[:, ::2], 1
+    f = rng.standard_normal((3, 1, 40)).astype(np.float32)
+    yield "repeat_between_reduced", f, np.broadcast_to(f, (3, 6, 40)), 2  # a stride-0 axis among reduced ones
+    yield "only_repeats", d, np.broadcast_to(d[:, :1], (300, 9)), 1  # every axis repeats one element
+
+
+def test_reduce_views_never_expand_a_repeated_axis(ns):
+    """2 x 5e9 elements: expanding the stride-0 axis would need 40 GB."""
+    base = put(ns, np.array([-1.5, 2.0], np.float32))
+    for kernel, expected in (("reduce_sum_view", [-7.5e9, 1e10]), ("reduce_max_view", [-1.5, 2.0])):
+        out = ns["Array"](2)
+        ns[kernel](base, out, (2, 5 * 10**9), (1, 0), 0, 1)
+        np.testing.assert_allclose(get(ns, out, (2,)), expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("name,base,view,k", list(_reduce_views()), ids=[v[0] for v in _reduce_views()])

@@ -46,8 +46,10 @@ class CudaBuffer:
 
 
 def _need(buf: Any, n: int, what: str) -> None:
-    if buf.size < n:
-        raise ValueError(f"{what}: buffer has {buf.size} elements, the kernel needs {n}")
+    """Operands hold exactly the elements the call names (docs/backends.md §1): a
+    larger buffer is as wrong as a smaller one (a caller mixing up sizes)."""
+    if buf.size != n:
+        raise ValueError(f"{what}: buffer has {buf.size} elements, the kernel needs exactly {n}")
 
 
 def build_namespace(rt: CudaRuntime) -> dict[str, Any]:
@@ -108,7 +110,7 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
     if k.arity == 1:
         def unary(a, out):
             n = out.size
-            if a.size < n:
+            if a.size != n:
                 _need(a, n, name)
             if n:
                 launch(*grid_1d((n + 3) >> 2), a._ptr, out._ptr, n)
@@ -117,7 +119,7 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
     if k.is_scalar:
         def scalar(a, val, out):
             n = out.size
-            if a.size < n:
+            if a.size != n:
                 _need(a, n, name)
             if n:
                 launch(*grid_1d((n + 3) >> 2), a._ptr, out._ptr, n, float(val))
@@ -126,7 +128,7 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
 
     def binary(a, b, out):
         n = out.size
-        if a.size < n or b.size < n:
+        if a.size != n or b.size != n:
             _need(a, n, name)
             _need(b, n, name)
         if n:
@@ -239,6 +241,16 @@ def _make_reductions(rt: CudaRuntime, Array: type, compact_into: Callable[..., N
             _need(out, rows, f"{name} (out)")
             if rows == 0:
                 return
+            repeats = prod(n for n, s in zip(shape[-k:], strides[-k:], strict=True) if s == 0 and n > 1)
+            if repeats > 1 and size:  # a reduced axis repeating one element (stride 0) is never expanded
+                kept = [(n, s) for n, s in zip(shape[-k:], strides[-k:], strict=True) if s or n <= 1] or [(1, 1)]
+                shape = shape[:-k] + tuple(n for n, _ in kept)
+                strides = strides[:-k] + tuple(s for _, s in kept)
+                k, size = len(kept), size // repeats
+                if op == "sum":  # a sum over the repeats is the sum times their number
+                    reduce_view(a, out, shape, strides, offset, k)
+                    scale(out, float(repeats))
+                    return
             if size == 0 or (rows < rt.sm_count * 256 and size > 64):
                 # too few outputs to fill the GPU with one thread each: compact the
                 # view, then the warp/block-per-row kernels split each row
@@ -254,6 +266,11 @@ def _make_reductions(rt: CudaRuntime, Array: type, compact_into: Callable[..., N
 
         reduce_view.__name__ = name
         return reduce_view
+
+    mul_launch = rt.launcher("scalar_mul", "elementwise", elementwise_signature(2, True))
+
+    def scale(buf, val: float) -> None:  # in place: each thread reads and writes its own element
+        mul_launch(*rt.grid_1d((buf.size + 3) >> 2), buf._ptr, buf._ptr, buf.size, val)
 
     reduce_sum = make("reduce_sum", ("thread", "warp", "block"), 0.0)
     reduce_max = make("reduce_max", ("thread", "warp", "block"), float("-inf"))
