@@ -233,3 +233,9 @@ def test_optimizer_kernels_reject_buffers_of_another_size(needle_device, name):
             else:
                 kernel(*bufs, 4, 0.1, 0.9, 0.999, 1e-8, 0.0, 1)
         np.testing.assert_array_equal(read(needle_device, bufs[0], (bufs[0].size,)), 0.5)  # nothing written
+    bufs = [to_device(needle_device, np.full(6, 0.5, np.float32)) for _ in range(n)]  # all larger than `size`
+    with pytest.raises(ValueError):
+        if name == "sgd_update":
+            kernel(*bufs, 4, 0.1, 0.9, 0.0)
+        else:
+            kernel(*bufs, 4, 0.1, 0.9, 0.999, 1e-8, 0.0, 1)
