@@ -128,8 +128,10 @@ def test_buffer_checks(ns):
         ns["Array"](4, "float64")
     with pytest.raises(ValueError, match="3 elements, the buffer 4"):
         ns["from_numpy"](np.zeros(3, np.float32), ns["Array"](4))
-    with pytest.raises(ValueError, match="needs 8"):
+    with pytest.raises(ValueError, match="needs exactly 8"):
         ns["ewise_add"](ns["Array"](4), ns["Array"](8), ns["Array"](8))
+    with pytest.raises(ValueError, match="12 elements.*needs exactly 8"):  # larger operands too
+        ns["ewise_add"](ns["Array"](12), ns["Array"](8), ns["Array"](8))
 
 
 # -- strided views ------------------------------------------------------------------------
