@@ -350,6 +350,14 @@ def _reduce_views():
     yield "only_repeats", d, np.broadcast_to(d[:, :1], (300, 9)), 1  # every axis repeats one element
 
 
+def test_matmul_dimensions_beyond_32_bits_are_refused(ns):
+    a, b, out = ns["Array"](0), ns["Array"](0), ns["Array"](0)
+    with pytest.raises(ValueError, match=r"m = 2147483648 exceeds .*32-bit"):
+        ns["matmul"](a, b, out, 2**31, 0, 0)
+    with pytest.raises(ValueError, match=r"p = 4294967296 exceeds"):
+        ns["batched_matmul"](a, b, out, 1, 0, 0, 2**32)
+
+
 def test_reduce_views_never_expand_a_repeated_axis(ns):
     """2 x 5e9 elements: expanding the stride-0 axis would need 40 GB."""
     base = put(ns, np.array([-1.5, 2.0], np.float32))

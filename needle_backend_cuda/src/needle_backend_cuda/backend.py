@@ -52,6 +52,17 @@ def _need(buf: Any, n: int, what: str) -> None:
         raise ValueError(f"{what}: buffer has {buf.size} elements, the kernel needs exactly {n}")
 
 
+def _dims_fit(what: str, **dims: int) -> None:
+    """The GEMM/im2col kernels take matrix dimensions as 32-bit ints (their flat
+    indices are 64-bit): refuse a dimension they cannot represent."""
+    for name, value in dims.items():
+        if value >= layout.INT32_LIMIT:
+            raise ValueError(
+                f"{what}: {name} = {value} exceeds the kernel's 32-bit dimension limit ({layout.INT32_LIMIT - 1}); "
+                "split the operation along that axis"
+            )
+
+
 def build_namespace(rt: CudaRuntime) -> dict[str, Any]:
     """Every kernel for the GPU behind ``rt``."""
     ns: dict[str, Any] = {}
@@ -313,6 +324,7 @@ def _make_matmuls(rt: CudaRuntime, Array: type) -> dict[str, Callable[..., None]
 
     def matmul(a, b, out, m, n, p) -> None:
         m, n, p = int(m), int(n), int(p)
+        _dims_fit("matmul", m=m, n=n, p=p)
         _need(a, m * n, "matmul (a)")
         _need(b, n * p, "matmul (b)")
         _need(out, m * p, "matmul (out)")
@@ -320,6 +332,7 @@ def _make_matmuls(rt: CudaRuntime, Array: type) -> dict[str, Callable[..., None]
 
     def batched_matmul(a, b, out, batch, m, n, p) -> None:
         batch, m, n, p = int(batch), int(m), int(n), int(p)
+        _dims_fit("batched_matmul", m=m, n=n, p=p)
         _need(a, batch * m * n, "batched_matmul (a)")
         _need(b, batch * n * p, "batched_matmul (b)")
         _need(out, batch * m * p, "batched_matmul (out)")
@@ -338,6 +351,7 @@ def _make_matmuls(rt: CudaRuntime, Array: type) -> dict[str, Callable[..., None]
                 f"conv2d_nhwc: needs stride >= 1 and K <= H, W; got stride={stride}, K={K}, input {tuple(shape_a)}"
             )
         Ho, Wo = (H - K) // stride + 1, (W - K) // stride + 1
+        _dims_fit("conv2d_nhwc", H=H, W=W, C=C, C_out=C_out, stride=stride, rows=N * Ho * Wo, cols=K * K * C)
         _need(a, N * H * W * C, "conv2d_nhwc (a)")
         _need(w, K * K * C * C_out, "conv2d_nhwc (w)")
         _need(out, N * Ho * Wo * C_out, "conv2d_nhwc (out)")
