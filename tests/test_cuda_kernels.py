@@ -348,6 +348,9 @@ def _reduce_views():
     f = rng.standard_normal((3, 1, 40)).astype(np.float32)
     yield "repeat_between_reduced", f, np.broadcast_to(f, (3, 6, 40)), 2  # a stride-0 axis among reduced ones
     yield "only_repeats", d, np.broadcast_to(d[:, :1], (300, 9)), 1  # every axis repeats one element
+    g = rng.standard_normal((1, 2, 300)).astype(np.float32)
+    yield "kept_repeats_long_rows", g, np.broadcast_to(g, (50, 2, 300)), 1  # few outputs, long rows: reduced once
+    yield "kept_repeats_all", g, np.broadcast_to(g[:, :1, :1], (70, 3, 40)), 1
 
 
 def test_matmul_dimensions_beyond_32_bits_are_refused(ns):

@@ -45,6 +45,15 @@ class CudaBuffer:
         return f"CudaBuffer(size={self.size}, ptr={self._ptr:#x}, device=cuda:{self.runtime.index})"
 
 
+def layout_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Row-major element strides of a compact ``shape``."""
+    out, acc = [], 1
+    for n in reversed(shape):
+        out.append(acc)
+        acc *= n
+    return tuple(reversed(out))
+
+
 def _need(buf: Any, n: int, what: str) -> None:
     """Operands hold exactly the elements the call names (docs/backends.md §1): a
     larger buffer is as wrong as a smaller one (a caller mixing up sizes)."""
@@ -262,6 +271,22 @@ def _make_reductions(rt: CudaRuntime, Array: type, compact_into: Callable[..., N
                     reduce_view(a, out, shape, strides, offset, k)
                     scale(out, float(repeats))
                     return
+            kept_axes = list(zip(shape[:-k], strides[:-k], strict=True))
+            if size and any(s == 0 and n > 1 for n, s in kept_axes):
+                # a kept axis repeating one element: reduce the distinct rows once, then repeat them
+                distinct = [(n, s) for n, s in kept_axes if s or n <= 1]
+                ushape = tuple(n for n, _ in distinct)
+                uniq = Array(prod(ushape))
+                reduce_view(a, uniq, ushape + shape[-k:], tuple(s for _, s in distinct) + strides[-k:], offset, k)
+                ustrides, j, src = layout_strides(ushape), 0, []
+                for n, s in kept_axes:
+                    if s or n <= 1:
+                        src.append(ustrides[j])
+                        j += 1
+                    else:
+                        src.append(0)
+                compact_into(uniq, out, shape[:-k], tuple(src), 0)
+                return
             if size == 0 or (rows < rt.sm_count * 256 and size > 64):
                 # too few outputs to fill the GPU with one thread each: compact the
                 # view, then the warp/block-per-row kernels split each row
