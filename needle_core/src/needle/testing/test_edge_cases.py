@@ -3,6 +3,10 @@ input that must fail at the call that caused it, with a message naming the value
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from needle_core.autograd import Tensor
@@ -191,6 +195,38 @@ def test_reductions_of_huge_broadcast_views_read_only_distinct_elements(needle_d
     got = getattr(square, name)(axis=0).numpy()
     assert got.shape == (10**5,)
     np.testing.assert_allclose(got, 0.5 * 10**5 if name == "sum" else 0.5, rtol=1e-6)
+
+
+_RSS_SCRIPT = textwrap.dedent(
+    """
+    import resource, sys
+    import needle as ndl
+    from needle_core import backend_ndarray as nd
+
+    dev = ndl.device(sys.argv[1])
+
+    def reduce_all(view):
+        for name in ("sum", "max"):
+            for axis in (0, 1, None):
+                getattr(view, name)(axis=axis).numpy()
+
+    one = nd.full((1, 1), 1.0, device=dev)
+    reduce_all(one.broadcast_to((64, 64)))  # warm up: kernels built, memory pools filled
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reduce_all(one.broadcast_to((10_000, 10_000)))  # expanded, this view would take 400 MB
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    """
+)
+
+
+def test_reducing_a_broadcast_view_does_not_expand_it(needle_device):
+    """Peak RSS of a fresh process (host memory: GPU backends are bounded elsewhere)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, str(needle_device.canonical)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    grown_mb = float(done.stdout.split()[-1])
+    assert grown_mb < 100, f"peak RSS grew by {grown_mb:.0f} MB reducing a broadcast view (expanded: 400 MB)"
 
 
 # -- kernels: operands must have exactly the sizes the call names (docs/backends.md §1) -----------
