@@ -128,8 +128,10 @@ def test_buffer_checks(ns):
         ns["Array"](4, "float64")
     with pytest.raises(ValueError, match="3 elements, the buffer 4"):
         ns["from_numpy"](np.zeros(3, np.float32), ns["Array"](4))
-    with pytest.raises(ValueError, match="needs 8"):
+    with pytest.raises(ValueError, match="needs exactly 8"):
         ns["ewise_add"](ns["Array"](4), ns["Array"](8), ns["Array"](8))
+    with pytest.raises(ValueError, match="12 elements.*needs exactly 8"):  # larger operands too
+        ns["ewise_add"](ns["Array"](12), ns["Array"](8), ns["Array"](8))
 
 
 # -- strided views ------------------------------------------------------------------------
@@ -343,6 +345,29 @@ def _reduce_views():
     e2 = rng.standard_normal((400, 9)).astype(np.float32)
     e2[7, 3] = np.nan
     yield "nan", e2, e2[:, ::2], 1
+    f = rng.standard_normal((3, 1, 40)).astype(np.float32)
+    yield "repeat_between_reduced", f, np.broadcast_to(f, (3, 6, 40)), 2  # a stride-0 axis among reduced ones
+    yield "only_repeats", d, np.broadcast_to(d[:, :1], (300, 9)), 1  # every axis repeats one element
+    g = rng.standard_normal((1, 2, 300)).astype(np.float32)
+    yield "kept_repeats_long_rows", g, np.broadcast_to(g, (50, 2, 300)), 1  # few outputs, long rows: reduced once
+    yield "kept_repeats_all", g, np.broadcast_to(g[:, :1, :1], (70, 3, 40)), 1
+
+
+def test_matmul_dimensions_beyond_32_bits_are_refused(ns):
+    a, b, out = ns["Array"](0), ns["Array"](0), ns["Array"](0)
+    with pytest.raises(ValueError, match=r"m = 2147483648 exceeds .*32-bit"):
+        ns["matmul"](a, b, out, 2**31, 0, 0)
+    with pytest.raises(ValueError, match=r"p = 4294967296 exceeds"):
+        ns["batched_matmul"](a, b, out, 1, 0, 0, 2**32)
+
+
+def test_reduce_views_never_expand_a_repeated_axis(ns):
+    """2 x 5e9 elements: expanding the stride-0 axis would need 40 GB."""
+    base = put(ns, np.array([-1.5, 2.0], np.float32))
+    for kernel, expected in (("reduce_sum_view", [-7.5e9, 1e10]), ("reduce_max_view", [-1.5, 2.0])):
+        out = ns["Array"](2)
+        ns[kernel](base, out, (2, 5 * 10**9), (1, 0), 0, 1)
+        np.testing.assert_allclose(get(ns, out, (2,)), expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("name,base,view,k", list(_reduce_views()), ids=[v[0] for v in _reduce_views()])

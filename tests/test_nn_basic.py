@@ -82,6 +82,13 @@ def test_softmax_loss_matches_numpy(needle_device):
     np.testing.assert_allclose(float(loss.numpy()), expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("bad", [-1, 5, 7])
+def test_softmax_loss_rejects_labels_outside_the_classes(needle_device, bad):
+    z = _t(needle_device, np.zeros((3, 5), "float32"))
+    with pytest.raises(ValueError, match=rf"SoftmaxLoss.*label {bad} .*\[0, 5\)"):
+        nn.SoftmaxLoss()(z, ndl.Tensor(np.array([0, bad, 4]), device=needle_device))
+
+
 def test_dropout_scaling_and_mask_draw(needle_device):
     x = np.random.randn(20, 30).astype("float32")
     drop = nn.Dropout(p=0.3)

@@ -21,7 +21,7 @@ struct ArrayObject {
 extern PyTypeObject ArrayType;
 
 // Ready the type and add it to module `m` as `Array`, with the DLPack hooks
-// `host_array(a)` and `from_host_array(obj)` (docs/backends.md §7).
+// `host_array(a)` and `from_host_array(obj)` (docs/backends.md §8).
 void add_array_type(pybind11::module_& m);
 
 inline Array* as_array(PyObject* o) {

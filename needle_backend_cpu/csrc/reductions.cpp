@@ -23,6 +23,7 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 
 struct Sum {
   using Acc = double;
+  static constexpr bool kScalesWithRepeats = true;  // a sum over a repeated element is a multiply
   static constexpr float init = 0.0f;
   static vfloat step(vfloat acc, vfloat x) { return acc + x; }
   static float step(float acc, float x) { return acc + x; }
@@ -32,6 +33,7 @@ struct Sum {
 
 struct Max {  // propagates NaN like np.max
   using Acc = float;
+  static constexpr bool kScalesWithRepeats = false;  // the max of repeats is the element
   static constexpr float init = -kInf;
   static vfloat step(vfloat acc, vfloat x) { return (x > acc || x != x) ? x : acc; }
   static float step(float acc, float x) { return (x > acc || x != x) ? x : acc; }
@@ -137,25 +139,11 @@ std::vector<int64_t> offsets(const Shape& shape, const Shape& strides) {
   return offs;
 }
 
+// out[o] = R over the reduced axes (rs, rst) at the o-th multi-index of the kept axes
+// (ks, kst), row-major; no stride is 0 here, so `kept * red` elements are distinct.
 template <class R>
-void reduce_view(const char* kernel, const Array& a, Array& out, const Shape& shape, const Shape& strides,
-                 int64_t offset, int64_t reduce_ndim) {
-  int64_t n = check_view(kernel, "a", a.size, shape, strides, offset);
-  if (reduce_ndim < 0 || reduce_ndim > (int64_t)shape.size())
-    throw std::invalid_argument(std::string(kernel) + ": reduce_ndim must be in [0, " + std::to_string(shape.size()) +
-                                "], got " + std::to_string(reduce_ndim));
-  size_t split = shape.size() - reduce_ndim;
-  Shape ks(shape.begin(), shape.begin() + split), kst(strides.begin(), strides.begin() + split);
-  Shape rs(shape.begin() + split, shape.end()), rst(strides.begin() + split, strides.end());
-  int64_t kept = checked_numel(kernel, ks), red = checked_numel(kernel, rs);
-  check_size(kernel, "out", out.size, kept);
-  ReleaseGIL nogil(n);
-  if (kept == 0) return;
-  if (red == 0) {
-    std::fill_n(out.ptr, kept, R::init);
-    return;
-  }
-  const float* base = a.ptr + offset;
+void reduce_strided(const float* base, float* out, Shape ks, Shape kst, Shape rs, Shape rst, int64_t kept,
+                    int64_t red) {
   simplify(ks, kst);
   simplify(rs, rst);
 
@@ -169,7 +157,7 @@ void reduce_view(const char* kernel, const Array& a, Array& out, const Shape& sh
           off += (rem % ks[k]) * kst[k];
           rem /= ks[k];
         }
-        out.ptr[o] = (float)reduce_run<R>(base + off, len);
+        out[o] = (float)reduce_run<R>(base + off, len);
       }
     }, 1);
     return;
@@ -193,18 +181,80 @@ void reduce_view(const char* kernel, const Array& a, Array& out, const Shape& sh
         std::fill_n(acc, w, R::init);
         for (int64_t ro : roffs)
           for (int64_t j = 0; j < w; ++j) acc[j] = R::step(acc[j], p[ro + j]);
-        std::copy_n(acc, w, out.ptr + o * inner + j0);
+        std::copy_n(acc, w, out + o * inner + j0);
       }
     }, 1);
     return;
   }
   // otherwise: gather the view kept-major into a compact temporary, reduce its rows
-  std::vector<float> tmp(n);
+  std::vector<float> tmp(kept * red);
   Shape all(ks), allst(kst);
   all.insert(all.end(), rs.begin(), rs.end());
   allst.insert(allst.end(), rst.begin(), rst.end());
   strided_copy(base, tmp.data(), plan_copy(all, allst, compact_strides(all)));
-  reduce_rows<R>(tmp.data(), out.ptr, kept, red);
+  reduce_rows<R>(tmp.data(), out, kept, red);
+}
+
+// Split off the axes that repeat one element (stride 0, length > 1).
+int64_t drop_repeats(Shape& shape, Shape& strides, Shape* kept_flags = nullptr) {
+  int64_t repeats = 1;
+  Shape s2, st2;
+  for (size_t k = 0; k < shape.size(); ++k) {
+    bool repeat = strides[k] == 0 && shape[k] > 1;
+    if (kept_flags) kept_flags->push_back(repeat ? 0 : 1);
+    if (repeat) {
+      repeats *= shape[k];
+    } else {
+      s2.push_back(shape[k]);
+      st2.push_back(strides[k]);
+    }
+  }
+  shape.swap(s2);
+  strides.swap(st2);
+  return repeats;
+}
+
+// Broadcast (stride-0) axes are never expanded: a reduced one is dropped (a sum is then
+// scaled by its length, a max unchanged) and a kept one is reduced once and repeated
+// into `out`. A 2 x 10^10 broadcast view costs what its 2 distinct elements cost.
+template <class R>
+void reduce_view(const char* kernel, const Array& a, Array& out, const Shape& shape, const Shape& strides,
+                 int64_t offset, int64_t reduce_ndim) {
+  int64_t n = check_view(kernel, "a", a.size, shape, strides, offset);
+  if (reduce_ndim < 0 || reduce_ndim > (int64_t)shape.size())
+    throw std::invalid_argument(std::string(kernel) + ": reduce_ndim must be in [0, " + std::to_string(shape.size()) +
+                                "], got " + std::to_string(reduce_ndim));
+  size_t split = shape.size() - reduce_ndim;
+  Shape ks(shape.begin(), shape.begin() + split), kst(strides.begin(), strides.begin() + split);
+  Shape rs(shape.begin() + split, shape.end()), rst(strides.begin() + split, strides.end());
+  int64_t kept = checked_numel(kernel, ks), red = checked_numel(kernel, rs);
+  check_size(kernel, "out", out.size, kept);
+  ReleaseGIL nogil(n);
+  if (kept == 0) return;
+  if (red == 0) {
+    std::fill_n(out.ptr, kept, R::init);
+    return;
+  }
+  const float* base = a.ptr + offset;
+  int64_t repeats = drop_repeats(rs, rst);
+  Shape ku(ks), kust(kst), distinct;  // distinct[k]: kept axis k is not a repeat
+  bool kept_repeats = drop_repeats(ku, kust, &distinct) > 1;
+  int64_t kept_u = checked_numel(kernel, ku), red_u = checked_numel(kernel, rs);
+  std::vector<float> uniq(kept_repeats ? kept_u : 0);
+  float* dst = kept_repeats ? uniq.data() : out.ptr;
+  reduce_strided<R>(base, dst, ku, kust, rs, rst, kept_u, red_u);
+  if (R::kScalesWithRepeats && repeats > 1) {
+    float scale = (float)repeats;
+    parallel_for(kept_u, kGrain, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) dst[i] *= scale;
+    }, 1);
+  }
+  if (kept_repeats) {  // out = the distinct results, repeated along the broadcast kept axes
+    Shape ustrides = compact_strides(ku), src(ks.size(), 0);
+    for (size_t k = 0, j = 0; k < ks.size(); ++k)
+      if (distinct[k]) src[k] = ustrides[j++];
+    strided_copy(uniq.data(), out.ptr, plan_copy(ks, src, compact_strides(ks)));
+  }
 }
 
 float logsumexp_row(const float* p, int64_t n) {

@@ -45,9 +45,31 @@ class CudaBuffer:
         return f"CudaBuffer(size={self.size}, ptr={self._ptr:#x}, device=cuda:{self.runtime.index})"
 
 
+def layout_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Row-major element strides of a compact ``shape``."""
+    out, acc = [], 1
+    for n in reversed(shape):
+        out.append(acc)
+        acc *= n
+    return tuple(reversed(out))
+
+
 def _need(buf: Any, n: int, what: str) -> None:
-    if buf.size < n:
-        raise ValueError(f"{what}: buffer has {buf.size} elements, the kernel needs {n}")
+    """Operands hold exactly the elements the call names (docs/backends.md §1): a
+    larger buffer is as wrong as a smaller one (a caller mixing up sizes)."""
+    if buf.size != n:
+        raise ValueError(f"{what}: buffer has {buf.size} elements, the kernel needs exactly {n}")
+
+
+def _dims_fit(what: str, **dims: int) -> None:
+    """The GEMM/im2col kernels take matrix dimensions as 32-bit ints (their flat
+    indices are 64-bit): refuse a dimension they cannot represent."""
+    for name, value in dims.items():
+        if value >= layout.INT32_LIMIT:
+            raise ValueError(
+                f"{what}: {name} = {value} exceeds the kernel's 32-bit dimension limit ({layout.INT32_LIMIT - 1}); "
+                "split the operation along that axis"
+            )
 
 
 def build_namespace(rt: CudaRuntime) -> dict[str, Any]:
@@ -109,7 +131,7 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
     if k.arity == 1:
         def unary(a, out):
             n = out.size
-            if a.size < n:
+            if a.size != n:
                 _need(a, n, name)
             if n:
                 launch(*grid_1d((n + 3) >> 2), a._ptr, out._ptr, n)
@@ -118,7 +140,7 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
     if k.is_scalar:
         def scalar(a, val, out):
             n = out.size
-            if a.size < n:
+            if a.size != n:
                 _need(a, n, name)
             if n:
                 launch(*grid_1d((n + 3) >> 2), a._ptr, out._ptr, n, float(val))
@@ -127,7 +149,7 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
 
     def binary(a, b, out):
         n = out.size
-        if a.size < n or b.size < n:
+        if a.size != n or b.size != n:
             _need(a, n, name)
             _need(b, n, name)
         if n:
@@ -240,6 +262,32 @@ def _make_reductions(rt: CudaRuntime, Array: type, compact_into: Callable[..., N
             _need(out, rows, f"{name} (out)")
             if rows == 0:
                 return
+            repeats = prod(n for n, s in zip(shape[-k:], strides[-k:], strict=True) if s == 0 and n > 1)
+            if repeats > 1 and size:  # a reduced axis repeating one element (stride 0) is never expanded
+                kept = [(n, s) for n, s in zip(shape[-k:], strides[-k:], strict=True) if s or n <= 1] or [(1, 1)]
+                shape = shape[:-k] + tuple(n for n, _ in kept)
+                strides = strides[:-k] + tuple(s for _, s in kept)
+                k, size = len(kept), size // repeats
+                if op == "sum":  # a sum over the repeats is the sum times their number
+                    reduce_view(a, out, shape, strides, offset, k)
+                    scale(out, float(repeats))
+                    return
+            kept_axes = list(zip(shape[:-k], strides[:-k], strict=True))
+            if size and any(s == 0 and n > 1 for n, s in kept_axes):
+                # a kept axis repeating one element: reduce the distinct rows once, then repeat them
+                distinct = [(n, s) for n, s in kept_axes if s or n <= 1]
+                ushape = tuple(n for n, _ in distinct)
+                uniq = Array(prod(ushape))
+                reduce_view(a, uniq, ushape + shape[-k:], tuple(s for _, s in distinct) + strides[-k:], offset, k)
+                ustrides, j, src = layout_strides(ushape), 0, []
+                for n, s in kept_axes:
+                    if s or n <= 1:
+                        src.append(ustrides[j])
+                        j += 1
+                    else:
+                        src.append(0)
+                compact_into(uniq, out, shape[:-k], tuple(src), 0)
+                return
             if size == 0 or (rows < rt.sm_count * 256 and size > 64):
                 # too few outputs to fill the GPU with one thread each: compact the
                 # view, then the warp/block-per-row kernels split each row
@@ -255,6 +303,11 @@ def _make_reductions(rt: CudaRuntime, Array: type, compact_into: Callable[..., N
 
         reduce_view.__name__ = name
         return reduce_view
+
+    mul_launch = rt.launcher("scalar_mul", "elementwise", elementwise_signature(2, True))
+
+    def scale(buf, val: float) -> None:  # in place: each thread reads and writes its own element
+        mul_launch(*rt.grid_1d((buf.size + 3) >> 2), buf._ptr, buf._ptr, buf.size, val)
 
     reduce_sum = make("reduce_sum", ("thread", "warp", "block"), 0.0)
     reduce_max = make("reduce_max", ("thread", "warp", "block"), float("-inf"))
@@ -297,6 +350,7 @@ def _make_matmuls(rt: CudaRuntime, Array: type) -> dict[str, Callable[..., None]
 
     def matmul(a, b, out, m, n, p) -> None:
         m, n, p = int(m), int(n), int(p)
+        _dims_fit("matmul", m=m, n=n, p=p)
         _need(a, m * n, "matmul (a)")
         _need(b, n * p, "matmul (b)")
         _need(out, m * p, "matmul (out)")
@@ -304,6 +358,7 @@ def _make_matmuls(rt: CudaRuntime, Array: type) -> dict[str, Callable[..., None]
 
     def batched_matmul(a, b, out, batch, m, n, p) -> None:
         batch, m, n, p = int(batch), int(m), int(n), int(p)
+        _dims_fit("batched_matmul", m=m, n=n, p=p)
         _need(a, batch * m * n, "batched_matmul (a)")
         _need(b, batch * n * p, "batched_matmul (b)")
         _need(out, batch * m * p, "batched_matmul (out)")
@@ -322,6 +377,7 @@ def _make_matmuls(rt: CudaRuntime, Array: type) -> dict[str, Callable[..., None]
                 f"conv2d_nhwc: needs stride >= 1 and K <= H, W; got stride={stride}, K={K}, input {tuple(shape_a)}"
             )
         Ho, Wo = (H - K) // stride + 1, (W - K) // stride + 1
+        _dims_fit("conv2d_nhwc", H=H, W=W, C=C, C_out=C_out, stride=stride, rows=N * Ho * Wo, cols=K * K * C)
         _need(a, N * H * W * C, "conv2d_nhwc (a)")
         _need(w, K * K * C * C_out, "conv2d_nhwc (w)")
         _need(out, N * Ho * Wo * C_out, "conv2d_nhwc (out)")

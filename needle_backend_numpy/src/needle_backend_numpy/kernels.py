@@ -203,11 +203,21 @@ def logsumexp(a: Array, out: Array, reduce_size: int) -> None:
 
 
 # -- fused optimiser updates ------------------------------------------------------------
+def _check_sizes(kernel: str, size: int, **buffers: Array) -> None:
+    """Every buffer holds exactly ``size`` elements (NumPy would broadcast a 1-element
+    one, or update more than ``size`` elements, silently)."""
+    for name, buf in buffers.items():
+        if buf.size != size:
+            raise ValueError(f"{kernel}: expected `{name}` to hold {size} elements (size), got a buffer of {buf.size}")
+
+
+
 # The same ufunc sequence as needle.optim's NDArray fallback (scalars rounded to the
 # buffer's dtype by NumPy, power(., 0.5) rather than sqrt), so a cpu_numpy trajectory
 # is bit-identical with or without these kernels; in place, no NDArray per step.
 @quiet
 def sgd_update(w: Array, g: Array, u: Array, size: int, lr: float, momentum: float, weight_decay: float) -> None:
+    _check_sizes("sgd_update", size, w=w, g=g, u=u)
     W, G, U = w.array, g.array, u.array
     if weight_decay:
         G = G + W * weight_decay
@@ -231,6 +241,7 @@ def adam_update(
     weight_decay: float,
     t: int,
 ) -> None:
+    _check_sizes("adam_update", size, w=w, g=g, m=m, v=v)
     W, G, M, V = w.array, g.array, m.array, v.array
     if weight_decay:
         G = G + W * weight_decay
@@ -249,7 +260,7 @@ def adam_update(
     W += np.negative(m_hat, out=m_hat)
 
 
-# -- tool hooks (docs/backends.md §7): DLPack shares these buffers with NumPy/PyTorch ----
+# -- tool hooks (docs/backends.md §8): DLPack shares these buffers with NumPy/PyTorch ----
 def host_array(a: Array) -> np.ndarray:
     """The buffer itself: its memory is host memory."""
     return a.array

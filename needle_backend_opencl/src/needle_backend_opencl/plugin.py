@@ -91,3 +91,5 @@ SPEC = DeviceSpec(
 @hookimpl
 def needle_declare_devices() -> list[DeviceSpec]:
     return [SPEC]
+
+

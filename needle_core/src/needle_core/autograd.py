@@ -313,8 +313,14 @@ class Tensor(Value):
         if out_grad is None:
             data = self.realize_cached_data()
             out_grad = Tensor.make_const(nd.full(data.shape, 1.0, dtype=data.dtype, device=data.device))
-        elif not isinstance(out_grad, Tensor):
-            out_grad = Tensor(out_grad, device=self.device, requires_grad=False)
+        else:
+            if not isinstance(out_grad, Tensor):
+                out_grad = Tensor(out_grad, device=self.device, requires_grad=False)
+            if out_grad.shape != self.shape:
+                raise ValueError(
+                    f"backward: out_grad has shape {out_grad.shape} but the tensor it is the gradient of has "
+                    f"shape {self.shape}; pass an out_grad of shape {self.shape} (or none, for ones)"
+                )
         compute_gradient_of_variables(self, out_grad)
 
     # -- operators: desugared exactly as in the course (tests compare node lists) ---

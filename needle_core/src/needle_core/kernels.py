@@ -47,6 +47,23 @@ def _sigmoid(a, out=None):
     return np.reciprocal(out, out=out)
 
 
+def _pow(a, b, out=None):
+    """C's ``pow`` (IEEE 754): NumPy computes ``x ** 0.5`` as ``sqrt(x)`` when the
+    exponent is one scalar (or a stride-0 view of one), which gives ``(-0) ** 0.5 =
+    -0`` and ``(-inf) ** 0.5 = nan`` where ``pow`` gives ``+0`` and ``+inf`` (as NumPy
+    itself does for an exponent array). Only those two inputs are patched."""
+    out = np.power(a, b, out=out)
+    if np.ndim(b) == 0:
+        if b == 0.5:
+            np.add(out, 0.0, out=out)  # -0 + 0 = +0; every other value unchanged
+            np.copyto(out, np.inf, where=np.equal(a, -np.inf))
+    elif 0 in np.shape(b) or 0 in b.strides:  # a broadcast exponent: NumPy may take the shortcut
+        half = np.equal(b, 0.5)
+        np.copyto(out, np.inf, where=half & np.equal(a, -np.inf))
+        np.copyto(out, 0.0, where=half & np.equal(out, 0.0))
+    return out
+
+
 def _relu(a, out=None):
     return np.fmax(a, 0, out=out)  # fmax, as the expr: relu(NaN) = 0
 
@@ -66,12 +83,12 @@ ELEMENTWISE: tuple[ElementwiseKernel, ...] = (
     K("scalar_eq", 2, "(a == b) ? 1.0f : 0.0f", np.equal, True),
     K("ewise_ge", 2, "(a >= b) ? 1.0f : 0.0f", np.greater_equal, True),
     K("scalar_ge", 2, "(a >= b) ? 1.0f : 0.0f", np.greater_equal, True),
-    K("scalar_power", 2, "pow(a, b)", np.power, True),
+    K("scalar_power", 2, "pow(a, b)", _pow, True),
     K("ewise_log", 1, "log(a)", np.log, True),
     K("ewise_exp", 1, "exp(a)", np.exp, True),
     K("ewise_tanh", 1, "tanh(a)", np.tanh, True),
     # optional rows: ops fall back to compositions of the primitives above
-    K("ewise_power", 2, "pow(a, b)", np.power, False),
+    K("ewise_power", 2, "pow(a, b)", _pow, False),
     K("ewise_neg", 1, "-a", np.negative, False),
     K("ewise_sqrt", 1, "sqrt(a)", np.sqrt, False),
     K("ewise_sigmoid", 1, "1.0f / (1.0f + exp(-a))", _sigmoid, False),
@@ -112,7 +129,7 @@ OPTIONAL_KERNELS: tuple[str, ...] = (
 )
 
 #: Optional hooks for tools (profiler, DLPack), not kernels: absent means "not
-#: supported" (no fallback, no conformance comparison). Semantics in docs/backends.md §7.
+#: supported" (no fallback, no conformance comparison). Semantics in docs/backends.md §8.
 TOOL_HOOKS: tuple[str, ...] = ("synchronize", "host_array", "from_host_array", "dlpack_device")
 
 #: Attributes a backend may export onto its device object besides kernels.

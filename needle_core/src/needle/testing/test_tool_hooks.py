@@ -1,4 +1,4 @@
-"""Conformance of the optional tool hooks (docs/backends.md §7), on devices that have them.
+"""Conformance of the optional tool hooks (docs/backends.md §8), on devices that have them.
 
 ``host_array``/``from_host_array`` must share memory (no copies) and keep the other
 side alive; ``synchronize`` must return once queued kernels ran. A device without a
@@ -17,7 +17,7 @@ import pytest
 def _hook(device, name):
     fn = device.__dict__.get(name)
     if fn is None:
-        pytest.skip(f"{device!r} has no {name} hook (optional, docs/backends.md §7)")
+        pytest.skip(f"{device!r} has no {name} hook (optional, docs/backends.md §8)")
     return fn
 
 

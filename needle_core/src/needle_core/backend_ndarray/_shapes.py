@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 
 _COMPACT_STRIDES: dict[tuple[int, ...], tuple[int, ...]] = {}
@@ -38,10 +39,15 @@ def normalize_axes(axis: int | Iterable[int] | None, ndim: int, shape: tuple | N
     """``axis`` (None = all, an int, or an iterable) as sorted non-negative ints."""
     if axis is None:
         return tuple(range(ndim))
-    items = (axis,) if isinstance(axis, int) else tuple(axis)
+    try:
+        items = (operator.index(axis),) if not isinstance(axis, Iterable) else tuple(axis)
+        items = tuple(operator.index(ax) for ax in items)
+    except TypeError:
+        raise TypeError(
+            f"axis must be None, an int or a tuple of ints, got {axis!r} ({type(axis).__name__})"
+        ) from None
     out = set()
     for ax in items:
-        ax = int(ax)
         if not -ndim <= ax < ndim:
             where = f" of shape {shape}" if shape is not None else ""
             raise ValueError(f"axis {ax} is out of range for an array{where} with {ndim} dimension(s)")

@@ -135,6 +135,8 @@ def conv2d_nhwc(a: NDArray, w: NDArray, stride: int = 1, padding: int = 0) -> ND
             f"conv2d_nhwc: expected a of shape (N, H, W, C_in) and w of shape (K, K, C_in, C_out), "
             f"got {a.shape} and {w.shape}"
         )
+    if w.shape[0] == 0:
+        raise ValueError(f"conv2d_nhwc: the kernel {w.shape} is empty; a kernel is at least 1x1")
     if stride < 1 or padding < 0:
         raise ValueError(f"conv2d_nhwc: expected stride >= 1 and padding >= 0, got {stride} and {padding}")
     if w.device is not a.device:

@@ -1,7 +1,7 @@
 """DLPack: share NDArray memory with NumPy, PyTorch and any other DLPack library.
 
 Export (``NDArray.__dlpack__`` / ``Tensor.__dlpack__``): a device whose backend has the
-``host_array`` hook (docs/backends.md §7) exposes its buffer as a 1-D NumPy array;
+``host_array`` hook (docs/backends.md §8) exposes its buffer as a 1-D NumPy array;
 the NDArray's view (shape, element strides, offset) of it is exported by NumPy's own
 ``__dlpack__``, so the consumer shares the memory and keeps the buffer alive through
 NumPy's base chain. A backend with the ``dlpack_device`` hook (CUDA) exports its
@@ -32,7 +32,7 @@ def _hook(device: Device, name: str) -> Any:
 def _cannot(device: Device, what: str) -> BufferError:
     return BufferError(
         f"device {device!r} cannot {what} through DLPack: its backend has no host_array/dlpack_device hook "
-        "(docs/backends.md §7). Copy through the host instead: a.numpy() gives a NumPy array (a copy), "
+        "(docs/backends.md §8). Copy through the host instead: a.numpy() gives a NumPy array (a copy), "
         "and ndl.Tensor(numpy_array, device=...) copies back."
     )
 

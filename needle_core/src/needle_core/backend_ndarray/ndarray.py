@@ -252,6 +252,8 @@ class NDArray:
 
     def fill(self, value: float) -> None:
         """Set every element of this view to ``value``."""
+        if 0 in self.strides:
+            _check_writable(self, "fill")
         if self._compact:
             self.device.fill(self._handle, float(value))
         elif self.size:
@@ -361,30 +363,48 @@ class NDArray:
             if length:
                 offset += start * stride
             shape.append(length)
-            strides.append(stride * step)
+            # an axis of length <= 1 never moves: keep its stride, so a huge step
+            # (a[::2**64]) selects the first element as in Python instead of overflowing
+            strides.append(stride * step if length > 1 else stride)
         return self._view(tuple(shape), tuple(strides), offset)
 
     def __setitem__(self, idxs: Any, other: Any) -> None:
+        """Write ``other`` into the view ``self[idxs]``: a real scalar, or an array
+        (NDArray, NumPy array, nested list) with the view's number of elements or
+        with one element (assigned to every element, as NumPy broadcasts it)."""
         view = self[idxs]
         dev = self.device
-        if isinstance(other, np.ndarray) and other.size != 1:
-            other = NDArray(other, device=dev, dtype=self.dtype)
+        if 0 in view.strides:
+            _check_writable(view, "assignment")
+        if isinstance(other, (np.ndarray, list, tuple)):
+            try:
+                other = NDArray(other, device=dev, dtype=self.dtype)
+            except (TypeError, ValueError):
+                raise _operand_error(view, other, "__setitem__") from None
         if isinstance(other, NDArray):
-            if other.size != view.size:
+            if other.size == 1 and view.size != 1:
+                other = float(other)  # one value for every element
+            elif other.size != view.size:
                 raise ValueError(
                     f"cannot assign an array of shape {other.shape} to a view of shape {view.shape}: "
-                    "the number of elements must match"
+                    "the number of elements must match (or be 1)"
                 )
-            _check_device(self, other)
-            src = astype(other, self.dtype).compact()
-            if src._handle is self._handle:  # a permuted view of the same buffer: copy first
-                src = src._copy()
-            if view.size:
-                dev.ewise_setitem(src._handle, self._handle, view.shape, view.strides, view._offset)
-            return
-        value = _scalar(self, other, "__setitem__")
+            else:
+                self._setitem_array(view, other)
+                return
+        value = _scalar(view, other, "__setitem__")
         if view.size:
             dev.scalar_setitem(view.size, value, self._handle, view.shape, view.strides, view._offset)
+
+    def _setitem_array(self, view: NDArray, other: NDArray) -> None:
+        dev = self.device
+        if other.device is not dev:
+            _check_device(self, other)
+        src = astype(other, self.dtype).compact()
+        if src._handle is self._handle:  # a permuted view of the same buffer: copy first
+            src = src._copy()
+        if view.size:
+            dev.ewise_setitem(src._handle, self._handle, view.shape, view.strides, view._offset)
 
     # -- elementwise ------------------------------------------------------------------
     def _binary(self, other: Any, ewise: str, scalar: str) -> NDArray:
@@ -504,13 +524,24 @@ class NDArray:
             out_shape = tuple(1 if i in axes else n for i, n in enumerate(shape))
         else:
             out_shape = tuple(n for i, n in enumerate(shape) if i not in axes)
-        if kernel == "reduce_max" and not _prod(shape[i] for i in axes) and _prod(out_shape):
-            raise ValueError(f"max over an empty axis (shape {shape}, axes {axes}) has no value")
+        if kernel == "reduce_max" and not _prod([shape[i] for i in axes]):  # even when the result is empty (NumPy)
+            raise ValueError(
+                f"max over an empty axis (shape {shape}, axes {axes}) has no value: the maximum of no "
+                "elements is undefined (sum has 0)"
+            )
         return self._reduce_to(axes, out_shape, view_kernel, kernel)
 
     def _reduce_to(self, axes: tuple[int, ...], out_shape: tuple[int, ...], view_kernel: str, kernel: str) -> NDArray:
         """Reduce over ``axes`` (sorted, unique, non-empty: callers normalised them) into
         a new compact array of ``out_shape`` (any shape holding the kept elements)."""
+        if 0 in self.strides:  # a broadcast axis is reduced without expanding it
+            broadcast = _reduce_broadcast(self, axes, out_shape, view_kernel, kernel)
+            if broadcast is not None:
+                return broadcast
+        if not self.size:  # nothing to read (a zero-size view may sit at any offset)
+            out = _alloc(out_shape, self.device, self.dtype)
+            out.fill(0.0)  # the sum of no elements; max raised before
+            return out
         shape = self.shape
         ndim = len(shape)
         reduce_size = _prod([shape[i] for i in axes])
@@ -594,6 +625,38 @@ def scalar_binary(a: NDArray, value: float, kernel: str) -> NDArray:
     out = _alloc(a.shape, dev, a.dtype)
     getattr(dev, kernel)(a._handle if a._compact else a._copy()._handle, value, out._handle)
     return out
+
+
+def _reduce_broadcast(a: NDArray, axes: tuple[int, ...], out_shape: tuple, view_kernel: str, kernel: str):
+    """Reduce ``a`` over ``axes`` where some of them repeat one element (stride 0):
+    each such axis is dropped (left as length 1), a sum is then multiplied by the
+    number of repeats and a max is unchanged, so a broadcast view of 10^10 elements
+    costs what its distinct elements cost. None when no reduced axis broadcasts."""
+    shape, strides = a.shape, a.strides
+    repeats = 1
+    new_shape = list(shape)
+    for i in axes:
+        if strides[i] == 0 and shape[i] > 1:
+            repeats *= shape[i]
+            new_shape[i] = 1
+    if repeats == 1:
+        return None
+    out = a._view(tuple(new_shape), strides, a._offset)._reduce_to(axes, out_shape, view_kernel, kernel)
+    if kernel == "reduce_sum":
+        out = scalar_binary(out, float(repeats), "scalar_mul")
+    return out
+
+
+def _check_writable(view: NDArray, what: str) -> None:
+    """Refuse writes through a view that repeats one element along an axis (stride 0):
+    NumPy's "assignment destination is read-only"."""
+    axes = [i for i, (n, s) in enumerate(zip(view.shape, view.strides, strict=True)) if s == 0 and n > 1]
+    if axes and view.size:  # an empty view writes nothing (compact strides of (3, 0) are (0, 1))
+        raise ValueError(
+            f"{what}: the destination is a broadcast view (shape {view.shape}, strides {view.strides}) whose "
+            f"axes {axes} repeat one element (stride 0), so it is read-only, as in NumPy; write into the array "
+            "it was broadcast from, or into a copy made with .compact()"
+        )
 
 
 def _check_device(a: NDArray, b: NDArray) -> None:

@@ -103,6 +103,9 @@ def one_hot(n: int, i: Any, device: Any = None, dtype: Any = "float32", requires
     elif isinstance(i, nd.NDArray):
         i = i.numpy()
     index = np.asarray(i).astype(np.int64)
+    if index.size and (index.min() < 0 or index.max() >= n):  # NumPy would wrap -1 to the last class
+        bad = index[(index < 0) | (index >= n)].flat[0]
+        raise ValueError(f"one_hot: label {bad} is outside [0, {n}): labels must be class indices 0..{n - 1}")
     return _from_host(np.eye(n)[index], device, dtype, requires_grad)
 
 

@@ -6,7 +6,7 @@ per op construction, keeping the equal-shape hot path free of validation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,8 +69,8 @@ def normalize_axes(axes: Any, ndim: int, what: str) -> tuple[int, ...]:
 def _normalize_axes(axes: Any, ndim: int, what: str) -> tuple[int, ...]:
     if axes is None:
         return tuple(range(ndim))
-    if isinstance(axes, (int, np.integer)):
-        axes = (axes,)
+    if isinstance(axes, (int, np.integer)) or not isinstance(axes, Iterable):
+        axes = (axes,)  # a lone non-int (axes=1.5) is then named by normalize_axis
     out = tuple(normalize_axis(ax, ndim, what) for ax in axes)
     if len(set(out)) != len(out):
         raise ValueError(f"{what}: repeated axis in {tuple(axes)!r}")

@@ -35,12 +35,14 @@ class Adam(Optimizer):
         for p in self.params:
             if p.grad is None:
                 continue
+            fused = p.device.adam_update
+            if fused is not None:  # in place on a buffer only p holds (copy-on-write)
+                self._private_weight(p)
             w, g = self._weight_and_grad(p)
             m, v = self.m.get(p), self.v.get(p)
             if m is None:
                 m = self.m[p] = self._zeros_like(w)
                 v = self.v[p] = self._zeros_like(w)
-            fused = w.device.adam_update
             if fused is not None:
                 fused(w._handle, g._handle, m._handle, v._handle, w.size, lr, b1, b2, eps, wd, t)
                 continue

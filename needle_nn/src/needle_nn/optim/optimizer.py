@@ -7,6 +7,7 @@ keyed by parameter name, so checkpoints do not depend on parameter order.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -53,6 +54,27 @@ class Optimizer:
         g = p.grad.realize_cached_data()
         g = cast(g if g.is_compact() else g.compact(), str(w.dtype))
         return w, g
+
+    @staticmethod
+    def _private_weight(p: Tensor) -> Any:
+        """The parameter's NDArray, compact and held by nothing but ``p``, for a fused
+        kernel to update in place.
+
+        ``step()`` gives ``p.data`` a new value: a tensor taken before it (``d =
+        p.detach()``, ``p.data``, a view in a graph still alive) keeps the old values,
+        as with the NDArray fallback, which builds a new array. So a buffer anything
+        else holds is copied first (copy-on-write); an unshared one, the common case
+        in a training loop, is updated in place at no extra cost.
+        """
+        w = p.realize_cached_data()
+        if not w.is_compact():
+            p.cached_data = w.compact()  # a fresh buffer: nobody else holds it
+        else:
+            del w  # our own reference must not count as sharing
+            data_refs, buffer_refs = _reference_counts(p)
+            if data_refs > _UNSHARED[0] or buffer_refs > _UNSHARED[1]:
+                p.cached_data = p.cached_data._copy()
+        return p.cached_data
 
     @staticmethod
     def _zeros_like(w: Any) -> Any:
@@ -106,6 +128,29 @@ class Optimizer:
             if tuple(value.shape) != tuple(p.shape):
                 raise ValueError(f"{key}: checkpoint has shape {value.shape}, parameter has {tuple(p.shape)}")
             getattr(self, slot)[p] = array(value.astype(p.dtype), dtype=str(p.dtype), device=p.device)
+
+
+def _reference_counts(holder: Any) -> tuple[int, int]:
+    """References to ``holder.cached_data`` and to its buffer (CPython counts)."""
+    data = holder.cached_data
+    return sys.getrefcount(data), sys.getrefcount(data._handle)
+
+
+class _Holder:
+    __slots__ = ("cached_data", "_handle")
+
+
+def _unshared_counts() -> tuple[int, int]:
+    """The counts of an array held only by its tensor, measured once by the same code
+    (so they hold on any CPython version)."""
+    holder, data = _Holder(), _Holder()
+    data._handle = object()
+    holder.cached_data = data
+    del data
+    return _reference_counts(holder)
+
+
+_UNSHARED = _unshared_counts()
 
 
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float = 0.25) -> float:

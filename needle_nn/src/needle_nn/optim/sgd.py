@@ -28,8 +28,10 @@ class SGD(Optimizer):
         for p in self.params:
             if p.grad is None:
                 continue
+            fused = p.device.sgd_update
+            if fused is not None:  # in place on a buffer only p holds (copy-on-write)
+                self._private_weight(p)
             w, g = self._weight_and_grad(p)
-            fused = w.device.sgd_update
             if fused is not None:
                 u = self.u.get(p)
                 if u is None:

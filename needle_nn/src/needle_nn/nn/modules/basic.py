@@ -87,7 +87,10 @@ class SoftmaxLoss(Module):
 
     def forward(self, logits: Tensor, y: Tensor) -> Tensor:
         n, k = logits.shape
-        y_one_hot = init.one_hot(k, y, device=logits.device, dtype=logits.dtype)
+        try:  # one_hot checks the labels on the host copy it makes anyway: no extra transfer
+            y_one_hot = init.one_hot(k, y, device=logits.device, dtype=logits.dtype)
+        except ValueError as exc:
+            raise ValueError(f"SoftmaxLoss: {exc} (logits of shape {logits.shape})") from None
         lse = ops.logsumexp(logits, axes=(1,))
         picked = ops.summation(logits * y_one_hot, axes=(1,))
         return ops.summation(lse - picked) / n
