@@ -1,0 +1,229 @@
+"""Data parallelism: identical starting parameters, gradients averaged in a few large allreduces.
+
+``broadcast_parameters`` copies rank 0's parameters and buffers to every rank after
+checking that every rank built the same model. ``DistributedDataParallel`` wraps a
+module; its ``average_gradients()`` replaces every parameter's gradient with the
+average over ranks (and averages buffers such as BatchNorm's running statistics), in
+buckets of ``bucket_mb`` MiB. ``wrap(optimizer)`` returns an optimizer whose ``step()``
+and ``clip_grad_norm()`` average first, so a training loop changes in one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from needle_core.autograd import Tensor
+from needle_core.backend_ndarray import NDArray
+from needle_nn.nn.module import Module, Parameter
+
+from . import buckets, host
+from .faults import guarded
+from .world import World, world
+
+
+def _mpi() -> Any:
+    from mpi4py import MPI
+
+    return MPI
+
+
+def _specs(tensors: Sequence[Tensor]) -> list[tuple[tuple[int, ...], str]]:
+    return [(tuple(t.shape), str(t.dtype)) for t in tensors]
+
+
+def _first_difference(mine: list[tuple[str, tuple, str]], root: list[tuple[str, tuple, str]], rank: int,
+                      root_rank: int) -> str | None:
+    for (name, shape, dtype), (r_name, r_shape, r_dtype) in zip(mine, root, strict=False):
+        if name != r_name:
+            return f"parameter #{len(mine)} differs in name: {name!r} on rank {rank}, {r_name!r} on rank {root_rank}"
+        if shape != r_shape or dtype != r_dtype:
+            return (f"parameter {name!r} is {shape} {dtype} on rank {rank} but {r_shape} {r_dtype} on rank "
+                    f"{root_rank}")
+    if len(mine) != len(root):
+        longer, who = (mine, rank) if len(mine) > len(root) else (root, root_rank)
+        return (f"rank {rank} has {len(mine)} parameters and buffers, rank {root_rank} has {len(root)}; the first "
+                f"one only rank {who} has is {longer[min(len(mine), len(root))][0]!r}")
+    return None
+
+
+def broadcast_parameters(module: Module, root: int = 0) -> None:
+    """Make every rank's parameters and buffers bit-identical copies of rank ``root``'s.
+
+    Every rank must call it with a model of the same architecture; if they differ, every
+    rank raises ``ValueError`` naming the first differing parameter. No-op in a world of one.
+    """
+    w = world()
+    if w.size == 1:
+        return
+    if not 0 <= root < w.size:
+        raise ValueError(f"broadcast_parameters: root must be a rank in 0..{w.size - 1}, got {root}")
+    named = module.named_tensors()
+    mine = [(name, tuple(t.shape), str(t.dtype)) for name, t in named]
+    with guarded("broadcast_parameters (model check)"):
+        root_specs = w.comm.bcast(mine, root=root)
+        problem = _first_difference(mine, root_specs, w.rank, root)
+        problems = w.comm.allgather(problem)
+    bad = [(r, p) for r, p in enumerate(problems) if p]
+    if bad:
+        listed = "; ".join(p for _, p in bad[:3])
+        raise ValueError(f"broadcast_parameters: the ranks built different models ({len(bad)} rank(s) differ from "
+                         f"rank {root}): {listed}. Build the same model on every rank.")
+    tensors = [t for _, t in named]
+    for bucket in buckets.plan(_specs(tensors)):
+        if w.rank == root:
+            for slot in bucket.slots:
+                host.pack(tensors[slot[0]].realize_cached_data(), bucket.slice(slot))
+        with guarded("broadcast_parameters"):
+            w.comm.Bcast(bucket.buffer, root=root)
+        if w.rank != root:
+            for slot in bucket.slots:
+                t = tensors[slot[0]]
+                t.cached_data = host.unpack(bucket.slice(slot), tuple(t.shape), str(t.dtype), t.device)
+
+
+def all_reduce(array: NDArray | np.ndarray, op: str = "sum") -> None:
+    """Sum (``op="sum"``) or average (``"mean"``) a compact array over ranks, in place.
+
+    A host-memory NDArray or a NumPy array is reduced where it lies; other devices'
+    arrays are staged through host memory.
+    """
+    if op not in ("sum", "mean"):
+        raise ValueError(f"all_reduce: op must be 'sum' or 'mean', got {op!r}")
+    w = world()
+    if w.size == 1:
+        return
+    MPI = _mpi()
+    if isinstance(array, np.ndarray):
+        target, staged = array, False
+    else:
+        if not array.is_compact():
+            raise ValueError("all_reduce needs a compact NDArray (call .compact() first): it reduces in place")
+        view = host.host_view(array)
+        target, staged = (view, False) if view is not None else (array.numpy(), True)
+    with guarded("all_reduce"):
+        w.comm.Allreduce(MPI.IN_PLACE, target, op=MPI.SUM)
+    if op == "mean":
+        np.multiply(target, 1.0 / w.size, out=target, casting="same_kind")
+    if staged:
+        array.device.from_numpy(np.ascontiguousarray(target), array._handle)
+
+
+class DistributedDataParallel(Module):
+    """Wraps ``module`` for data-parallel training; parameter names stay those of ``module``.
+
+    At construction (``broadcast=True``) rank 0's parameters are copied to every rank.
+    After ``backward()`` call ``average_gradients()`` (or train through ``wrap(opt)``):
+    each parameter's gradient becomes the average over ranks, weighted by each rank's
+    ``weight`` (its batch size when batches differ). Floating-point buffers (BatchNorm's
+    running statistics) are averaged the same way, so every rank keeps the same ones.
+    """
+
+    def __init__(self, module: Module, *, bucket_mb: float = 25.0, broadcast: bool = True,
+                 sync_buffers: bool = True) -> None:
+        super().__init__()
+        if not isinstance(module, Module):
+            raise TypeError(f"DistributedDataParallel wraps a needle.nn.Module, got {type(module).__name__}")
+        self.module = module
+        self._world: World = world()
+        if broadcast:
+            broadcast_parameters(module)
+        named = module.named_tensors()
+        self._params = [t for _, t in named if isinstance(t, Parameter)]
+        self._buffer_names = [n for n, t in named if not isinstance(t, Parameter)] if sync_buffers else []
+        first = self._current_tensors()
+        self._buckets = buckets.plan(_specs(first), cap_bytes=int(bucket_mb * 2**20), flags=True)
+
+    # parameter discovery and checkpoints see the wrapped module's names (no "module." prefix)
+    def named_tensors(self) -> list[tuple[str, Tensor]]:
+        return self.module.named_tensors()
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
+
+    @property
+    def num_buckets(self) -> int:
+        """Allreduce messages per step."""
+        return len(self._buckets)
+
+    def _current_tensors(self) -> list[Tensor]:
+        if not self._buffer_names:
+            return self._params
+        by_name = dict(self.module.named_tensors())  # buffers may be new objects every step
+        return [*self._params, *(by_name[n] for n in self._buffer_names)]
+
+    def average_gradients(self, weight: float = 1.0) -> None:
+        """Average gradients (and buffers) over ranks; ``weight`` is this rank's share
+        (e.g. its batch size). A parameter without a gradient on some rank counts as a
+        zero gradient there; one without a gradient on every rank keeps ``grad=None``."""
+        if self._world.size == 1:
+            return
+        MPI = _mpi()
+        tensors = self._current_tensors()
+        n_params = len(self._params)
+        for bucket in self._buckets:
+            buf, flags = bucket.buffer, bucket.buffer[bucket.total:-1]
+            for j, slot in enumerate(bucket.slots):
+                t = tensors[slot[0]]
+                value = t.grad if slot[0] < n_params else t
+                if value is None:
+                    bucket.slice(slot)[...] = 0
+                    flags[j] = 0
+                else:
+                    host.pack(value.realize_cached_data(), bucket.slice(slot), weight)
+                    flags[j] = 1
+            buf[-1] = weight
+            with guarded("average_gradients"):
+                self._world.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            total_weight = float(buf[-1])
+            if total_weight <= 0:
+                raise ValueError(f"average_gradients: the ranks' weights sum to {total_weight}; each rank's weight "
+                                 "(its batch size) must be positive")
+            for j, slot in enumerate(bucket.slots):
+                if flags[j] == 0:
+                    continue
+                t = tensors[slot[0]]
+                arr = host.unpack(bucket.slice(slot), tuple(t.shape), str(t.dtype), t.device, 1.0 / total_weight)
+                if slot[0] < n_params:
+                    t.grad = Tensor.make_const(arr)
+                else:
+                    t.cached_data = arr
+
+    def wrap(self, optimizer: Any) -> DistributedOptimizer:
+        """``optimizer`` whose ``step()`` averages gradients over ranks first."""
+        return DistributedOptimizer(optimizer, self)
+
+
+class DistributedOptimizer:
+    """An optimizer proxy: gradients are averaged (once per step) before ``step()`` or
+    ``clip_grad_norm()`` use them. Everything else is the wrapped optimizer's."""
+
+    def __init__(self, optimizer: Any, ddp: DistributedDataParallel) -> None:
+        self.optimizer = optimizer
+        self.ddp = ddp
+        self.weight = 1.0  # this rank's share of the next step (its batch size when batches differ)
+        self._averaged = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.optimizer, name)
+
+    def _average(self) -> None:
+        if not self._averaged:
+            self.ddp.average_gradients(self.weight)
+            self._averaged = True
+
+    def reset_grad(self) -> None:
+        self.optimizer.reset_grad()
+        self._averaged = False
+
+    zero_grad = reset_grad
+
+    def clip_grad_norm(self, max_norm: float = 0.25) -> float:
+        self._average()
+        return self.optimizer.clip_grad_norm(max_norm)
+
+    def step(self) -> None:
+        self._average()
+        self.optimizer.step()
+        self._averaged = False
