@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import checkpoint, optim
 from ..apps._loop import run_epoch
+from .hooks import load_train_hook
 from .tasks import BUILDERS, DEFAULTS, StatefulLM
 
 OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD}
@@ -165,10 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, key, None) is None:
             setattr(args, key, value)
 
+    hook = load_train_hook(args)  # e.g. needle-distributed under mpirun
     device = _resolve_device(args.device)
     np.random.seed(args.seed)
     task = BUILDERS[args.model](device, args.batch_size, args.data_dir, args.limit_train)
     opt = _make_optimizer(args, task.model.parameters())
+    if hook is not None:
+        task, opt = hook.prepare(task, opt)
     history: dict[str, list] = {k: [] for k in _HISTORY}
     start_epoch, totals = 0, (0.0, 0, 0)  # loss sum, correct, seen of an epoch cut short
     if resumed is not None:
@@ -188,13 +192,15 @@ def main(argv: list[str] | None = None) -> int:
           + (f", resumed at epoch {start_epoch + 1}" if resumed else ""))
 
     meter = _EpochMeter(args, totals)
+    on_batch = meter.on_batch if hook is None else hook.batch_callback(meter.on_batch)
+    evaluate = run_epoch if hook is None else hook.evaluate
     t_run = time.perf_counter()
     for epoch in range(start_epoch, args.epochs):
         if isinstance(task.model, StatefulLM) and meter.seen == 0:
             task.model.reset()
         meter.start(epoch, len(task.train))
         try:
-            run_epoch(task.train, task.model, task.loss_fn, opt, meter.on_batch)
+            run_epoch(task.train, task.model, task.loss_fn, opt, on_batch)
         except _StopTraining:
             meter.close()
             if args.save:
@@ -207,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"batch {task.train.batch_index}{where}")
             return 0
         train_seconds = meter.close()
-        val_acc, val_loss = run_epoch(task.val, task.model, task.loss_fn, None)
+        val_acc, val_loss = evaluate(task.val, task.model, task.loss_fn, None)
         seen = max(meter.seen, 1)
         values = (meter.loss_sum / seen, meter.correct / seen, val_loss, val_acc, train_seconds)
         for key, value in zip(_HISTORY, values, strict=True):
