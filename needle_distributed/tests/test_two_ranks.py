@@ -46,6 +46,13 @@ def test_two_ranks_match_one_process_with_the_whole_batch(two_ranks, device, sam
     assert relative_difference(train(device, sampler=sampler, steps=0), reference) > 1e-2
 
 
+def test_many_small_buckets_give_the_same_result(two_ranks):
+    (rank0, _), (info0, _) = two_ranks
+    assert info0["small_buckets"] > 3
+    reference = train("cpu", optimizer="sgd")
+    assert relative_difference({k: rank0[f"cpu/small-buckets/sgd/{k}"] for k in reference}, reference) < EQUALITY_RTOL
+
+
 def test_every_rank_ends_with_bit_identical_parameters(two_ranks):
     (rank0, rank1), _ = two_ranks
     assert sorted(rank0) == sorted(rank1)

@@ -43,7 +43,8 @@ def plan(specs: Sequence[tuple[tuple[int, ...], str]], cap_bytes: int = DEFAULT_
         slots, used = open_.setdefault(dtype, []), sizes.get(dtype, 0)
         if slots and (used + n) * item > cap_bytes:
             done.append((dtype, slots, used))
-            slots, used = open_[dtype] = [], 0
+            slots = open_[dtype] = []
+            used = 0
         slots.append((index, used, n))
         sizes[dtype] = used + n
     done.extend((dtype, slots, sizes[dtype]) for dtype, slots in open_.items() if slots)

@@ -51,6 +51,16 @@ for device in ("cpu_numpy", "cpu"):
             params = train(device, sampler=dist.DistributedSampler(seed=seed), wrap=ddp, optimizer=optimizer)
             arrays.update({f"{device}/{mode}/{optimizer}/{k}": v for k, v in params.items()})
 
+# many small buckets (a 4 KiB cap): the same result, more messages
+def ddp_small_buckets(model, opt):
+    model = dist.DistributedDataParallel(model, bucket_mb=4 / 1024)
+    info["small_buckets"] = model.num_buckets
+    return model, model.wrap(opt)
+
+
+params = train("cpu", sampler=dist.DistributedSampler(), wrap=ddp_small_buckets, optimizer="sgd")
+arrays.update({f"cpu/small-buckets/sgd/{k}": v for k, v in params.items()})
+
 # BatchNorm: per-rank statistics, running statistics averaged every step -> identical on every rank
 np.random.seed(0)
 nn = ndl.nn
