@@ -191,3 +191,18 @@ def test_buckets_group_by_dtype_and_respect_the_cap():
     assert plan[0].buffer.size == 512 + 2 + 1  # values, one flag per tensor, the weight
     with pytest.raises(ValueError, match="positive number of bytes"):
         buckets.plan(specs, cap_bytes=0)
+
+
+def test_model_differences_are_described_by_their_first_parameter():
+    from needle_distributed.parallel import _first_difference
+
+    root = [("a.weight", (2, 3), "float32"), ("a.bias", (3,), "float32")]
+    assert _first_difference(root, root, 1, 0) is None
+    renamed = [("a.weight", (2, 3), "float32"), ("b.bias", (3,), "float32")]
+    assert _first_difference(renamed, root, 1, 0) == \
+        "parameter #1 differs in name: 'b.bias' on rank 1, 'a.bias' on rank 0"
+    assert _first_difference(root[:1], root, 1, 0) == \
+        "rank 1 has 1 parameters and buffers, rank 0 has 2; the first one only rank 0 has is 'a.bias'"
+    retyped = [("a.weight", (2, 3), "float64"), root[1]]
+    message = _first_difference(retyped, root, 1, 0)
+    assert "'a.weight' is (2, 3) float64 on rank 1 but (2, 3) float32 on rank 0" in message

@@ -35,9 +35,9 @@ def _specs(tensors: Sequence[Tensor]) -> list[tuple[tuple[int, ...], str]]:
 
 def _first_difference(mine: list[tuple[str, tuple, str]], root: list[tuple[str, tuple, str]], rank: int,
                       root_rank: int) -> str | None:
-    for (name, shape, dtype), (r_name, r_shape, r_dtype) in zip(mine, root, strict=False):
+    for i, ((name, shape, dtype), (r_name, r_shape, r_dtype)) in enumerate(zip(mine, root, strict=False)):
         if name != r_name:
-            return f"parameter #{len(mine)} differs in name: {name!r} on rank {rank}, {r_name!r} on rank {root_rank}"
+            return f"parameter #{i} differs in name: {name!r} on rank {rank}, {r_name!r} on rank {root_rank}"
         if shape != r_shape or dtype != r_dtype:
             return (f"parameter {name!r} is {shape} {dtype} on rank {rank} but {r_shape} {r_dtype} on rank "
                     f"{root_rank}")
