@@ -46,11 +46,14 @@ def test_two_ranks_match_one_process_with_the_whole_batch(two_ranks, device, sam
     assert relative_difference(train(device, sampler=sampler, steps=0), reference) > 1e-2
 
 
-def test_many_small_buckets_give_the_same_result(two_ranks):
+@pytest.mark.parametrize("device,run", [("cpu_numpy", "cpu_numpy"), ("cpu", "cpu"), ("cpu_numpy", "staged")])
+def test_small_buckets_and_in_place_gradients_give_the_same_result(two_ranks, device, run):
+    """``staged``: host views disabled, as on a GPU, so everything goes through host copies."""
     (rank0, _), (info0, _) = two_ranks
-    assert info0["small_buckets"] > 3
-    reference = train("cpu", optimizer="sgd")
-    assert relative_difference({k: rank0[f"cpu/small-buckets/sgd/{k}"] for k in reference}, reference) < EQUALITY_RTOL
+    assert info0["small_buckets"] > 3 and info0["in_place"] == 2
+    reference = train(device, optimizer="sgd")
+    got = {k: rank0[f"{run}/small-buckets/sgd/{k}"] for k in reference}
+    assert relative_difference(got, reference) < EQUALITY_RTOL
 
 
 def test_every_rank_ends_with_bit_identical_parameters(two_ranks):

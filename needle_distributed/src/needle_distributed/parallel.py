@@ -118,9 +118,14 @@ class DistributedDataParallel(Module):
     each parameter's gradient becomes the average over ranks, weighted by each rank's
     ``weight`` (its batch size when batches differ). Floating-point buffers (BatchNorm's
     running statistics) are averaged the same way, so every rank keeps the same ones.
+
+    Gradients of at least ``inplace_mb`` MiB that are compact and in host memory are
+    reduced in place, in their own buffer, one message each (no copy at all; the values
+    of that gradient array change). The others travel packed in buckets of at most
+    ``bucket_mb`` MiB, one message per bucket.
     """
 
-    def __init__(self, module: Module, *, bucket_mb: float = 25.0, broadcast: bool = True,
+    def __init__(self, module: Module, *, bucket_mb: float = 25.0, inplace_mb: float = 1.0, broadcast: bool = True,
                  sync_buffers: bool = True) -> None:
         super().__init__()
         if not isinstance(module, Module):
@@ -130,10 +135,15 @@ class DistributedDataParallel(Module):
         if broadcast:
             broadcast_parameters(module)
         named = module.named_tensors()
-        self._params = [t for _, t in named if isinstance(t, Parameter)]
+        params = [t for _, t in named if isinstance(t, Parameter)]
+        threshold = inplace_mb * 2**20
+        big = [_nbytes(p) >= threshold for p in params]
+        self._large = [p for p, b in zip(params, big, strict=True) if b]
+        self._params = [p for p, b in zip(params, big, strict=True) if not b]
         self._buffer_names = [n for n, t in named if not isinstance(t, Parameter)] if sync_buffers else []
-        first = self._current_tensors()
-        self._buckets = buckets.plan(_specs(first), cap_bytes=int(bucket_mb * 2**20), flags=True)
+        self._buckets = buckets.plan(_specs(self._current_tensors()), cap_bytes=int(bucket_mb * 2**20), flags=True)
+        self._header = np.zeros(len(self._large) + 1)  # presence of each large gradient, then the weight
+        self._staging: dict[int, np.ndarray] = {}  # host copies of large gradients that cannot be reduced in place
 
     # parameter discovery and checkpoints see the wrapped module's names (no "module." prefix)
     def named_tensors(self) -> list[tuple[str, Tensor]]:
@@ -145,7 +155,7 @@ class DistributedDataParallel(Module):
     @property
     def num_buckets(self) -> int:
         """Allreduce messages per step."""
-        return len(self._buckets)
+        return len(self._buckets) + (len(self._large) + 1 if self._large else 0)
 
     def _current_tensors(self) -> list[Tensor]:
         if not self._buffer_names:
@@ -159,7 +169,23 @@ class DistributedDataParallel(Module):
         zero gradient there; one without a gradient on every rank keeps ``grad=None``."""
         if self._world.size == 1:
             return
+        if self._large:
+            self._reduce_large(weight)
+        self._reduce_buckets(weight)
+
+    def _allreduce(self, buf: np.ndarray) -> None:
         MPI = _mpi()
+        with guarded("average_gradients"):
+            self._world.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+
+    @staticmethod
+    def _check_weight(total: float) -> float:
+        if total <= 0:
+            raise ValueError(f"average_gradients: the ranks' weights sum to {total}; each rank's weight (its batch "
+                             "size) must be positive")
+        return total
+
+    def _reduce_buckets(self, weight: float) -> None:
         tensors = self._current_tensors()
         n_params = len(self._params)
         for bucket in self._buckets:
@@ -174,25 +200,58 @@ class DistributedDataParallel(Module):
                     host.pack(value.realize_cached_data(), bucket.slice(slot), weight)
                     flags[j] = 1
             buf[-1] = weight
-            with guarded("average_gradients"):
-                self._world.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-            total_weight = float(buf[-1])
-            if total_weight <= 0:
-                raise ValueError(f"average_gradients: the ranks' weights sum to {total_weight}; each rank's weight "
-                                 "(its batch size) must be positive")
+            self._allreduce(buf)
+            scale = 1.0 / self._check_weight(float(buf[-1]))
             for j, slot in enumerate(bucket.slots):
                 if flags[j] == 0:
                     continue
                 t = tensors[slot[0]]
-                arr = host.unpack(bucket.slice(slot), tuple(t.shape), str(t.dtype), t.device, 1.0 / total_weight)
+                arr = host.unpack(bucket.slice(slot), tuple(t.shape), str(t.dtype), t.device, scale)
                 if slot[0] < n_params:
                     t.grad = Tensor.make_const(arr)
                 else:
                     t.cached_data = arr
 
+    def _reduce_large(self, weight: float) -> None:
+        header = self._header
+        grads = [p.grad.realize_cached_data() if p.grad is not None else None for p in self._large]
+        header[:-1] = [g is not None for g in grads]
+        header[-1] = weight
+        self._allreduce(header)
+        scale = 1.0 / self._check_weight(float(header[-1]))
+        reduced_in_place: set[int] = set()
+        for k, (p, g) in enumerate(zip(self._large, grads, strict=True)):
+            if header[k] == 0:
+                continue
+            view = None
+            if (g is not None and g.is_compact() and str(g.dtype) == str(p.dtype)
+                    and id(g._handle) not in reduced_in_place):
+                view = host.host_view(g)
+            if view is not None:  # the gradient's own memory: no copy
+                reduced_in_place.add(id(g._handle))
+                flat = view.reshape(-1)
+                if weight != 1.0:
+                    np.multiply(flat, weight, out=flat, casting="same_kind")
+                self._allreduce(flat)
+                np.multiply(flat, scale, out=flat, casting="same_kind")
+                continue
+            staging = self._staging.get(k)
+            if staging is None:
+                staging = self._staging[k] = np.empty(int(np.prod(p.shape)), np.dtype(str(p.dtype)))
+            if g is None:
+                staging[...] = 0
+            else:
+                host.pack(g, staging, weight)
+            self._allreduce(staging)
+            p.grad = Tensor.make_const(host.unpack(staging, tuple(p.shape), str(p.dtype), p.device, scale))
+
     def wrap(self, optimizer: Any) -> DistributedOptimizer:
         """``optimizer`` whose ``step()`` averages gradients over ranks first."""
         return DistributedOptimizer(optimizer, self)
+
+
+def _nbytes(t: Tensor) -> int:
+    return int(np.prod(t.shape)) * np.dtype(str(t.dtype)).itemsize
 
 
 class DistributedOptimizer:

@@ -13,6 +13,7 @@ import sys
 import needle as ndl
 import needle.distributed as dist
 import numpy as np
+from needle_distributed import host
 from training import make_model, train
 
 out_dir = sys.argv[1]
@@ -51,15 +52,24 @@ for device in ("cpu_numpy", "cpu"):
             params = train(device, sampler=dist.DistributedSampler(seed=seed), wrap=ddp, optimizer=optimizer)
             arrays.update({f"{device}/{mode}/{optimizer}/{k}": v for k, v in params.items()})
 
-# many small buckets (a 4 KiB cap): the same result, more messages
+# many small buckets (a 4 KiB cap), and the two weights of >= 8 KiB reduced in place: the same result
 def ddp_small_buckets(model, opt):
-    model = dist.DistributedDataParallel(model, bucket_mb=4 / 1024)
+    model = dist.DistributedDataParallel(model, bucket_mb=4 / 1024, inplace_mb=8 / 1024)
     info["small_buckets"] = model.num_buckets
+    info["in_place"] = len(model._large)
     return model, model.wrap(opt)
 
 
-params = train("cpu", sampler=dist.DistributedSampler(), wrap=ddp_small_buckets, optimizer="sgd")
-arrays.update({f"cpu/small-buckets/sgd/{k}": v for k, v in params.items()})
+for device in ("cpu_numpy", "cpu"):
+    params = train(device, sampler=dist.DistributedSampler(), wrap=ddp_small_buckets, optimizer="sgd")
+    arrays.update({f"{device}/small-buckets/sgd/{k}": v for k, v in params.items()})
+
+# as for a GPU: no buffer is host memory, every gradient is staged through host copies
+host_view = host.host_view
+host.host_view = lambda arr: None
+params = train("cpu_numpy", sampler=dist.DistributedSampler(), wrap=ddp_small_buckets, optimizer="sgd")
+arrays.update({f"staged/small-buckets/sgd/{k}": v for k, v in params.items()})
+host.host_view = host_view
 
 # BatchNorm: per-rank statistics, running statistics averaged every step -> identical on every rank
 np.random.seed(0)
