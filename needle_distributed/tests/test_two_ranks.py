@@ -50,10 +50,27 @@ def test_two_ranks_match_one_process_with_the_whole_batch(two_ranks, device, sam
 def test_small_buckets_and_in_place_gradients_give_the_same_result(two_ranks, device, run):
     """``staged``: host views disabled, as on a GPU, so everything goes through host copies."""
     (rank0, _), (info0, _) = two_ranks
-    assert info0["small_buckets"] > 3 and info0["in_place"] == 2
+    assert info0["small_buckets"] == 3 + 2 and info0["in_place"] == 2  # 3 buckets, 2 gradients in place
     reference = train(device, optimizer="sgd")
     got = {k: rank0[f"{run}/small-buckets/sgd/{k}"] for k in reference}
     assert relative_difference(got, reference) < EQUALITY_RTOL
+
+
+def test_without_buckets_every_gradient_is_reduced_in_place(two_ranks):
+    (rank0, _), (info0, _) = two_ranks
+    assert info0["all_in_place_messages"] == 8 + 1  # 8 parameters, and the presence flags
+    reference = train("cpu", optimizer="sgd")
+    assert relative_difference({k: rank0[f"all-in-place/sgd/{k}"] for k in reference}, reference) < EQUALITY_RTOL
+
+
+@pytest.mark.parametrize("inplace_mb", ["1.0", "0.0"], ids=["bucketed", "in-place"])
+def test_a_gradient_missing_on_a_rank_counts_as_zero_there(two_ranks, inplace_mb):
+    _, infos = two_ranks
+    for info in infos:
+        used, rank0_only, unused_is_none = info[f"partial_{inplace_mb}"]
+        assert used == [1.5, 3.0, 6.0]  # (c + 2c) / 2
+        assert rank0_only == [0.5, 1.0, 2.0]  # (c + 0) / 2
+        assert unused_is_none
 
 
 def test_every_rank_ends_with_bit_identical_parameters(two_ranks):

@@ -142,7 +142,10 @@ class DistributedDataParallel(Module):
         self._params = [p for p, b in zip(params, big, strict=True) if not b]
         self._buffer_names = [n for n, t in named if not isinstance(t, Parameter)] if sync_buffers else []
         self._buckets = buckets.plan(_specs(self._current_tensors()), cap_bytes=int(bucket_mb * 2**20), flags=True)
-        self._header = np.zeros(len(self._large) + 1)  # presence of each large gradient, then the weight
+        if self._buckets and self._large:  # room for the large gradients' presence flags in the first bucket
+            first = self._buckets[0]
+            first.buffer = np.zeros(first.buffer.size + len(self._large), first.dtype)
+        self._header = np.zeros(len(self._large) + 1)  # the same flags and the weight, when there is no bucket
         self._staging: dict[int, np.ndarray] = {}  # host copies of large gradients that cannot be reduced in place
 
     # parameter discovery and checkpoints see the wrapped module's names (no "module." prefix)
@@ -155,7 +158,7 @@ class DistributedDataParallel(Module):
     @property
     def num_buckets(self) -> int:
         """Allreduce messages per step."""
-        return len(self._buckets) + (len(self._large) + 1 if self._large else 0)
+        return len(self._buckets) + len(self._large) + (1 if self._large and not self._buckets else 0)
 
     def _current_tensors(self) -> list[Tensor]:
         if not self._buffer_names:
@@ -169,9 +172,11 @@ class DistributedDataParallel(Module):
         zero gradient there; one without a gradient on every rank keeps ``grad=None``."""
         if self._world.size == 1:
             return
+        large = [p.grad.realize_cached_data() if p.grad is not None else None for p in self._large]
+        present = [g is not None for g in large]
+        counts, total = self._reduce_buckets(weight, present)
         if self._large:
-            self._reduce_large(weight)
-        self._reduce_buckets(weight)
+            self._reduce_large(large, counts, weight, total)
 
     def _allreduce(self, buf: np.ndarray) -> None:
         MPI = _mpi()
@@ -185,11 +190,22 @@ class DistributedDataParallel(Module):
                              "size) must be positive")
         return total
 
-    def _reduce_buckets(self, weight: float) -> None:
+    def _reduce_buckets(self, weight: float, large_present: list[bool]) -> tuple[np.ndarray, float]:
+        """Reduce the buckets; the large gradients' presence flags ride in the first one
+        (or in a message of their own when there is no bucket). Returns how many ranks
+        hold each large gradient, and the ranks' total weight."""
+        n_large = len(large_present)
+        if not self._buckets:
+            header = self._header
+            header[:-1], header[-1] = large_present, weight
+            self._allreduce(header)
+            return header[:-1], self._check_weight(float(header[-1]))
         tensors = self._current_tensors()
         n_params = len(self._params)
-        for bucket in self._buckets:
-            buf, flags = bucket.buffer, bucket.buffer[bucket.total:-1]
+        counts, total = np.zeros(0), 0.0
+        for i, bucket in enumerate(self._buckets):
+            buf, n_slots = bucket.buffer, len(bucket.slots)
+            flags = buf[bucket.total:bucket.total + n_slots]
             for j, slot in enumerate(bucket.slots):
                 t = tensors[slot[0]]
                 value = t.grad if slot[0] < n_params else t
@@ -199,29 +215,29 @@ class DistributedDataParallel(Module):
                 else:
                     host.pack(value.realize_cached_data(), bucket.slice(slot), weight)
                     flags[j] = 1
+            if i == 0 and n_large:
+                buf[bucket.total + n_slots:-1] = large_present
             buf[-1] = weight
             self._allreduce(buf)
-            scale = 1.0 / self._check_weight(float(buf[-1]))
+            total = self._check_weight(float(buf[-1]))
+            if i == 0:
+                counts = buf[bucket.total + n_slots:-1].copy()
             for j, slot in enumerate(bucket.slots):
                 if flags[j] == 0:
                     continue
                 t = tensors[slot[0]]
-                arr = host.unpack(bucket.slice(slot), tuple(t.shape), str(t.dtype), t.device, scale)
+                arr = host.unpack(bucket.slice(slot), tuple(t.shape), str(t.dtype), t.device, 1.0 / total)
                 if slot[0] < n_params:
                     t.grad = Tensor.make_const(arr)
                 else:
                     t.cached_data = arr
+        return counts, total
 
-    def _reduce_large(self, weight: float) -> None:
-        header = self._header
-        grads = [p.grad.realize_cached_data() if p.grad is not None else None for p in self._large]
-        header[:-1] = [g is not None for g in grads]
-        header[-1] = weight
-        self._allreduce(header)
-        scale = 1.0 / self._check_weight(float(header[-1]))
+    def _reduce_large(self, grads: list[Any], counts: np.ndarray, weight: float, total: float) -> None:
+        scale = 1.0 / total
         reduced_in_place: set[int] = set()
         for k, (p, g) in enumerate(zip(self._large, grads, strict=True)):
-            if header[k] == 0:
+            if counts[k] == 0:  # no rank has a gradient for it
                 continue
             view = None
             if (g is not None and g.is_compact() and str(g.dtype) == str(p.dtype)

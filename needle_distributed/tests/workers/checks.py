@@ -52,9 +52,9 @@ for device in ("cpu_numpy", "cpu"):
             params = train(device, sampler=dist.DistributedSampler(seed=seed), wrap=ddp, optimizer=optimizer)
             arrays.update({f"{device}/{mode}/{optimizer}/{k}": v for k, v in params.items()})
 
-# many small buckets (a 4 KiB cap), and the two weights of >= 8 KiB reduced in place: the same result
+# small buckets (a 1 KiB cap: 3 of them), and the two weights of >= 8 KiB reduced in place: the same result
 def ddp_small_buckets(model, opt):
-    model = dist.DistributedDataParallel(model, bucket_mb=4 / 1024, inplace_mb=8 / 1024)
+    model = dist.DistributedDataParallel(model, bucket_mb=1 / 1024, inplace_mb=8 / 1024)
     info["small_buckets"] = model.num_buckets
     info["in_place"] = len(model._large)
     return model, model.wrap(opt)
@@ -63,6 +63,36 @@ def ddp_small_buckets(model, opt):
 for device in ("cpu_numpy", "cpu"):
     params = train(device, sampler=dist.DistributedSampler(), wrap=ddp_small_buckets, optimizer="sgd")
     arrays.update({f"{device}/small-buckets/sgd/{k}": v for k, v in params.items()})
+
+# every gradient large (inplace_mb=0): no bucket, the presence flags travel alone
+def ddp_all_in_place(model, opt):
+    model = dist.DistributedDataParallel(model, inplace_mb=0)
+    info["all_in_place_messages"] = model.num_buckets
+    return model, model.wrap(opt)
+
+
+params = train("cpu", sampler=dist.DistributedSampler(), wrap=ddp_all_in_place, optimizer="sgd")
+arrays.update({f"all-in-place/sgd/{k}": v for k, v in params.items()})
+
+
+# a parameter only rank 0 uses counts as a zero gradient on rank 1; one nobody uses keeps grad None
+class Partial(ndl.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.used = ndl.nn.Parameter(np.zeros(3, np.float32))
+        self.rank0_only = ndl.nn.Parameter(np.zeros(3, np.float32))
+        self.unused = ndl.nn.Parameter(np.zeros(3, np.float32))
+
+
+for inplace_mb in (1.0, 0.0):  # through a bucket, then in place
+    partial = Partial()
+    model = dist.DistributedDataParallel(partial, inplace_mb=inplace_mb)
+    c = ndl.Tensor(np.array([1.0, 2.0, 4.0], np.float32) * (w.rank + 1), requires_grad=False)
+    loss = (partial.used * c).sum() + ((partial.rank0_only * c).sum() if w.rank == 0 else 0.0)
+    loss.backward()
+    model.average_gradients()
+    info[f"partial_{inplace_mb}"] = [partial.used.grad.numpy().tolist(), partial.rank0_only.grad.numpy().tolist(),
+                                     partial.unused.grad is None]
 
 # as for a GPU: no buffer is host memory, every gradient is staged through host copies
 host_view = host.host_view
