@@ -7,8 +7,9 @@
   (1 / the ratio column).
 - Allreduce of a 10 MB float32 bucket on 2 ranks: raw mpi4py ``Allreduce`` on a NumPy
   array (the baseline), ``needle.distributed.all_reduce`` on a ``cpu`` NDArray (in place
-  through its host memory), and ``average_gradients`` of one 10 MB parameter (pack into
-  the bucket, allreduce, unpack scaled). Throughput is message bytes / time.
+  through its host memory), and ``average_gradients`` of one 10 MB parameter's gradient
+  (reduced in place in its own memory, then scaled by 1/N). Throughput is message
+  bytes / time.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def rows() -> list[Row]:
             work=mb, work_unit="GB/s", measured=_measured("allreduce", 2, 1, "all_reduce"), note="target ≤ 1.11×"),
         Row(ALLREDUCE, "DistributedDataParallel.average_gradients (one 10 MB gradient)", None,
             compare=("allreduce raw",), work=mb, work_unit="GB/s", measured=_measured("allreduce", 2, 1, "ddp"),
-            note="pack + allreduce + scaled unpack"),
+            note="reduced in place, then scaled by 1/N; plus one tiny message of flags"),
     ]
     if skip:
         for r in specs:
