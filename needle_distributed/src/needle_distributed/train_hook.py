@@ -4,7 +4,7 @@ Under an MPI launcher with more than one rank, ``needle train`` trains data-para
 ``--batch-size`` is the global batch (each rank takes ``B / N`` of every batch of the
 one-process run, or ``B / N`` of the token streams for ``lstm_lm``), gradients and
 BatchNorm statistics are averaged every step, validation is split over the ranks, and
-every printed figure (loss, accuracy, samples/s) is the total over all ranks. Only
+every printed figure (loss, accuracy, samples/s) covers all ranks. Only
 rank 0 prints, plots and writes checkpoints; a checkpoint is the same as a one-process
 run's, so ``--resume`` works with any number of ranks.
 """
@@ -69,7 +69,7 @@ class DistributedTraining:
             self._split_resumed_hidden(task.model)
         w = self.world
         print(f"  distributed: {w.size} ranks over MPI ({w.library}); global batch {self.global_batch} = "
-              f"{w.size} x {self.per_rank} per rank; figures are totals over all ranks")
+              f"{w.size} x {self.per_rank} per rank; loss, accuracy and samples/s cover all ranks")
         return task, ddp.wrap(optimizer)
 
     def batch_callback(self, on_batch: Callable[[int, float, int], None]) -> Callable[[int, float, int], None]:
