@@ -101,9 +101,12 @@ def test_resnet9_on_two_ranks(tmp_path):
     assert out.count("ResNet9 on CIFAR-10") == 1 and "validation accuracy" in out
 
 
-@pytest.mark.parametrize("device_arg", ["cpu_numpy:{local_rank}"])
-def test_device_may_name_the_local_rank(device_arg):
+@pytest.mark.parametrize("where", ["--device", "NEEDLE_DEVICE"])
+def test_device_may_name_the_local_rank(where):
     # cpu_numpy has one index, so rank 1's cpu_numpy:1 must be refused: proof the field was filled per rank
-    res = mpirun(2, *needle_train(), "--device", device_arg, "--limit-train", "200", "--epochs", "1",
-                 "--no-progress", timeout=120)
-    assert res.returncode != 0 and "cpu_numpy:1" in res.stdout + res.stderr
+    device = "cpu_numpy:{local_rank}"
+    args, env = (["--device", device], {}) if where == "--device" else ([], {"NEEDLE_DEVICE": device})
+    res = mpirun(2, *needle_train(), *args, "--limit-train", "200", "--epochs", "1", "--no-progress", timeout=120,
+                 **env)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and "device 'cpu_numpy:1' is not available" in out and "{local_rank}" not in out
