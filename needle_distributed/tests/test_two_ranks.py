@@ -115,3 +115,8 @@ def test_models_that_differ_fail_at_broadcast_naming_the_parameter(two_ranks):
 def test_all_reduce_mean_in_place(two_ranks, device):
     _, infos = two_ranks
     assert all(info[f"all_reduce_{device}"] == [1.5] * 5 for info in infos)
+
+
+def test_all_reduce_staged_through_host_memory(two_ranks):
+    _, infos = two_ranks
+    assert all(info["all_reduce_staged"] == [3.0] * 4 for info in infos)  # 1 + 2, written back to the device

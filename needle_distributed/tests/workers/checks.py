@@ -99,6 +99,9 @@ host_view = host.host_view
 host.host_view = lambda arr: None
 params = train("cpu_numpy", sampler=dist.DistributedSampler(), wrap=ddp_small_buckets, optimizer="sgd")
 arrays.update({f"staged/small-buckets/sgd/{k}": v for k, v in params.items()})
+staged = ndl.backend_ndarray.array(np.full(4, w.rank + 1.0, np.float32), device=ndl.cpu_numpy())
+dist.all_reduce(staged)
+info["all_reduce_staged"] = staged.numpy().tolist()
 host.host_view = host_view
 
 # BatchNorm: per-rank statistics, running statistics averaged every step -> identical on every rank
