@@ -194,7 +194,7 @@ def test_buckets_group_by_dtype_and_respect_the_cap():
 
 
 def test_model_differences_are_described_by_their_first_parameter():
-    from needle_distributed.parallel import _first_difference
+    from needle_distributed.collectives import _first_difference
 
     root = [("a.weight", (2, 3), "float32"), ("a.bias", (3,), "float32")]
     assert _first_difference(root, root, 1, 0) is None

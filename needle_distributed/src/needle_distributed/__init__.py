@@ -11,7 +11,8 @@ the world) does, and only when an MPI launcher started the process.
 """
 
 from .faults import DEFAULT_TIMEOUT_S
-from .parallel import DistributedDataParallel, DistributedOptimizer, all_reduce, broadcast_parameters
+from .collectives import all_reduce, broadcast_parameters
+from .ddp import DistributedDataParallel, DistributedOptimizer
 from .sampler import DistributedSampler
 from .world import (
     DistributedWarning,

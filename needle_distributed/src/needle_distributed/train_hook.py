@@ -22,7 +22,8 @@ from needle_nn.apps._loop import run_epoch
 from needle_nn.cli.tasks import BPTTBatches, StatefulLM
 from needle_nn.data import DataLoader
 
-from .parallel import DistributedDataParallel, all_reduce
+from .collectives import all_reduce
+from .ddp import DistributedDataParallel
 from .sampler import DistributedSampler
 from .world import World, init, launched_by_mpi
 
