@@ -1,7 +1,7 @@
 """One conformance suite, every backend (docs/design.md §5).
 
 ``nox`` runs the default sessions: ``tests(numpy)``, ``tests(cpu)``,
-``tests(opencl)``, ``tests(cuda)``, ``thirdparty``, ``layering``, ``lint``.
+``tests(opencl)``, ``tests(cuda)``, ``distributed``, ``thirdparty``, ``layering``, ``lint``.
 ``nox -s bench`` runs the benchmark (not a default session; it pins torch==2.13.0).
 
 A ``tests(<backend>)`` session installs core + nn + the numpy backend (the oracle) +
@@ -20,7 +20,7 @@ import nox
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nox_probe  # noqa: E402
 
-nox.options.sessions = ["tests", "thirdparty", "layering", "lint"]
+nox.options.sessions = ["tests", "distributed", "thirdparty", "layering", "lint"]
 nox.options.reuse_existing_virtualenvs = False
 
 CORE = ("./needle_core[testing]", "./needle_nn", "./needle_backend_numpy")
@@ -79,6 +79,17 @@ def tests(session: nox.Session, backend: str) -> None:
 
 
 @nox.session
+def distributed(session: nox.Session) -> None:
+    """Data parallelism on 2 ranks (``mpirun -n 2 --oversubscribe``, this host only) on cpu and cpu_numpy.
+
+    mpi4py and Open MPI come as wheels (``needle_distributed[mpi]``); a missing MPI fails
+    the session instead of skipping it.
+    """
+    session.install(*CORE, "./needle_backend_cpu", "./needle_distributed[mpi]")
+    _pytest(session, "needle_distributed/tests", env={"NEEDLE_REQUIRE_MPI": "1"})
+
+
+@nox.session
 def thirdparty(session: nox.Session) -> None:
     """The conformance suite on the fixture third-party backend (proof an outsider can plug in)."""
     session.install(*CORE, "./tests/fixtures/needle_backend_counting")
@@ -89,8 +100,8 @@ def thirdparty(session: nox.Session) -> None:
 
 @nox.session
 def layering(session: nox.Session) -> None:
-    """needle_core and needle_nn never import a backend package."""
-    session.install("import-linter", "./needle_core", "./needle_nn", "./needle_backend_numpy")
+    """needle_core, needle_nn and needle_distributed never import a backend package."""
+    session.install("import-linter", "./needle_core", "./needle_nn", "./needle_backend_numpy", "./needle_distributed")
     session.run("lint-imports", "--config", ".importlinter")
 
 

@@ -4,7 +4,9 @@ table of figures and ratios, every figure of a table measured in the same run.
 A row module (``bench/rows_<topic>.py``) exposes ``rows() -> list[Row]``; ``run.py``
 discovers them. A ``Row`` times one callable; ``compare`` names the keys of other
 rows it is compared with, and the table prints ``time / baseline time`` for each
-(below 1 means faster than the baseline). Rows that cannot run here (PyTorch not
+(below 1 means faster than the baseline). A row whose work runs elsewhere (in other
+processes, e.g. under ``mpirun``) gives ``measured`` instead of ``fn``: it returns the
+median seconds per call and the samples it was taken from. Rows that cannot run here (PyTorch not
 installed, device unavailable) carry ``skip`` and show up as such.
 """
 
@@ -30,6 +32,7 @@ class Row:
     sync: Callable[[], object] | None = None  # e.g. a device synchronise, after each sample
     skip: str = ""  # why this row cannot run here
     note: str = ""
+    measured: Callable[[], tuple[float, list[float]]] | None = None  # timed elsewhere: (median, samples)
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -89,13 +92,17 @@ def run_rows(
 ) -> list[Result]:
     results = []
     for row in rows:
-        if row.skip or row.fn is None:
+        if row.skip or (row.fn is None and row.measured is None):
             results.append(Result(row, None, error=row.skip or "no callable"))
             continue
         if progress:
             progress(f"{row.group} / {row.subject}")
         try:
-            median, samples = measure(row.fn, number=row.number, repeat=repeat, min_sample=min_sample, sync=row.sync)
+            if row.measured is not None:
+                median, samples = row.measured()
+            else:
+                median, samples = measure(row.fn, number=row.number, repeat=repeat, min_sample=min_sample,
+                                          sync=row.sync)
             results.append(Result(row, median, samples))
         except Exception as exc:  # one failing row must not sink the table
             results.append(Result(row, None, error=f"{type(exc).__name__}: {exc}"))

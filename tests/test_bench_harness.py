@@ -34,3 +34,9 @@ def test_two_rows_with_one_key_are_an_error():
 def test_median_of_samples():
     seconds, samples = harness.measure(lambda: None, number=10, repeat=5, min_sample=0.0)
     assert len(samples) == 5 and min(samples) <= seconds <= max(samples)
+
+
+def test_a_row_measured_elsewhere_reports_its_own_median():
+    row = harness.Row("allreduce", "mpi", None, measured=lambda: (2.0, [1.0, 2.0, 3.0]))
+    (result,) = harness.run_rows([row])
+    assert result.seconds == 2.0 and result.samples == [1.0, 2.0, 3.0]

@@ -118,6 +118,19 @@ PyObject* array_repr(PyObject* o) {
 PyObject* array_get_size(PyObject* o, void*) { return PyLong_FromLongLong(reinterpret_cast<ArrayObject*>(o)->arr.size); }
 PyObject* array_get_dtype(PyObject*, void*) { return PyUnicode_FromString("float32"); }
 
+// NumPy's array interface: the buffer is host memory, so NumPy (and MPI through
+// mpi4py) can read and write it in place. np.asarray(buf) keeps `buf` alive.
+PyObject* array_get_interface(PyObject* o, void*) {
+  const Array& a = reinterpret_cast<ArrayObject*>(o)->arr;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  const char* typestr = ">f4";
+#else
+  const char* typestr = "<f4";
+#endif
+  return Py_BuildValue("{s:(L),s:s,s:(NO),s:i}", "shape", (long long)a.size, "typestr", typestr, "data",
+                       PyLong_FromVoidPtr(a.ptr), Py_False, "version", 3);
+}
+
 PyMethodDef array_methods[] = {
     {"ptr", array_ptr, METH_NOARGS, "The buffer's address (equal for every view of it)."},
     {nullptr, nullptr, 0, nullptr},
@@ -126,6 +139,8 @@ PyMethodDef array_methods[] = {
 PyGetSetDef array_getset[] = {
     {"size", array_get_size, nullptr, "Number of float32 elements.", nullptr},
     {"dtype", array_get_dtype, nullptr, "Always 'float32' on this device.", nullptr},
+    {"__array_interface__", array_get_interface, nullptr, "The buffer as a 1-D float32 NumPy array (host memory).",
+     nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 

@@ -38,6 +38,11 @@ class Array:
     def ptr(self) -> int:
         return self.array.ctypes.data
 
+    @property
+    def __array_interface__(self) -> dict:
+        """Host memory: NumPy (and MPI through it) can read and write the buffer in place."""
+        return self.array.__array_interface__
+
     def __repr__(self) -> str:
         return f"Array(size={self.size}, dtype={self.dtype!r})"
 

@@ -2,7 +2,8 @@
 
 A thin facade over ``needle_core`` (autograd, ops, NDArray, init, devices) and,
 lazily, ``needle_nn`` (``needle.nn``, ``needle.optim``, ``needle.data``,
-``needle.apps``, ``ndl.save``/``ndl.load``). Importing needle loads no backend
+``needle.apps``, ``ndl.save``/``ndl.load``) and ``needle_distributed``
+(``needle.distributed``). Importing needle loads no backend
 plugin: the first device lookup does.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 from . import _alias
 
 _NN_HINT = "the needle-nn package: pip install needle-nn (from this repository: pip install ./needle_nn)"
+_DIST_HINT = ("the needle-distributed package: pip install 'needle-distributed[mpi]' "
+              "(from this repository: pip install './needle_distributed[mpi]')")
 _alias.install(
     {
         "autograd": ("needle_core.autograd", None),
@@ -25,6 +28,7 @@ _alias.install(
         "optim": ("needle_nn.optim", _NN_HINT),
         "data": ("needle_nn.data", _NN_HINT),
         "apps": ("needle_nn.apps", _NN_HINT),
+        "distributed": ("needle_distributed", _DIST_HINT),
     }
 )
 
@@ -53,7 +57,7 @@ from needle_core.registry import (  # noqa: E402
     devices,
 )
 
-_LAZY_NN = {"nn", "optim", "data", "apps"}
+_LAZY_NN = {"nn", "optim", "data", "apps", "distributed"}
 _LAZY_NN_ATTRS = {"save": "needle_nn.checkpoint", "load": "needle_nn.checkpoint"}
 
 

@@ -18,6 +18,7 @@ from .. import checkpoint, optim
 from ..apps._loop import run_epoch
 from . import validate
 from .errors import report, user_errors
+from .hooks import load_train_hook
 from .tasks import BUILDERS, DEFAULTS, StatefulLM
 
 PROG = "needle train"
@@ -202,12 +203,15 @@ def _run(args: argparse.Namespace) -> int:
         args.progress = sys.stdout.isatty() and sys.stderr.isatty()
     _check_args(args, resumed)
 
+    hook = load_train_hook(args)  # e.g. needle-distributed under mpirun
     device = _resolve_device(args.device)
     np.random.seed(args.seed)
     reading = user_errors(f"--data-dir {args.data_dir}", FileNotFoundError, ValueError, OSError)
     with reading if args.data_dir is not None else nullcontext():
         task = BUILDERS[args.model](device, args.batch_size, args.data_dir, args.limit_train)
     opt = _make_optimizer(args, task.model.parameters())
+    if hook is not None:
+        task, opt = hook.prepare(task, opt)
     history: dict[str, list] = {k: [] for k in _HISTORY}
     start_epoch, totals, seconds = 0, (0.0, 0, 0), 0.0  # loss sum, correct, seen, time of an epoch cut short
     if resumed is not None:
@@ -229,13 +233,15 @@ def _run(args: argparse.Namespace) -> int:
           + (f", resumed at epoch {start_epoch + 1}" if resumed else ""))
 
     meter = _EpochMeter(args, totals, seconds)
+    on_batch = meter.on_batch if hook is None else hook.batch_callback(meter.on_batch)
+    evaluate = run_epoch if hook is None else hook.evaluate
     t_run, run_seconds, run_epochs = time.perf_counter(), 0.0, 0
     for epoch in range(start_epoch, args.epochs):
         if isinstance(task.model, StatefulLM) and meter.seen == 0:
             task.model.reset()
         meter.start(epoch, len(task.train))
         try:
-            run_epoch(task.train, task.model, task.loss_fn, opt, meter.on_batch)
+            run_epoch(task.train, task.model, task.loss_fn, opt, on_batch)
         except _StopTraining:
             elapsed = meter.close()
             if args.save:
@@ -251,7 +257,7 @@ def _run(args: argparse.Namespace) -> int:
         run_seconds += elapsed
         run_epochs += 1
         train_seconds = meter.seconds_before + elapsed  # the whole epoch, across a resume
-        val_acc, val_loss = run_epoch(task.val, task.model, task.loss_fn, None)
+        val_acc, val_loss = evaluate(task.val, task.model, task.loss_fn, None)
         seen = max(meter.seen, 1)
         values = (meter.loss_sum / seen, meter.correct / seen, val_loss, val_acc, train_seconds)
         for key, value in zip(_HISTORY, values, strict=True):
