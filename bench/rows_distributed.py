@@ -50,7 +50,9 @@ def _launch(mode: str, ranks: int, threads: int) -> dict[str, dict]:
            "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_btl": "self,sm"}
     cmd = [sys.executable, WORKER, mode]
     if ranks > 1:
-        cmd = [_mpirun(), "-n", str(ranks), "--oversubscribe", "--bind-to", "none", *cmd]
+        from needle_distributed import loopback  # one host: keep Open MPI off the network
+
+        cmd = loopback.command([_mpirun(), "-n", str(ranks), "--oversubscribe", "--bind-to", "none", *cmd])
     else:
         env["NEEDLE_DISTRIBUTED"] = "off"
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

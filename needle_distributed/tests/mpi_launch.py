@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from needle_distributed import loopback
 
 WORKERS = Path(__file__).resolve().parent / "workers"
 
@@ -44,7 +45,8 @@ def env(**extra: str) -> dict[str, str]:
 def mpirun(n: int, *cmd: str, timeout: float = 120, cwd: str | None = None,
            **extra_env: str) -> subprocess.CompletedProcess:
     exe = mpirun_or_skip()
-    args = [exe, "-n", str(n), "--oversubscribe", "--bind-to", "none", *cmd]
+    # in a loopback-only network namespace where one can be made (root, as in CI)
+    args = loopback.command([exe, "-n", str(n), "--oversubscribe", "--bind-to", "none", *cmd])
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env(**extra_env), cwd=cwd)
 
 

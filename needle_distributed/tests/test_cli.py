@@ -63,7 +63,7 @@ def test_batch_size_not_divisible_by_the_ranks_is_refused():
 
 
 def test_progress_bar_comes_from_rank_0_only(tmp_path):
-    res = mpirun(2, *needle_train(), "--limit-train", "200", "--epochs", "1", timeout=120)
+    res = mpirun(2, *needle_train(), "--limit-train", "200", "--epochs", "1", "--progress", timeout=120)
     assert res.returncode == 0, res.stderr
     # tqdm redraws in place; each rank with a bar would start its own "epoch 1/1:   0%" line
     assert res.stderr.count("epoch 1/1:   0%") == 1, res.stderr

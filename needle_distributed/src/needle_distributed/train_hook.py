@@ -22,6 +22,7 @@ from needle_nn.apps._loop import run_epoch
 from needle_nn.cli.tasks import BPTTBatches, StatefulLM
 from needle_nn.data import DataLoader
 
+from . import faults
 from .collectives import all_reduce
 from .ddp import DistributedDataParallel
 from .sampler import DistributedSampler
@@ -56,11 +57,18 @@ class DistributedTraining:
         self.save_hidden_at = args.max_steps if args.save is not None else None
         if world.rank != 0:  # rank 0 speaks and writes for everyone
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-            args.no_progress, args.save, args.plot = True, None, None
+            args.progress, args.save, args.plot = False, None, None
         self.model: Any = None
         self.steps = 0
 
     # -- hook interface (needle_nn.cli.hooks) ----------------------------------------------
+    def failed(self, exc: BaseException) -> None:
+        """This rank cannot go on (even a usage error such as an unusable per-rank device):
+        name it and end every rank, which would otherwise wait for it in a collective."""
+        if isinstance(exc, SystemExit) and not exc.code:
+            return
+        faults.abort(f"failed with {type(exc).__name__}: {exc}; aborting all {self.world.size} ranks")
+
     def prepare(self, task: Any, optimizer: Any) -> tuple[Any, Any]:
         self.model = task.model
         ddp = DistributedDataParallel(task.model)  # rank 0's initial parameters everywhere

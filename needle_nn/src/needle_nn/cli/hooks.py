@@ -7,7 +7,10 @@ package. A hook provides:
 - ``prepare(task, optimizer) -> (task, optimizer)``: before a checkpoint is restored;
 - ``batch_callback(on_batch) -> on_batch``: wraps the per-batch progress callback;
 - ``evaluate(batches, model, loss_fn, optimizer) -> (accuracy, loss)``: replaces
-  ``run_epoch`` for validation.
+  ``run_epoch`` for validation;
+- ``failed(exc)``: the run raised ``exc`` (a usage error included) after the hook
+  attached; the hook may end the process (a distributed run must stop its other
+  ranks, which would otherwise wait for this one). Returning lets the error surface.
 """
 
 from __future__ import annotations

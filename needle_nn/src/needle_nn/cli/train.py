@@ -204,6 +204,15 @@ def _run(args: argparse.Namespace) -> int:
     _check_args(args, resumed)
 
     hook = load_train_hook(args)  # e.g. needle-distributed under mpirun
+    try:
+        return _train(args, resumed, hook)
+    except BaseException as exc:  # usage errors included: the hook may have to stop other processes
+        if hook is not None:
+            hook.failed(exc)
+        raise
+
+
+def _train(args: argparse.Namespace, resumed: dict[str, Any] | None, hook: Any) -> int:
     device = _resolve_device(args.device)
     np.random.seed(args.seed)
     reading = user_errors(f"--data-dir {args.data_dir}", FileNotFoundError, ValueError, OSError)
