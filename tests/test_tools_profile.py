@@ -79,10 +79,7 @@ def test_chrome_trace_is_valid_and_nested(needle_device, tmp_path):
     assert inside[0]["args"]["op"] == "EWiseMul" and inside[0]["args"]["bytes"] == 3 * 6 * 4
 
 
-def test_totals_add_up_to_wall_time(needle_device):
-    rng = np.random.default_rng(0)
-    a = ndl.Tensor(rng.standard_normal((320, 320)).astype("float32"), device=needle_device, requires_grad=False)
-    (a @ a).numpy()  # warm up
+def _profiled_matmul_loop(a):
     gc.disable()  # a full collection of pytest's heap between two ops is not what this checks
     try:
         with ndl.profile() as prof:
@@ -93,13 +90,25 @@ def test_totals_add_up_to_wall_time(needle_device):
             wall = time.perf_counter() - t0
     finally:
         gc.enable()
-    s = prof.summary()
-    assert abs(s["wall_s"] - wall) <= 0.2 * wall
-    assert s["kernels_s"] <= s["ops_s"] + s["outside_ops_kernels_s"] <= s["wall_s"]
+    return prof.summary(), wall
+
+
+def test_totals_add_up_to_wall_time(needle_device):
+    rng = np.random.default_rng(0)
+    a = ndl.Tensor(rng.standard_normal((320, 320)).astype("float32"), device=needle_device, requires_grad=False)
+    (a @ a).numpy()  # warm up
+    coverage = []
+    for _ in range(3):  # another process taking the core between two ops can only lower one attempt's share
+        s, wall = _profiled_matmul_loop(a)
+        assert abs(s["wall_s"] - wall) <= 0.2 * wall
+        assert s["kernels_s"] <= s["ops_s"] + s["outside_ops_kernels_s"] <= s["wall_s"]
+        assert s["python_s"] == pytest.approx(s["wall_s"] - s["kernels_s"])
+        assert s["between_ops_s"] == pytest.approx(s["wall_s"] - s["ops_s"] - s["outside_ops_kernels_s"])
+        coverage.append((s["ops_s"] + s["outside_ops_kernels_s"]) / s["wall_s"])
+        if coverage[-1] >= 0.8:
+            break
     # a loop of large ops: what the profiler attributes to ops is the block's time within 20 %
-    assert s["ops_s"] + s["outside_ops_kernels_s"] >= 0.8 * s["wall_s"]
-    assert s["python_s"] == pytest.approx(s["wall_s"] - s["kernels_s"])
-    assert s["between_ops_s"] == pytest.approx(s["wall_s"] - s["ops_s"] - s["outside_ops_kernels_s"])
+    assert max(coverage) >= 0.8, coverage
 
 
 def test_async_devices_are_synchronised_after_each_kernel(needle_device, monkeypatch):
