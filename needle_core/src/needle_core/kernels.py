@@ -106,6 +106,8 @@ OPTIONAL_KERNELS: tuple[str, ...] = (
     "reduce_max_view",
     "logsumexp",
     "conv2d_nhwc",
+    "lstm_cell",
+    "lstm_cell_backward",
     "sgd_update",
     "adam_update",
     "matmul_tiled",

@@ -60,7 +60,8 @@ class RNNCell(Module):
 
 
 class LSTMCell(Module):
-    """One LSTM step; gates ``i, f, g, o`` are the four column blocks of ``W_ih``/``W_hh``."""
+    """One LSTM step; gates ``i, f, g, o`` are the four column blocks of ``W_ih``/``W_hh``:
+    ``c' = sigmoid(f) * c + sigmoid(i) * tanh(g)``, ``h' = sigmoid(o) * tanh(c')``."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
                  dtype: str = "float32") -> None:
@@ -75,10 +76,10 @@ class LSTMCell(Module):
     def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         h0, c0 = (None, None) if h is None else h
         gates = _affine(X, h0, self)
-        i, f, g, o = ops.split(gates.reshape((X.shape[0], 4, self.hidden_size)), 1)
-        i, f, g, o = ops.sigmoid(i), ops.sigmoid(f), ops.tanh(g), ops.sigmoid(o)
-        c = f * (_zeros_state(X, self) if c0 is None else c0) + i * g
-        return o * ops.tanh(c), c
+        # one node for the gates' elementwise part: the device's fused lstm_cell kernels
+        # when it has them (core composes sigmoid/tanh/mul otherwise)
+        state = ops.lstm_cell(gates, _zeros_state(X, self) if c0 is None else c0)
+        return state[0], state[1]
 
 
 class RNN(Module):
