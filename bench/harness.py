@@ -30,6 +30,8 @@ class Row:
     sync: Callable[[], object] | None = None  # e.g. a device synchronise, after each sample
     skip: str = ""  # why this row cannot run here
     note: str = ""
+    # "time": fn is timed; "bytes": fn() returns a byte count (one call), e.g. a peak RSS
+    measures: str = "time"
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -39,7 +41,7 @@ class Row:
 @dataclass
 class Result:
     row: Row
-    seconds: float | None  # median seconds per call
+    seconds: float | None  # median seconds per call (bytes for a "bytes" row)
     samples: list[float] = field(default_factory=list)
     error: str = ""
 
@@ -95,6 +97,10 @@ def run_rows(
         if progress:
             progress(f"{row.group} / {row.subject}")
         try:
+            if row.measures == "bytes":
+                value = float(row.fn())
+                results.append(Result(row, value, [value]))
+                continue
             median, samples = measure(row.fn, number=row.number, repeat=repeat, min_sample=min_sample, sync=row.sync)
             results.append(Result(row, median, samples))
         except Exception as exc:  # one failing row must not sink the table
@@ -109,6 +115,13 @@ def format_time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def format_bytes(n: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
 def markdown_table(results: Sequence[Result]) -> str:
     """One table: time per call, throughput, and ratios to each baseline of the row."""
     by_key: dict[str, Result] = {}
@@ -117,7 +130,7 @@ def markdown_table(results: Sequence[Result]) -> str:
             raise ValueError(f"bench rows share the key {r.row.key!r}: give one of them its own key=")
         by_key[r.row.key] = r
     lines = [
-        "| benchmark | subject | time / call | throughput | time ÷ baseline |",
+        "| benchmark | subject | time / call (or bytes) | throughput | ÷ baseline |",
         "|---|---|---:|---:|---|",
     ]
     for res in results:
@@ -125,7 +138,8 @@ def markdown_table(results: Sequence[Result]) -> str:
         if res.seconds is None:
             lines.append(f"| {row.group} | {row.subject} | n/a | | {res.error} |")
             continue
-        rate = f"{row.work / res.seconds:.3g} {row.work_unit}" if row.work else ""
+        rate = f"{row.work / res.seconds:.3g} {row.work_unit}" if row.work and row.measures == "time" else ""
+        shown = format_bytes(res.seconds) if row.measures == "bytes" else format_time(res.seconds)
         ratios = []
         for key in row.compare:
             base = by_key.get(key)
@@ -133,6 +147,6 @@ def markdown_table(results: Sequence[Result]) -> str:
                 ratios.append(f"{res.seconds / base.seconds:.2f}× {base.row.subject}")
         note = f" ({row.note})" if row.note else ""
         lines.append(
-            f"| {row.group} | {row.subject} | {format_time(res.seconds)} | {rate} | {', '.join(ratios)}{note} |"
+            f"| {row.group} | {row.subject} | {shown} | {rate} | {', '.join(ratios)}{note} |"
         )
     return "\n".join(lines)
