@@ -21,7 +21,9 @@ PYBIND11_MODULE(NEEDLE_MODULE_NAME, m) {
   needle::register_conv(m);
   needle::register_optim(m);
   needle::register_recurrent(m);
+  needle::register_gather(m);
   needle::register_peak(m);
+  needle::register_buffer_cache(m);
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw std::invalid_argument("set_num_threads: expected a thread count >= 1, got " + std::to_string(n));
     needle::set_num_threads(n);

@@ -108,6 +108,8 @@ OPTIONAL_KERNELS: tuple[str, ...] = (
     "conv2d_nhwc",
     "lstm_cell",
     "lstm_cell_backward",
+    "take_rows",
+    "scatter_add_rows",
     "sgd_update",
     "adam_update",
     "matmul_tiled",

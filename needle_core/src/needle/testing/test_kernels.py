@@ -504,7 +504,18 @@ _FALLBACK_CASES = {
         nd.lstm_cell_backward,
         EWISE_TOL,
     ),
+    # 12 draws from 7 rows: repeated rows, and rows never drawn (zero in the scatter)
+    "take_rows": (lambda r: (_normal((7, 19), r), _rows(r, 7, (3, 4))), nd.take_rows, {"rtol": 0, "atol": 0}),
+    "scatter_add_rows": (
+        lambda r: (_normal((3, 4, 19), r), _rows(r, 7, (3, 4))),
+        lambda src, index: nd.scatter_add_rows(src, index, 7),
+        reduction_tol(12, 3.0),
+    ),
 }
+
+
+def _rows(rng, rows, shape):
+    return rng.integers(0, rows, shape).astype(np.float32)
 
 
 @pytest.mark.parametrize("name", sorted(_FALLBACK_CASES))

@@ -2,8 +2,8 @@
 
 Families live in one file each: ``mathematic`` (elementwise, activations, matmul),
 ``reduction`` (summation, max), ``logarithmic`` (logsumexp, logsoftmax, softmax),
-``structure`` (shape/layout), ``tuples`` (tuple-valued nodes), ``conv`` and
-``recurrent`` (the fused LSTM cell).
+``structure`` (shape/layout), ``tuples`` (tuple-valued nodes), ``conv``,
+``recurrent`` (the fused LSTM cell) and ``gather`` (row lookups: embeddings).
 """
 
 from .common import as_scalar  # noqa: F401 - qualified use: ops.as_scalar
@@ -70,6 +70,7 @@ from .structure import (
     transpose,
     undilate,
 )
+from .gather import ScatterAddRows, TakeRows, take_rows
 from .recurrent import LSTMCell, LSTMCellBackward, lstm_cell
 from .tuples import FusedAddScalars, MakeTensorTuple, TupleGetItem, fused_add_scalars, make_tuple, tuple_get_item
 
@@ -81,7 +82,7 @@ __all__ = [
     "divide_scalar", "transpose", "reshape", "broadcast_to", "summation", "matmul",
     "negate", "log", "exp", "relu", "tanh", "sigmoid", "max", "stack", "split", "flip",
     "dilate", "undilate", "conv", "logsoftmax", "logsumexp", "make_tuple",
-    "tuple_get_item", "fused_add_scalars", "lstm_cell",
+    "tuple_get_item", "fused_add_scalars", "lstm_cell", "take_rows",
     # extras used by conv's gradient and handy for nn
     "permute", "pad", "crop", "softmax",
     # op classes (course names)
@@ -90,5 +91,5 @@ __all__ = [
     "Transpose", "Permute", "Reshape", "BroadcastTo", "Summation", "Max", "MatMul",
     "LogSoftmax", "LogSumExp", "Softmax", "Stack", "Split", "Flip", "Dilate", "UnDilate",
     "Pad", "Crop", "Conv", "MakeTensorTuple", "TupleGetItem", "FusedAddScalars",
-    "LSTMCell", "LSTMCellBackward",
+    "LSTMCell", "LSTMCellBackward", "TakeRows", "ScatterAddRows",
 ]  # fmt: skip
