@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from needle_core.autograd import Tensor
 
 from needle_core import init, ops
@@ -87,10 +89,31 @@ class SoftmaxLoss(Module):
 
     def forward(self, logits: Tensor, y: Tensor) -> Tensor:
         n, k = logits.shape
-        y_one_hot = init.one_hot(k, y, device=logits.device, dtype=logits.dtype)
         lse = ops.logsumexp(logits, axes=(1,))
-        picked = ops.summation(logits * y_one_hot, axes=(1,))
-        return ops.summation(lse - picked) / n
+        return ops.summation(lse - _picked(logits, y)) / n
+
+
+# flat positions i * k + y_i are exact in float32 below 2**24 (row numbers are stored as floats)
+_EXACT_FLOAT_INT = {"float32": 2**24, "float64": 2**53}
+
+
+def _picked(logits: Tensor, y: Any) -> Tensor:
+    """``logits[i, y_i]`` for every row i: a row lookup in the flattened logits (no
+    ``(n, k)`` one-hot matrix: k is the vocabulary of a language model), or a one-hot
+    product where the flat positions would not be exact in the dtype."""
+    n, k = logits.shape
+    labels = np.asarray(y.numpy() if hasattr(y, "numpy") else y).reshape(-1)
+    if labels.shape != (n,) or (labels.size and (labels.min() < 0 or labels.max() >= k
+                                                 or not np.array_equal(labels, np.floor(labels)))):
+        raise ValueError(f"SoftmaxLoss: expected {n} labels that are class numbers in [0, {k}), "
+                         f"got {labels.size} in [{labels.min() if labels.size else '-'}, "
+                         f"{labels.max() if labels.size else '-'}]")
+    if n * k > _EXACT_FLOAT_INT.get(logits.dtype, 0):
+        y_one_hot = init.one_hot(k, labels, device=logits.device, dtype=logits.dtype)
+        return ops.summation(logits * y_one_hot, axes=(1,))
+    flat = np.arange(n) * k + labels.astype(np.int64)
+    index = Tensor(flat, device=logits.device, dtype=logits.dtype, requires_grad=False)
+    return ops.take_rows(logits.reshape((n * k, 1)), index).reshape((n,))
 
 
 class Dropout(Module):
