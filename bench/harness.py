@@ -33,6 +33,8 @@ class Row:
     skip: str = ""  # why this row cannot run here
     note: str = ""
     measured: Callable[[], tuple[float, list[float]]] | None = None  # timed elsewhere: (median, samples)
+    # "time": fn is timed; "bytes": fn() returns a byte count (one call), e.g. a peak RSS
+    measures: str = "time"
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -42,7 +44,7 @@ class Row:
 @dataclass
 class Result:
     row: Row
-    seconds: float | None  # median seconds per call
+    seconds: float | None  # median seconds per call (bytes for a "bytes" row)
     samples: list[float] = field(default_factory=list)
     error: str = ""
 
@@ -98,6 +100,10 @@ def run_rows(
         if progress:
             progress(f"{row.group} / {row.subject}")
         try:
+            if row.measures == "bytes":
+                value = float(row.fn())
+                results.append(Result(row, value, [value]))
+                continue
             if row.measured is not None:
                 median, samples = row.measured()
             else:
@@ -116,6 +122,13 @@ def format_time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def format_bytes(n: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
 def markdown_table(results: Sequence[Result]) -> str:
     """One table: time per call, throughput, and ratios to each baseline of the row."""
     by_key: dict[str, Result] = {}
@@ -124,7 +137,7 @@ def markdown_table(results: Sequence[Result]) -> str:
             raise ValueError(f"bench rows share the key {r.row.key!r}: give one of them its own key=")
         by_key[r.row.key] = r
     lines = [
-        "| benchmark | subject | time / call | throughput | time ÷ baseline |",
+        "| benchmark | subject | time / call (or bytes) | throughput | ÷ baseline |",
         "|---|---|---:|---:|---|",
     ]
     for res in results:
@@ -132,7 +145,8 @@ def markdown_table(results: Sequence[Result]) -> str:
         if res.seconds is None:
             lines.append(f"| {row.group} | {row.subject} | n/a | | {res.error} |")
             continue
-        rate = f"{row.work / res.seconds:.3g} {row.work_unit}" if row.work else ""
+        rate = f"{row.work / res.seconds:.3g} {row.work_unit}" if row.work and row.measures == "time" else ""
+        shown = format_bytes(res.seconds) if row.measures == "bytes" else format_time(res.seconds)
         ratios = []
         for key in row.compare:
             base = by_key.get(key)
@@ -140,6 +154,6 @@ def markdown_table(results: Sequence[Result]) -> str:
                 ratios.append(f"{res.seconds / base.seconds:.2f}× {base.row.subject}")
         note = f" ({row.note})" if row.note else ""
         lines.append(
-            f"| {row.group} | {row.subject} | {format_time(res.seconds)} | {rate} | {', '.join(ratios)}{note} |"
+            f"| {row.group} | {row.subject} | {shown} | {rate} | {', '.join(ratios)}{note} |"
         )
     return "\n".join(lines)

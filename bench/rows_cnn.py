@@ -16,18 +16,24 @@ BATCH = 128
 TORCH_KEY = "cnn torch resnet9"
 
 
-def _batch() -> tuple[np.ndarray, np.ndarray]:
+OPTIMISER = "adam"
+TORCH_HINT = "PyTorch not installed (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)"
+
+
+def batch() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     return rng.random((BATCH, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, BATCH)
 
 
-def _torch_row() -> Row:
-    try:
-        import torch
-        from torch import nn
-    except ImportError:
-        skip = "PyTorch not installed (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)"
-        return Row(GROUP, "torch", None, key=TORCH_KEY, skip=skip)
+def needle_model(dev):
+    from needle.apps.models import ResNet9
+
+    return ResNet9(device=dev)
+
+
+def torch_model():
+    import torch
+    from torch import nn
 
     def conv_bn(a: int, b: int, k: int, s: int) -> nn.Module:
         return nn.Sequential(nn.Conv2d(a, b, k, s, padding=k // 2), nn.BatchNorm2d(b), nn.ReLU())
@@ -41,7 +47,7 @@ def _torch_row() -> Row:
             return self.fn(x) + x
 
     torch.manual_seed(0)
-    model = nn.Sequential(
+    return nn.Sequential(
         conv_bn(3, 16, 7, 4),
         conv_bn(16, 32, 3, 2),
         Residual(nn.Sequential(conv_bn(32, 32, 3, 1), conv_bn(32, 32, 3, 1))),
@@ -53,19 +59,21 @@ def _torch_row() -> Row:
         nn.ReLU(),
         nn.Linear(128, 10),
     )
-    return torch_step_row(GROUP, model, *_batch(), TORCH_KEY)
+
+
+def _torch_row() -> Row:
+    try:
+        model = torch_model()
+    except ImportError:
+        return Row(GROUP, "torch", None, key=TORCH_KEY, skip=TORCH_HINT)
+    return torch_step_row(GROUP, model, *batch(), TORCH_KEY)
 
 
 def _needle_rows() -> list[Row]:
-    def resnet9(dev):
-        from needle.apps.models import ResNet9
-
-        return ResNet9(device=dev)
-
     def kernel_used(dev) -> str:
         return "conv2d_nhwc kernel" if dev.conv2d_nhwc is not None else "conv via im2col fallback"
 
-    return needle_step_rows(GROUP, resnet9, *_batch(), TORCH_KEY, kernel_used)
+    return needle_step_rows(GROUP, needle_model, *batch(), TORCH_KEY, kernel_used)
 
 
 # (N, C_in, H, W), kernel, C_out, stride: ResNet9's first, second and third convs

@@ -13,18 +13,24 @@ GROUP = "MLPResNet(784,100,3) batch-100 Adam step"
 BATCH = 100
 
 
-def _batch() -> tuple[np.ndarray, np.ndarray]:
+OPTIMISER = "adam"
+TORCH_HINT = "PyTorch not installed (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)"
+
+
+def batch() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     return rng.random((BATCH, 784), dtype=np.float32), rng.integers(0, 10, BATCH)
 
 
-def _torch_row() -> Row:
-    try:
-        import torch
-        from torch import nn
-    except ImportError:
-        skip = "PyTorch not installed (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)"
-        return Row(GROUP, "torch", None, key="training torch", skip=skip)
+def needle_model(dev):
+    from needle.apps.mlp_resnet import MLPResNet
+
+    return MLPResNet(784, 100, num_blocks=3, device=dev)
+
+
+def torch_model():
+    import torch
+    from torch import nn
 
     class Residual(nn.Module):
         def __init__(self, fn: nn.Module) -> None:
@@ -50,20 +56,22 @@ def _torch_row() -> Row:
         )
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, 100), nn.ReLU(), *[block(100, 50) for _ in range(3)], nn.Linear(100, 10))
-    return torch_step_row(GROUP, model, *_batch(), "training torch")
+    return nn.Sequential(nn.Linear(784, 100), nn.ReLU(), *[block(100, 50) for _ in range(3)], nn.Linear(100, 10))
+
+
+def _torch_row() -> Row:
+    try:
+        model = torch_model()
+    except ImportError:
+        return Row(GROUP, "torch", None, key="training torch", skip=TORCH_HINT)
+    return torch_step_row(GROUP, model, *batch(), "training torch")
 
 
 def _needle_rows() -> list[Row]:
-    def mlp_resnet(dev):
-        from needle.apps.mlp_resnet import MLPResNet
-
-        return MLPResNet(784, 100, num_blocks=3, device=dev)
-
     def optimiser_path(dev) -> str:
         return "fused adam_update" if dev.adam_update is not None else "adam via NDArray ops"
 
-    return needle_step_rows(GROUP, mlp_resnet, *_batch(), "training torch", optimiser_path)
+    return needle_step_rows(GROUP, needle_model, *batch(), "training torch", optimiser_path)
 
 
 def rows() -> list[Row]:

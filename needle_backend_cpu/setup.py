@@ -2,9 +2,18 @@
 
 Flags: ``-O3 -march=native`` by default (the machine it is installed on), never
 fast-math. ``NEEDLE_CPU_PORTABLE=1`` drops ``-march=native`` for wheels that must run
-on any x86-64. The build also records which instruction-set extensions the compiler
-was allowed to use (``_build_info.py``), so the plugin's probe can refuse a CPU that
-lacks them instead of the process dying of SIGILL on import.
+on any x86-64.
+
+A portable build on x86-64 also compiles the same sources as ISA variants, one
+extension module each (``_kernels_avx2`` with ``-march=x86-64-v3``,
+``_kernels_avx512`` with ``-march=x86-64-v4``), and the plugin loads the best one this
+CPU runs (cpuid flags via /proc/cpuinfo), so a portable build is as fast as a native
+one. A native build is already the best code for the machine it is built on, so by
+default it compiles the main module only (one compile: the quick start stays quick);
+``NEEDLE_CPU_VARIANTS=avx2,avx512`` adds the variants to any build (CI does, to run
+the conformance kernels with each ISA forced), ``NEEDLE_CPU_VARIANTS=none`` drops them. The build records every
+module's instruction-set extensions (``_build_info.py``), so the plugin never loads a
+module this CPU lacks the instructions for: it picks another or says why.
 """
 
 from __future__ import annotations
@@ -46,6 +55,24 @@ def arch_flags() -> list[str]:
     return [] if PORTABLE else ["-march=native"]
 
 
+# ISA variant -> -march; each becomes the module _kernels_<name> (x86-64 only)
+ISA_VARIANTS = {"avx2": ["-march=x86-64-v3"], "avx512": ["-march=x86-64-v4"]}
+
+
+def variants() -> dict[str, list[str]]:
+    """The ISA variants to build: NEEDLE_CPU_VARIANTS (comma list, or none); by default all
+    of them for a portable build, none for a native one."""
+    if sysconfig.get_platform().split("-")[-1] not in ("x86_64", "amd64"):
+        return {}
+    raw = os.environ.get("NEEDLE_CPU_VARIANTS", ",".join(ISA_VARIANTS) if PORTABLE else "none").strip()
+    names = [] if raw.lower() in ("", "none", "0") else [v.strip() for v in raw.split(",") if v.strip()]
+    unknown = sorted(set(names) - set(ISA_VARIANTS))
+    if unknown:
+        raise SystemExit(f"NEEDLE_CPU_VARIANTS: unknown variant(s) {unknown}; expected a comma list of "
+                         f"{sorted(ISA_VARIANTS)} or 'none'")
+    return {name: ISA_VARIANTS[name] for name in names}
+
+
 def enabled_isa(flags: list[str]) -> list[str]:
     """cpuinfo names of the ISA extensions the compiler may emit with ``flags``."""
     out = subprocess.run([*cxx(), *flags, "-dM", "-E", "-x", "c++", os.devnull],
@@ -73,38 +100,69 @@ int main() {{ vfloat x = {{}}; x = needle::mvec_exp(x) + needle::mvec_log(x + 1.
 
 class BuildExt(build_ext):
     def build_extensions(self) -> None:
-        flags = ["-O3", *arch_flags()]
-        isa = enabled_isa(flags)
-        has_mvec = links([*flags, "-std=c++20", "-DNEEDLE_HAVE_LIBMVEC=1"], MVEC_TEST, ["-lmvec"])
+        self.modules: dict[str, tuple[str, list[str], list[str], bool]] = {}
+        base_temp = self.build_temp
         for ext in self.extensions:
+            isa_name = ext.isa_name
+            flags = ["-O3", *(ISA_VARIANTS[isa_name] if isa_name in ISA_VARIANTS else arch_flags())]
+            has_mvec = links([*flags, "-std=c++20", "-DNEEDLE_HAVE_LIBMVEC=1"], MVEC_TEST, ["-lmvec"])
             ext.extra_compile_args += [*flags, "-fno-math-errno"]
             if has_mvec:
                 ext.define_macros.append(("NEEDLE_HAVE_LIBMVEC", "1"))
                 ext.libraries.append("mvec")
-        super().build_extensions()
-        # next to the built module, and in the source tree for editable installs
+            self.modules[isa_name] = (ext.name.rpartition(".")[2], enabled_isa(flags), flags, has_mvec)
+        for ext in self.extensions:  # one object directory per variant: same sources, other flags
+            self.build_temp = os.path.join(base_temp, ext.isa_name)
+            self.build_extension(ext)
+        self.build_temp = base_temp
+        # next to the built modules, and in the source tree for editable installs
         targets = {Path(self.get_ext_fullpath(self.extensions[0].name)).parent}
         if self.inplace or getattr(self, "editable_mode", False):
             targets.add(HERE / "src" / "needle_backend_cpu")
+        self.write_build_info(targets)
+
+    def run(self) -> None:
+        super().run()
+        if self.inplace:  # `setup.py build_ext --inplace` copies the modules into src/ after building
+            self.write_build_info({HERE / "src" / "needle_backend_cpu"})
+
+    def write_build_info(self, targets: set[Path]) -> None:
+        main = MAIN_ISA
+        _, isa, flags, has_mvec = self.modules[main]
+        table = "".join(f"    {name!r}: ({mod!r}, {tuple(fl)!r}),\n" for name, (mod, fl, _, _) in self.modules.items())
         for target in targets:
             target.mkdir(parents=True, exist_ok=True)
             (target / "_build_info.py").write_text(
-                '"""Written by setup.py at build time: how the extension was compiled."""\n\n'
+                '"""Written by setup.py at build time: how the extension modules were compiled."""\n\n'
                 f"CPU_FLAGS = {tuple(isa)!r}\n"
                 f"PORTABLE = {PORTABLE!r}\n"
                 f"COMPILE_FLAGS = {tuple(flags)!r}\n"
                 f"LIBMVEC = {has_mvec!r}\n"
+                f"MAIN_ISA = {main!r}\n"
+                "# ISA name -> (module in this package, the CPU flags it needs)\n"
+                f"MODULES = {{\n{table}}}\n"
             )
 
 
 ParallelCompile("NEEDLE_BUILD_JOBS", default=0).install()
 
-ext = Pybind11Extension(
-    "needle_backend_cpu._kernels",
-    sorted(str(p.relative_to(HERE)) for p in (HERE / "csrc").glob("*.cpp")),
-    include_dirs=["csrc"],
-    cxx_std=20,
-    extra_link_args=["-pthread"],
-)
+SOURCES = sorted(str(p.relative_to(HERE)) for p in (HERE / "csrc").glob("*.cpp"))
+MAIN_ISA = "baseline" if PORTABLE else "native"
 
-setup(ext_modules=[ext], cmdclass={"build_ext": BuildExt})
+
+def extension(isa_name: str, module: str) -> Pybind11Extension:
+    ext = Pybind11Extension(
+        f"needle_backend_cpu.{module}",
+        SOURCES,
+        include_dirs=["csrc"],
+        cxx_std=20,
+        extra_link_args=["-pthread"],
+        define_macros=[("NEEDLE_MODULE_NAME", module), ("NEEDLE_ISA_NAME", f'"{isa_name}"')],
+    )
+    ext.isa_name = isa_name
+    return ext
+
+
+extensions = [extension(MAIN_ISA, "_kernels")]
+extensions += [extension(name, f"_kernels_{name}") for name in variants()]
+setup(ext_modules=extensions, cmdclass={"build_ext": BuildExt})

@@ -32,5 +32,9 @@ void register_reductions(py::module_& m);
 void register_matmul(py::module_& m);
 void register_conv(py::module_& m);
 void register_optim(py::module_& m);
+void register_recurrent(py::module_& m);
+void register_gather(py::module_& m);
+void register_peak(py::module_& m);
+void register_buffer_cache(py::module_& m);
 
 }  // namespace needle

@@ -14,20 +14,25 @@ namespace needle {
 
 using Shape = std::vector<int64_t>;
 
+// Large buffers come from a cache of freed ones (buffer_cache.cpp): a training step
+// allocates the same sizes every step, and a fresh mmap'ed block costs a page fault per
+// 4 KiB on first touch. Both return 64-byte aligned storage of at least `bytes`.
+float* buffer_alloc(size_t bytes);
+void buffer_free(float* p, size_t bytes);
+
 // 64-byte aligned float32 storage, uninitialised (course: `Array(size)`).
 struct Array {
   explicit Array(int64_t n) : size(n) {
     if (n < 0) throw std::invalid_argument("Array: size must be >= 0, got " + std::to_string(n));
     if (n > (int64_t{1} << 40)) throw std::bad_alloc();
-    size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
-    ptr = static_cast<float*>(std::aligned_alloc(64, bytes));
-    if (!ptr) throw std::bad_alloc();
+    ptr = buffer_alloc(bytes());
   }
   // A view of memory someone else owns (an array imported through DLPack): never freed here.
   Array(float* external, int64_t n) noexcept : ptr(external), size(n), owns(false) {}
   ~Array() {
-    if (owns) std::free(ptr);
+    if (owns && ptr) buffer_free(ptr, bytes());
   }
+  size_t bytes() const { return ((size_t)(size > 0 ? size : 1) * sizeof(float) + 63) / 64 * 64; }
   Array(const Array&) = delete;
   Array& operator=(const Array&) = delete;
 

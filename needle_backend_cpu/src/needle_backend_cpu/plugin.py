@@ -1,46 +1,45 @@
 """Registers device ``cpu`` with needle's registry (entry point group ``needle.backends``).
 
-The probe is cheap: it reads which instruction-set extensions the build used
-(``_build_info.py``, written by setup.py) and checks this CPU has them, so a build
-copied to an older processor reports why instead of crashing with SIGILL.
+The probe is cheap: it reads which instruction-set extensions each built module
+used (``_build_info.py``, written by setup.py) and picks the best module this CPU has
+them for (``isa.py``; ``NEEDLE_CPU_ISA`` forces one), so a build copied to an older
+processor falls back to a variant or reports why instead of crashing with SIGILL.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import warnings
 
 from needle_core.hookspecs import DeviceSpec, ProbeResult, hookimpl
 
+from . import isa
+
 _REINSTALL = ("rebuild it on this machine: pip install --force-reinstall --no-cache-dir ./needle_backend_cpu "
               "(set NEEDLE_CPU_PORTABLE=1 for a build that runs on any x86-64)")
 
 
 def _cpu_flags() -> set[str] | None:
-    """The CPU's feature flags from /proc/cpuinfo, or None where it cannot be read."""
+    return isa.cpu_flags()
+
+
+def choose_module() -> isa.Choice:
+    """The kernel module this process loads (see ``isa.py``)."""
     try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.partition(":")[2].split())
-    except OSError:
-        return None
-    return None
+        from . import _build_info
+    except ImportError:  # built by other means: nothing recorded to check
+        return isa.Choice("unknown", "_kernels")
+    return isa.choose(_build_info, _cpu_flags(), isa.forced_isa(), _REINSTALL)
 
 
 def probe() -> ProbeResult:
     if importlib.util.find_spec("needle_backend_cpu._kernels") is None:
         return ProbeResult(False, "the C++ extension needle_backend_cpu._kernels is not built", _REINSTALL)
-    try:
-        from . import _build_info
-    except ImportError:
-        return ProbeResult(True)  # built by other means: nothing recorded to check
-    have = _cpu_flags()
-    missing = sorted(set(_build_info.CPU_FLAGS) - have) if have is not None else []
-    if missing:
-        return ProbeResult(False, f"the extension was compiled for CPU features this processor lacks: "
-                                  f"{', '.join(missing)}", _REINSTALL)
+    choice = choose_module()
+    if not choice.module:
+        return ProbeResult(False, choice.reason, choice.hint)
     return ProbeResult(True)
 
 
@@ -63,10 +62,12 @@ def threads_from_env() -> int:
 def factory(index: int):
     if index != 0:
         raise ValueError(f"device cpu has a single index 0, got cpu:{index}; use ndl.cpu()")
-    from . import _kernels
-
-    _kernels.set_num_threads(threads_from_env())
-    return _kernels
+    choice = choose_module()
+    if not choice.module:
+        raise RuntimeError(f"device cpu: {choice.reason}; {choice.hint}")
+    kernels = importlib.import_module(f"{__package__}.{choice.module}")
+    kernels.set_num_threads(threads_from_env())
+    return kernels
 
 
 @hookimpl

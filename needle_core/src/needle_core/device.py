@@ -163,7 +163,7 @@ class Device:
 
     def one_hot(self, n: int, i, dtype: str = "float32"):
         idx = np.asarray(i.numpy() if hasattr(i, "numpy") else i).astype(np.int64)
-        return self._from_host(np.eye(n, dtype=dtype)[idx], dtype)
+        return self._from_host(one_hot_rows(n, idx, dtype), dtype)
 
     def empty(self, shape, dtype: str = "float32"):
         from .backend_ndarray import empty
@@ -174,6 +174,18 @@ class Device:
         from .backend_ndarray import full
 
         return full(shape, fill_value, dtype=dtype, device=self)
+
+
+def one_hot_rows(n: int, index: np.ndarray, dtype: Any = "float32") -> np.ndarray:
+    """``eye(n)[index]`` without building ``eye(n)`` (n = 10k would be 400 MB per call):
+    zeros of shape ``index.shape + (n,)`` with a 1 at each index (negative indices wrap,
+    out-of-range ones raise IndexError, as indexing eye would)."""
+    out = np.zeros(index.shape + (n,), dtype=dtype)
+    if index.size and (index.max() >= n or index.min() < -n):
+        bad = index[(index >= n) | (index < -n)].flat[0]
+        raise IndexError(f"one_hot: index {bad} is out of bounds for {n} classes")
+    np.put_along_axis(out, index[..., None] % max(n, 1), 1, axis=-1)
+    return out
 
 
 class DisabledDevice(Device):

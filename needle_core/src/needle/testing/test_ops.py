@@ -86,6 +86,24 @@ def _np_sum_split(x, axis):
     return sum(np.take(x, i, axis=axis) * (i + 1) for i in range(x.shape[axis]))
 
 
+_INDEX = np.array([[2, 0], [2, 3], [0, 0]])  # repeated rows, and row 1 never taken
+
+
+def _index(t):
+    return ndl.Tensor(_INDEX, device=t.device, dtype=t.dtype, requires_grad=False)
+
+
+def _lstm_out(state):
+    return state[0] * 1.5 + state[1] * state[1]
+
+
+def _np_lstm_out(g, c):
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    i, f, gg, o = np.split(g, 4, axis=1)
+    c2 = sig(f) * c + sig(i) * np.tanh(gg)
+    return sig(o) * np.tanh(c2) * 1.5 + c2 * c2
+
+
 ops = ndl.ops
 CASES = [
     Case("add", lambda a, b: a + b, np.add, ((3, 4), (3, 4))),
@@ -214,6 +232,9 @@ CASES = [
     ),
     Case("tuple_get_item", lambda a, b: _get_items(ops.make_tuple(a, b)), lambda a, b: a * b * 2, ((3, 4), (3, 4))),
     Case("fused_add_scalars", lambda a: _fused(a), lambda a: (a + 1.0) * (a - 2.0), ((3, 4),)),
+    # h and c both feed the output, so both adjoints reach the cell; hidden 17 leaves SIMD tails
+    Case("take_rows", lambda t: ops.take_rows(t, _index(t)) * 2.0, lambda t: t[_INDEX] * 2.0, ((4, 5),)),
+    Case("lstm_cell", lambda g, c: _lstm_out(ops.lstm_cell(g, c)), lambda g, c: _np_lstm_out(g, c), ((2, 68), (2, 17))),
     Case(
         "chain",
         lambda a, b: ops.logsumexp(ops.relu(a @ b) * 2.0 - ops.tanh(a @ b), 1),

@@ -13,11 +13,14 @@ from .dtypes import astype, promote
 from .functions import broadcast_to, exp, flip, log, max, maximum, pad, permute, reshape, sum, tanh
 from .ndarray import NDArray, array, empty, full
 from .pickling import map_location
+from .gather import scatter_add_rows, take_rows
+from .recurrent import lstm_cell, lstm_cell_backward
 
 __all__ = [
     "NDArray", "array", "empty", "full", "devices",
     "broadcast_to", "reshape", "permute", "maximum", "log", "exp", "tanh", "sum", "max", "flip", "pad",
     "power", "neg", "sqrt", "sigmoid", "relu", "matmul", "logsumexp", "conv2d_nhwc",
+    "lstm_cell", "lstm_cell_backward", "take_rows", "scatter_add_rows",
     "optional_kernels_disabled", "promote", "astype", "map_location", "from_dlpack",
     "Device", "cpu", "cuda", "cpu_numpy", "default_device", "all_devices", "device",
 ]  # fmt: skip

@@ -14,6 +14,7 @@ import numpy as np
 from .. import backend_ndarray as nd
 from ..autograd import Tensor
 from ..backend_ndarray.dtypes import check_dtype, normalize_dtype
+from ..device import one_hot_rows
 from ..registry import default_device
 
 _STORED_BOOL = "float32"  # backends hold floats: a "bool" request is stored as 0/1
@@ -106,7 +107,8 @@ def one_hot(n: int, i: Any, device: Any = None, dtype: Any = "float32", requires
     if index.size and (index.min() < 0 or index.max() >= n):  # NumPy would wrap -1 to the last class
         bad = index[(index < 0) | (index >= n)].flat[0]
         raise ValueError(f"one_hot: label {bad} is outside [0, {n}): labels must be class indices 0..{n - 1}")
-    return _from_host(np.eye(n)[index], device, dtype, requires_grad)
+    dev = _device(device)
+    return _from_host(one_hot_rows(n, index, _dtype(dtype, dev)), dev, dtype, requires_grad)
 
 
 def zeros_like(array: Any, *, device: Any = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:

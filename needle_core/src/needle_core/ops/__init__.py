@@ -2,7 +2,8 @@
 
 Families live in one file each: ``mathematic`` (elementwise, activations, matmul),
 ``reduction`` (summation, max), ``logarithmic`` (logsumexp, logsoftmax, softmax),
-``structure`` (shape/layout), ``tuples`` (tuple-valued nodes) and ``conv``.
+``structure`` (shape/layout), ``tuples`` (tuple-valued nodes), ``conv``,
+``recurrent`` (the fused LSTM cell) and ``gather`` (row lookups: embeddings).
 """
 
 from .common import as_scalar  # noqa: F401 - qualified use: ops.as_scalar
@@ -69,6 +70,8 @@ from .structure import (
     transpose,
     undilate,
 )
+from .gather import ScatterAddRows, TakeRows, take_rows
+from .recurrent import LSTMCell, LSTMCellBackward, lstm_cell
 from .tuples import FusedAddScalars, MakeTensorTuple, TupleGetItem, fused_add_scalars, make_tuple, tuple_get_item
 
 # ``from needle.ops import *`` (and the ``needle`` facade) exports the course's op
@@ -79,7 +82,7 @@ __all__ = [
     "divide_scalar", "transpose", "reshape", "broadcast_to", "summation", "matmul",
     "negate", "log", "exp", "relu", "tanh", "sigmoid", "max", "stack", "split", "flip",
     "dilate", "undilate", "conv", "logsoftmax", "logsumexp", "make_tuple",
-    "tuple_get_item", "fused_add_scalars",
+    "tuple_get_item", "fused_add_scalars", "lstm_cell", "take_rows",
     # extras used by conv's gradient and handy for nn
     "permute", "pad", "crop", "softmax",
     # op classes (course names)
@@ -88,4 +91,5 @@ __all__ = [
     "Transpose", "Permute", "Reshape", "BroadcastTo", "Summation", "Max", "MatMul",
     "LogSoftmax", "LogSumExp", "Softmax", "Stack", "Split", "Flip", "Dilate", "UnDilate",
     "Pad", "Crop", "Conv", "MakeTensorTuple", "TupleGetItem", "FusedAddScalars",
+    "LSTMCell", "LSTMCellBackward", "TakeRows", "ScatterAddRows",
 ]  # fmt: skip

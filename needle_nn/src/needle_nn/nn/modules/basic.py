@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from needle_core.autograd import Tensor
 
 from needle_core import init, ops
@@ -87,13 +89,33 @@ class SoftmaxLoss(Module):
 
     def forward(self, logits: Tensor, y: Tensor) -> Tensor:
         n, k = logits.shape
-        try:  # one_hot checks the labels on the host copy it makes anyway: no extra transfer
-            y_one_hot = init.one_hot(k, y, device=logits.device, dtype=logits.dtype)
-        except ValueError as exc:
-            raise ValueError(f"SoftmaxLoss: {exc} (logits of shape {logits.shape})") from None
         lse = ops.logsumexp(logits, axes=(1,))
-        picked = ops.summation(logits * y_one_hot, axes=(1,))
-        return ops.summation(lse - picked) / n
+        return ops.summation(lse - _picked(logits, y)) / n
+
+
+# flat positions i * k + y_i are exact in float32 below 2**24 (row numbers are stored as floats)
+_EXACT_FLOAT_INT = {"float32": 2**24, "float64": 2**53}
+
+
+def _picked(logits: Tensor, y: Any) -> Tensor:
+    """``logits[i, y_i]`` for every row i: a row lookup in the flattened logits (no
+    ``(n, k)`` one-hot matrix: k is the vocabulary of a language model), or a one-hot
+    product where the flat positions would not be exact in the dtype."""
+    n, k = logits.shape
+    labels = np.asarray(y.numpy() if hasattr(y, "numpy") else y).reshape(-1)
+    if labels.shape != (n,):
+        raise ValueError(f"SoftmaxLoss: expected {n} labels for logits of shape {logits.shape}, got {labels.size}")
+    wrong = (labels < 0) | (labels >= k) | (labels != np.floor(labels))
+    if wrong.any():
+        bad = labels[wrong][0]
+        raise ValueError(f"SoftmaxLoss: label {bad:g} is outside [0, {k}): labels must be class numbers 0..{k - 1} "
+                         f"(logits of shape {logits.shape})")
+    if n * k > _EXACT_FLOAT_INT.get(logits.dtype, 0):
+        y_one_hot = init.one_hot(k, labels, device=logits.device, dtype=logits.dtype)
+        return ops.summation(logits * y_one_hot, axes=(1,))
+    flat = np.arange(n) * k + labels.astype(np.int64)
+    index = Tensor(flat, device=logits.device, dtype=logits.dtype, requires_grad=False)
+    return ops.take_rows(logits.reshape((n * k, 1)), index).reshape((n,))
 
 
 class Dropout(Module):

@@ -60,7 +60,8 @@ class RNNCell(Module):
 
 
 class LSTMCell(Module):
-    """One LSTM step; gates ``i, f, g, o`` are the four column blocks of ``W_ih``/``W_hh``."""
+    """One LSTM step; gates ``i, f, g, o`` are the four column blocks of ``W_ih``/``W_hh``:
+    ``c' = sigmoid(f) * c + sigmoid(i) * tanh(g)``, ``h' = sigmoid(o) * tanh(c')``."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
                  dtype: str = "float32") -> None:
@@ -75,10 +76,33 @@ class LSTMCell(Module):
     def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         h0, c0 = (None, None) if h is None else h
         gates = _affine(X, h0, self)
-        i, f, g, o = ops.split(gates.reshape((X.shape[0], 4, self.hidden_size)), 1)
-        i, f, g, o = ops.sigmoid(i), ops.sigmoid(f), ops.tanh(g), ops.sigmoid(o)
-        c = f * (_zeros_state(X, self) if c0 is None else c0) + i * g
-        return o * ops.tanh(c), c
+        # one node for the gates' elementwise part: the device's fused lstm_cell kernels
+        # when it has them (core composes sigmoid/tanh/mul otherwise)
+        state = ops.lstm_cell(gates, _zeros_state(X, self) if c0 is None else c0)
+        return state[0], state[1]
+
+    def run(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None) -> tuple[list[Tensor], tuple[Tensor, Tensor]]:
+        """The cell over a sequence ``X`` ``(seq_len, batch, input)``: every step's ``h`` and
+        the final ``(h, c)``, as ``forward`` step by step. The input projection
+        ``X @ W_ih + b_ih`` of all steps is one matmul; only ``h @ W_hh`` is sequential."""
+        seq_len, batch = X.shape[0], X.shape[1]
+        proj = X.reshape((seq_len * batch, self.input_size)) @ self.W_ih
+        if self.bias_ih is not None:
+            proj = proj + self.bias_ih
+        steps = ops.split(proj.reshape((seq_len, batch, 4 * self.hidden_size)), 0)
+        if h is None:  # a zero state, still through W_hh (W_hh.grad is zeros, not None, as in forward)
+            h_t = c_t = init.zeros(batch, self.hidden_size, device=X.device, dtype=self.W_ih.dtype)
+        else:
+            h_t, c_t = h
+        outputs = []
+        for t in range(seq_len):
+            gates = steps[t] + h_t @ self.W_hh
+            if self.bias_hh is not None:
+                gates = gates + self.bias_hh
+            state = ops.lstm_cell(gates, c_t)
+            h_t, c_t = state[0], state[1]
+            outputs.append(h_t)
+        return outputs, (h_t, c_t)
 
 
 class RNN(Module):
@@ -119,7 +143,6 @@ class LSTM(Module):
 
     def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """``X`` ``(seq_len, batch, input)`` -> ``(output, (h_n, c_n))``."""
-        xs = list(ops.split(X, 0))
         if h is None:
             hs: list = [None] * self.num_layers
             cs: list = [None] * self.num_layers
@@ -127,11 +150,9 @@ class LSTM(Module):
             hs, cs = list(ops.split(h[0], 0)), list(ops.split(h[1], 0))
         for layer, cell in enumerate(self.lstm_cells):
             state = None if hs[layer] is None else (hs[layer], cs[layer])
-            for t, x in enumerate(xs):
-                state = cell(x, state)
-                xs[t] = state[0]
-            hs[layer], cs[layer] = state
-        return ops.stack(xs, 0), (ops.stack(hs, 0), ops.stack(cs, 0))
+            outputs, (hs[layer], cs[layer]) = cell.run(X, state)
+            X = ops.stack(outputs, 0)  # the next layer's input
+        return X, (ops.stack(hs, 0), ops.stack(cs, 0))
 
 
 class Embedding(Module):
@@ -144,10 +165,11 @@ class Embedding(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` ``(seq_len, batch)`` of indices -> ``(seq_len, batch, embedding_dim)``."""
-        seq_len, bs = x.shape
-        one_hot = init.one_hot(self.num_embeddings, x, device=self.weight.device, dtype=self.weight.dtype)
-        flat = one_hot.reshape((seq_len * bs, self.num_embeddings)) @ self.weight
-        return flat.reshape((seq_len, bs, self.embedding_dim))
+        w = self.weight
+        if x.device != w.device or x.dtype != w.dtype:  # indices as the table's dtype, on its device
+            x = Tensor(x.numpy(), device=w.device, dtype=w.dtype, requires_grad=False)
+        # a row lookup (the device's take_rows kernel, else one-hot @ weight as in the course)
+        return ops.take_rows(w, x)
 
 
 # One class identity across importlib.reload / IPython %autoreload (see needle_core._reload).

@@ -1,0 +1,61 @@
+"""Row gather and scatter-add on NDArrays (an embedding lookup and its adjoint): the
+device's ``take_rows`` / ``scatter_add_rows`` kernels when it has them, else a one-hot
+matrix times the table (the reference the conformance suite checks the kernels against).
+
+``index`` holds row numbers as values of the array's float dtype (whole numbers in
+``[0, rows)``), any shape; it is read in row-major order.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .composite import _handle, matmul
+from .ndarray import NDArray, _alloc, _check_device
+
+
+def _check(table_like: NDArray, index: NDArray, name: str) -> None:
+    if index.device is not table_like.device:
+        _check_device(table_like, index)
+    if index.dtype != table_like.dtype:
+        raise ValueError(f"{name}: index must have the dtype of the rows ({table_like.dtype}), got {index.dtype}")
+
+
+def _one_hot(index: NDArray, rows: int) -> NDArray:
+    """``(count, rows)``: row k is 1 at column ``index[k]`` (checked on the host)."""
+    flat = index.numpy().reshape(-1)
+    bad = (flat < 0) | (flat >= rows) | (flat != flat.round())
+    if bad.any():
+        raise ValueError(f"index value {flat[bad][0]} is not a row number in [0, {rows})")
+    return index.device.one_hot(rows, flat, dtype=index.dtype)
+
+
+def take_rows(table: NDArray, index: NDArray) -> NDArray:
+    """``table[index]``: for ``table (rows, width)``, shape ``index.shape + (width,)``."""
+    if len(table.shape) != 2:
+        raise ValueError(f"take_rows: expected a table of shape (rows, width), got {table.shape}")
+    _check(table, index, "take_rows")
+    rows, width = table.shape
+    count = math.prod(index.shape)
+    dev = table.device
+    if dev.take_rows is not None:
+        out = _alloc(index.shape + (width,), dev, table.dtype)
+        dev.take_rows(_handle(table), _handle(index), out._handle, count, width)
+        return out
+    return matmul(_one_hot(index, rows), table).reshape(index.shape + (width,))
+
+
+def scatter_add_rows(src: NDArray, index: NDArray, rows: int) -> NDArray:
+    """``(rows, width)`` zeros with ``src[k]`` added to row ``index[k]`` for every k (in
+    order): the adjoint of :func:`take_rows` for ``src`` of shape ``index.shape + (width,)``."""
+    if tuple(src.shape[:-1]) != tuple(index.shape) or rows < 0:
+        raise ValueError(f"scatter_add_rows: expected src of shape index.shape + (width,) = {index.shape} + (width,) "
+                         f"and rows >= 0, got {src.shape} and {rows}")
+    _check(src, index, "scatter_add_rows")
+    width, count = src.shape[-1], math.prod(index.shape)
+    dev = src.device
+    if dev.scatter_add_rows is not None:
+        out = _alloc((rows, width), dev, src.dtype)
+        dev.scatter_add_rows(_handle(src), _handle(index), out._handle, count, width)
+        return out
+    return matmul(_one_hot(index, rows).permute((1, 0)), src.reshape((count, width)))
