@@ -105,17 +105,24 @@ def test_one_hot(needle_device) -> None:
     _same(init.one_hot(5, labels, device=needle_device), np.eye(5)[labels])
     as_floats = ndl.Tensor(labels.astype(np.float32), device=needle_device)
     _same(init.one_hot(5, as_floats, device=needle_device), np.eye(5)[labels])
-    nested = np.array([[1, -1], [0, 4]])  # any index shape; negative indices wrap like eye's rows
+    nested = np.array([[1, 2], [0, 4]])  # any index shape
     _same(init.one_hot(5, nested, device=needle_device), np.eye(5)[nested])
-    _same(needle_device.one_hot(5, nested), np.eye(5)[nested])
+    # the course's device.one_hot is eye(n)[i]: negative indices wrap like eye's rows ...
+    wrapping = np.array([[1, -1], [0, 4]])
+    _same(needle_device.one_hot(5, wrapping), np.eye(5)[wrapping])
+    # ... while init.one_hot takes class labels: a negative one is a mistake, named
+    with pytest.raises(ValueError, match=r"label -1 is outside \[0, 5\)"):
+        init.one_hot(5, wrapping, device=needle_device)
 
 
 def test_one_hot_of_a_large_vocabulary_builds_only_its_rows(needle_device) -> None:
     # eye(n) would be n * n floats (4 TB here): a language model's vocabulary must not pay for it
     rows = init.one_hot(1_000_000, [3, 999_999], device=needle_device).numpy()
     assert rows.shape == (2, 1_000_000) and rows.sum() == 2 and rows[0, 3] == rows[1, 999_999] == 1
-    with pytest.raises(IndexError, match="out of bounds"):
+    with pytest.raises(ValueError, match=r"label 4 is outside \[0, 4\)"):
         init.one_hot(4, [4], device=needle_device)
+    with pytest.raises(IndexError, match="out of bounds"):
+        needle_device.one_hot(4, np.array([4]))
 
 
 def test_default_device_and_dtype_spellings(needle_device) -> None:
