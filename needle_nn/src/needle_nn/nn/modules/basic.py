@@ -108,8 +108,8 @@ def _picked(logits: Tensor, y: Any) -> Tensor:
     wrong = (labels < 0) | (labels >= k) | (labels != np.floor(labels))
     if wrong.any():
         bad = labels[wrong][0]
-        raise ValueError(f"SoftmaxLoss: label {bad:g} is outside [0, {k}): labels must be class numbers 0..{k - 1} "
-                         f"(logits of shape {logits.shape})")
+        raise ValueError(f"SoftmaxLoss: label {bad:g} is not a class number in [0, {k}): labels are whole "
+                         f"numbers 0..{k - 1} (logits of shape {logits.shape})")
     if n * k > _EXACT_FLOAT_INT.get(logits.dtype, 0):
         y_one_hot = init.one_hot(k, labels, device=logits.device, dtype=logits.dtype)
         return ops.summation(logits * y_one_hot, axes=(1,))
