@@ -1,6 +1,9 @@
 """Row gather and scatter-add on NDArrays (an embedding lookup and its adjoint): the
-device's ``take_rows`` / ``scatter_add_rows`` kernels when it has them, else a one-hot
-matrix times the table (the reference the conformance suite checks the kernels against).
+device's ``take_rows`` / ``scatter_add_rows`` kernels when it has them, else the same
+gather or scatter done with NumPy on a host copy (the reference the conformance suite
+checks the kernels against). The fallback moves ``rows x width`` and ``count x width``
+elements; a one-hot product would build ``count x rows`` (for a loss picking one logit
+per row out of ``n * k`` that is gigabytes).
 
 ``index`` holds row numbers as values of the array's float dtype (whole numbers in
 ``[0, rows)``), any shape; it is read in row-major order.
@@ -10,7 +13,9 @@ from __future__ import annotations
 
 import math
 
-from .composite import _handle, matmul
+import numpy as np
+
+from .composite import _handle
 from .ndarray import NDArray, _alloc, _check_device
 
 
@@ -21,13 +26,13 @@ def _check(table_like: NDArray, index: NDArray, name: str) -> None:
         raise ValueError(f"{name}: index must have the dtype of the rows ({table_like.dtype}), got {index.dtype}")
 
 
-def _one_hot(index: NDArray, rows: int) -> NDArray:
-    """``(count, rows)``: row k is 1 at column ``index[k]`` (checked on the host)."""
+def _host_rows(index: NDArray, rows: int) -> np.ndarray:
+    """The row numbers of ``index`` as int64 on the host, checked to be in ``[0, rows)``."""
     flat = index.numpy().reshape(-1)
-    bad = (flat < 0) | (flat >= rows) | (flat != flat.round())
+    bad = (flat < 0) | (flat >= rows) | (flat != np.round(flat))
     if bad.any():
         raise ValueError(f"index value {flat[bad][0]} is not a row number in [0, {rows})")
-    return index.device.one_hot(rows, flat, dtype=index.dtype)
+    return flat.astype(np.int64)
 
 
 def take_rows(table: NDArray, index: NDArray) -> NDArray:
@@ -42,7 +47,8 @@ def take_rows(table: NDArray, index: NDArray) -> NDArray:
         out = _alloc(index.shape + (width,), dev, table.dtype)
         dev.take_rows(_handle(table), _handle(index), out._handle, count, width)
         return out
-    return matmul(_one_hot(index, rows), table).reshape(index.shape + (width,))
+    picked = table.numpy()[_host_rows(index, rows)]
+    return NDArray(picked.reshape(index.shape + (width,)), device=dev, dtype=table.dtype)
 
 
 def scatter_add_rows(src: NDArray, index: NDArray, rows: int) -> NDArray:
@@ -58,4 +64,6 @@ def scatter_add_rows(src: NDArray, index: NDArray, rows: int) -> NDArray:
         out = _alloc((rows, width), dev, src.dtype)
         dev.scatter_add_rows(_handle(src), _handle(index), out._handle, count, width)
         return out
-    return matmul(_one_hot(index, rows).permute((1, 0)), src.reshape((count, width)))
+    out = np.zeros((rows, width), dtype=src.dtype)
+    np.add.at(out, _host_rows(index, rows), src.numpy().reshape(count, width))  # in order, repeats accumulate
+    return NDArray(out, device=dev, dtype=src.dtype)

@@ -99,8 +99,9 @@ _EXACT_FLOAT_INT = {"float32": 2**24, "float64": 2**53}
 
 def _picked(logits: Tensor, y: Any) -> Tensor:
     """``logits[i, y_i]`` for every row i: a row lookup in the flattened logits (no
-    ``(n, k)`` one-hot matrix: k is the vocabulary of a language model), or a one-hot
-    product where the flat positions would not be exact in the dtype."""
+    ``(n, k)`` one-hot matrix: k is the vocabulary of a language model) on devices with a
+    ``take_rows`` kernel, else a one-hot product (also where the flat positions would
+    not be exact in the dtype)."""
     n, k = logits.shape
     labels = np.asarray(y.numpy() if hasattr(y, "numpy") else y).reshape(-1)
     if labels.shape != (n,):
@@ -110,7 +111,8 @@ def _picked(logits: Tensor, y: Any) -> Tensor:
         bad = labels[wrong][0]
         raise ValueError(f"SoftmaxLoss: label {bad:g} is not a class number in [0, {k}): labels are whole "
                          f"numbers 0..{k - 1} (logits of shape {logits.shape})")
-    if n * k > _EXACT_FLOAT_INT.get(logits.dtype, 0):
+    # the lookup needs the device's take_rows kernel: its fallback would copy the logits to the host
+    if n * k > _EXACT_FLOAT_INT.get(logits.dtype, 0) or not logits.device.has_kernel("take_rows"):
         y_one_hot = init.one_hot(k, labels, device=logits.device, dtype=logits.dtype)
         return ops.summation(logits * y_one_hot, axes=(1,))
     flat = np.arange(n) * k + labels.astype(np.int64)
