@@ -2,6 +2,7 @@
 // kept by exact (page-rounded) size and handed to the next Array of that size, up to
 // NEEDLE_CPU_CACHE_MB in all (default: 1024, or a quarter of RAM if less; 0 disables).
 // Smaller blocks go straight to malloc, whose free lists already reuse them.
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,10 @@ namespace {
 
 constexpr size_t kMinCached = size_t{256} << 10;
 constexpr size_t kPage = 4096;
+// Large blocks are 2 MiB aligned and advised for transparent huge pages (as NumPy does from
+// 4 MiB): fewer TLB misses for kernels and for MPI copying gradients out of them.
+constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kMinHuge = size_t{4} << 20;
 
 size_t limit_from_env() {
   size_t ram = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
@@ -51,7 +56,11 @@ Cache& cache() {
   return *c;
 }
 
-size_t rounded(size_t bytes) { return bytes < kMinCached ? bytes : (bytes + kPage - 1) / kPage * kPage; }
+size_t rounded(size_t bytes) {
+  if (bytes < kMinCached) return bytes;
+  const size_t unit = bytes >= kMinHuge ? kHugePage : kPage;
+  return (bytes + unit - 1) / unit * unit;
+}
 
 }  // namespace
 
@@ -70,8 +79,12 @@ float* buffer_alloc(size_t bytes) {
     }
     ++c.misses;
   }
-  auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  const bool huge = bytes >= kMinHuge;
+  auto* p = static_cast<float*>(std::aligned_alloc(huge ? kHugePage : 64, bytes));
   if (!p) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  if (huge) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: failure changes nothing
+#endif
   return p;
 }
 
