@@ -22,6 +22,22 @@ def opencl_device(runtime_and_kernels):
     return ndl.device("opencl")
 
 
+
+def _run_switching_often(target, threads: int) -> list[threading.Thread]:
+    """Run ``target(k)`` on ``threads`` threads with the interpreter switching between them
+    every microsecond (as often as it can), and wait for them (at most 120 s each)."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        workers = [threading.Thread(target=target, args=(k,)) for k in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=120)
+    finally:
+        sys.setswitchinterval(old)
+    return workers
+
 def test_two_threads_computing_on_their_own_arrays_get_their_own_results(opencl_device):
     import needle as ndl
 
@@ -39,16 +55,7 @@ def test_two_threads_computing_on_their_own_arrays_get_their_own_results(opencl_
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join(timeout=120)
-    finally:
-        sys.setswitchinterval(old)
+    workers = _run_switching_often(work, threads)
     assert not errors, errors
     assert not any(w.is_alive() for w in workers), "a thread hung"
     assert wrong == [0] * threads, f"wrong results per thread: {wrong}"
@@ -85,16 +92,7 @@ def test_two_threads_training_step_matches_the_serial_run(opencl_device):
         except BaseException as exc:
             results[k] = exc
 
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        workers = [threading.Thread(target=run, args=(k,)) for k in range(2)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join(timeout=120)
-    finally:
-        sys.setswitchinterval(old)
+    _run_switching_often(run, 2)
     for got in results:
         assert isinstance(got, np.ndarray), got
         np.testing.assert_array_equal(got, serial)
