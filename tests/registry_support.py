@@ -2,7 +2,7 @@
 
 Registry behaviour depends on environment variables and on fresh import state, so
 those tests run ``sys.executable -c CODE`` with the fixture plugins of
-``fixtures/plugins`` on ``PYTHONPATH`` and every ``NEEDLE_*`` variable cleared.
+``fixtures/plugins`` (and this folder, for ``error_text``) on ``PYTHONPATH`` and every ``NEEDLE_*`` variable cleared.
 """
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
-FIXTURE_PLUGINS = Path(__file__).parent / "fixtures" / "plugins"
+TESTS = Path(__file__).parent
+FIXTURE_PLUGINS = TESTS / "fixtures" / "plugins"
 NUMPY_PLUGIN = "needle_backend_numpy.plugin"
 
 
 def clean_env(**env: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("NEEDLE_")}
-    path = [str(FIXTURE_PLUGINS), base.get("PYTHONPATH", "")]
+    path = [str(FIXTURE_PLUGINS), str(TESTS), base.get("PYTHONPATH", "")]  # TESTS: error_text in snippets
     base["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
     base.update(env)
     return base
@@ -29,6 +31,18 @@ def clean_env(**env: str) -> dict[str, str]:
 def isolated_env(*plugins: str, **env: str) -> dict[str, str]:
     """No entry points: only the numpy backend and the named fixture plugins."""
     return clean_env(NEEDLE_DISABLE_PLUGIN_AUTOLOAD="1", NEEDLE_PLUGINS=",".join((NUMPY_PLUGIN, *plugins)), **env)
+
+
+def error_text(call: Callable[[], object], expected: type[BaseException], absent: str) -> str:
+    """The message of the ``expected`` error ``call()`` raises; AssertionError(absent) when it raises none.
+
+    Snippets run by ``run_python`` import it (``from registry_support import error_text``).
+    """
+    try:
+        call()
+    except expected as exc:
+        return str(exc)
+    raise AssertionError(absent)
 
 
 def run_python(

@@ -15,12 +15,8 @@ def test_asking_for_a_device_of_a_plugin_that_broke_names_the_plugin_and_its_err
         import warnings
         warnings.simplefilter("ignore")
         import needle as ndl
-        try:
-            ndl.device("wrong_api")
-        except ndl.backends.BackendError as exc:
-            text = str(exc)
-        else:
-            raise AssertionError("no error")
+        from registry_support import error_text
+        text = error_text(lambda: ndl.device("wrong_api"), ndl.backends.BackendError, "no error")
         assert "needle_fixture_wrong_api" in text and "built for API 2" in text, text
         """,
         isolated_env("needle_fixture_wrong_api"),

@@ -24,30 +24,26 @@ def computes(dev):
 
 
 def _run(code: str) -> None:
-    run_python("import needle as ndl\n" + COMPUTES + code, isolated_env(PLUGIN))
+    prelude = "import needle as ndl\nfrom registry_support import error_text\n"
+    run_python(prelude + COMPUTES + code, isolated_env(PLUGIN))
 
 
 def test_verify_failure_of_index_1_leaves_index_0_usable():
     _run(
         """
 import needle_fixture_per_index as fx
-try:
-    ndl.device("halfverify:1")  # fails first: it must not poison index 0
-except ndl.backends.DeviceUnavailableError as exc:
-    text = str(exc)
-else:
-    raise AssertionError("halfverify:1 fails its verify step and must be unusable")
+# fails first: it must not poison index 0
+text = error_text(lambda: ndl.device("halfverify:1"), ndl.backends.DeviceUnavailableError,
+                  "halfverify:1 fails its verify step and must be unusable")
 assert "verify() failed: card 1 failed its self-test" in text, text
 assert fx.HINT in text, text
 dev = ndl.device("halfverify:0")
 assert dev.enabled() and dev is ndl.device("halfverify") and dev.index == 0
 computes(dev)
-try:
-    ndl.device("halfverify:1")  # asked again: same answer, verify not rerun
-except ndl.backends.DeviceUnavailableError as exc:
-    assert "card 1 failed its self-test" in str(exc), exc
-else:
-    raise AssertionError("halfverify:1 must stay unusable")
+# asked again: same answer, verify not rerun
+text = error_text(lambda: ndl.device("halfverify:1"), ndl.backends.DeviceUnavailableError,
+                  "halfverify:1 must stay unusable")
+assert "card 1 failed its self-test" in text, text
 assert fx.VERIFY_CALLS == {"halfverify:1": 1, "halfverify:0": 1}, fx.VERIFY_CALLS
         """
     )
@@ -78,12 +74,8 @@ def test_factory_exception_for_index_1_leaves_index_0_usable():
     _run(
         """
 import needle_fixture_per_index as fx
-try:
-    ndl.device("halffactory:1")
-except ndl.backends.BackendError as exc:
-    text = str(exc)
-else:
-    raise AssertionError("factory(1) raises: halffactory:1 must be unusable")
+text = error_text(lambda: ndl.device("halffactory:1"), ndl.backends.BackendError,
+                  "factory(1) raises: halffactory:1 must be unusable")
 assert "factory(1) raised RuntimeError: cannot open card 1: context creation failed" in text, text
 dev = ndl.device("halffactory")
 assert dev.enabled() and dev is ndl.device("halffactory:0")
@@ -101,12 +93,9 @@ assert fx.FACTORY_CALLS == {"halffactory:1": 1, "halffactory:0": 1}, fx.FACTORY_
 def test_bare_name_reflects_index_0_only():
     _run(
         """
-try:
-    ndl.device("firstbad")
-except ndl.backends.DeviceUnavailableError as exc:
-    assert "card 0 failed its self-test" in str(exc), exc
-else:
-    raise AssertionError("firstbad (index 0) fails its verify step")
+text = error_text(lambda: ndl.device("firstbad"), ndl.backends.DeviceUnavailableError,
+                  "firstbad (index 0) fails its verify step")
+assert "card 0 failed its self-test" in text, text
 dev = ndl.device("firstbad:1")
 assert dev.enabled() and dev.index == 1
 computes(dev)

@@ -77,12 +77,8 @@ def test_explicitly_asking_for_a_broken_device_raises_with_cause_and_remedy(modu
         f"""
         import warnings; warnings.simplefilter("ignore")
         import needle as ndl
-        try:
-            ndl.device({asked.get(module, module)!r})
-        except ndl.backends.BackendError as exc:
-            text = str(exc)
-        else:
-            raise AssertionError("no error")
+        from registry_support import error_text
+        text = error_text(lambda: ndl.device({asked.get(module, module)!r}), ndl.backends.BackendError, "no error")
         assert {error!r} in text, text
         assert "NEEDLE_BLOCK_PLUGINS={module}" in text, text
         assert "installed backends:" in text and "cpu_numpy: available" in text, text
@@ -95,13 +91,10 @@ def test_missing_kernel_in_a_factory_is_broken_on_first_use_with_names():
     run_python(
         """
         import needle as ndl
+        from registry_support import error_text
         assert {r.name: r.status for r in ndl.devices()}["factory_missing"] == "available"  # probe only
-        try:
-            ndl.device("factory_missing")
-        except ndl.backends.BackendError as exc:
-            assert "missing primitive kernels: matmul" in str(exc), exc
-        else:
-            raise AssertionError("no error")
+        text = error_text(lambda: ndl.device("factory_missing"), ndl.backends.BackendError, "no error")
+        assert "missing primitive kernels: matmul" in text, text
         rec = {r.name: r for r in ndl.devices()}["factory_missing"]
         assert rec.status == "broken" and "matmul" in rec.reason
         """,
@@ -113,23 +106,18 @@ def test_unavailable_cuda_is_disabled_never_raises_and_explains():
     run_python(
         """
         import needle as ndl
+        from registry_support import error_text
         rec = {r.name: r for r in ndl.devices()}["cuda"]
         assert (rec.status, rec.reason) == ("unavailable", "no NVIDIA driver found"), rec
         dev = ndl.cuda()
         assert not dev.enabled() and repr(dev) == "cuda()"
         assert ndl.cuda() is dev and ndl.cuda(1) != dev and repr(ndl.cuda(1)) == "cuda(1)"
-        try:
-            dev.Array(3)
-        except ndl.backends.DeviceUnavailableError as exc:
-            assert "no NVIDIA driver found" in str(exc) and "ndl.cpu_numpy()" in str(exc), exc
-        else:
-            raise AssertionError("allocating on a disabled device must raise")
-        try:
-            ndl.device("cuda:0")
-        except ndl.backends.DeviceUnavailableError as exc:
-            assert "no NVIDIA driver found" in str(exc) and "installed backends:" in str(exc), exc
-        else:
-            raise AssertionError("ndl.device() must raise for an unavailable device")
+        text = error_text(lambda: dev.Array(3), ndl.backends.DeviceUnavailableError,
+                          "allocating on a disabled device must raise")
+        assert "no NVIDIA driver found" in text and "ndl.cpu_numpy()" in text, text
+        text = error_text(lambda: ndl.device("cuda:0"), ndl.backends.DeviceUnavailableError,
+                          "ndl.device() must raise for an unavailable device")
+        assert "no NVIDIA driver found" in text and "installed backends:" in text, text
         # cpu is not installed here: disabled, saying what to install
         assert not ndl.cpu().enabled() and "pip install ./needle_backend_cpu" in ndl.cpu().unavailable_message()
         assert [repr(d) for d in ndl.all_devices()][:3] == ["cpu()", "cuda()", "cpu_numpy()"]
@@ -143,16 +131,14 @@ def test_indices_are_distinct_devices_and_bounded_by_count():
     run_python(
         """
         import needle as ndl, needle_fixture_fakegpu as fx
+        from registry_support import error_text
         d0, d1 = ndl.device("fakegpu"), ndl.device("fakegpu:1")
         assert d0 is ndl.device("fakegpu:0") and d0 != d1 and hash(d0) != hash(d1)
         assert (d1.name, d1.index, d1.canonical) == ("fakegpu", 1, "fakegpu:1")
         assert fx.FACTORY_CALLS == {"fakegpu:0": 1, "fakegpu:1": 1}  # one table per device
-        try:
-            ndl.device("fakegpu:2")
-        except ndl.backends.DeviceUnavailableError as exc:
-            assert "fakegpu:2 does not exist: 2 fakegpu device(s) here (indices 0-1)" in str(exc), exc
-        else:
-            raise AssertionError("index beyond count() must raise")
+        text = error_text(lambda: ndl.device("fakegpu:2"), ndl.backends.DeviceUnavailableError,
+                          "index beyond count() must raise")
+        assert "fakegpu:2 does not exist: 2 fakegpu device(s) here (indices 0-1)" in text, text
         """,
         isolated_env("needle_fixture_fakegpu"),
     )
@@ -181,16 +167,14 @@ def test_verify_step_runs_on_first_use_only_and_a_failure_disables_the_device():
     run_python(
         """
         import needle as ndl, needle_fixture_fakegpu as fx
+        from registry_support import error_text
         ndl.devices()
         assert not fx.VERIFY_CALLS and not fx.FACTORY_CALLS  # listing builds nothing
         assert ndl.device("verified_ok").enabled() and ndl.device("verified_ok").enabled()
         assert fx.VERIFY_CALLS["verified_ok:0"] == 1
-        try:
-            ndl.device("verify_fails")
-        except ndl.backends.DeviceUnavailableError as exc:
-            assert "verify() failed: kernel 'add' did not compile" in str(exc), exc
-        else:
-            raise AssertionError("a failed verify must make the device unusable")
+        text = error_text(lambda: ndl.device("verify_fails"), ndl.backends.DeviceUnavailableError,
+                          "a failed verify must make the device unusable")
+        assert "verify() failed: kernel 'add' did not compile" in text, text
         rec = {r.name: r for r in ndl.devices()}["verify_fails"]
         assert rec.status == "unavailable" and "did not compile" in rec.reason
         """,
@@ -202,13 +186,9 @@ def test_unknown_device_lists_backends_with_reasons_and_suggests():
     run_python(
         """
         import needle as ndl
+        from registry_support import error_text
         for typo, meant in [("cpu_nmupy", "'cpu_numpy'"), ("fakgpu:1", "'fakegpu'"), ("nmupy", "'numpy'")]:
-            try:
-                ndl.device(typo)
-            except ndl.backends.UnknownDeviceError as exc:
-                text = str(exc)
-            else:
-                raise AssertionError(typo)
+            text = error_text(lambda: ndl.device(typo), ndl.backends.UnknownDeviceError, typo)
             assert f"Did you mean {meant}" in text or meant in text.split("Did you mean")[1].split("?")[0], text
             assert "cpu_numpy: available" in text and "cuda: unavailable (no NVIDIA driver found)" in text, text
         assert isinstance(ndl.backends.UnknownDeviceError("x"), ValueError)
@@ -289,13 +269,11 @@ def test_block_plugins_skips_an_entry_point_and_says_so():
     proc = run_python(
         """
         import needle as ndl
+        from registry_support import error_text
         assert "cpu_numpy" not in [r.name for r in ndl.devices()]
-        try:
-            ndl.device("cpu_numpy")
-        except ndl.backends.UnknownDeviceError as exc:
-            assert "blocked by NEEDLE_BLOCK_PLUGINS" in str(exc), exc
-        else:
-            raise AssertionError("blocked device still found")
+        text = error_text(lambda: ndl.device("cpu_numpy"), ndl.backends.UnknownDeviceError,
+                          "blocked device still found")
+        assert "blocked by NEEDLE_BLOCK_PLUGINS" in text, text
         """,
         clean_env(NEEDLE_BLOCK_PLUGINS="numpy"),
     )
@@ -346,16 +324,13 @@ def test_register_broken_module_raises_and_records():
     run_python(
         """
         import needle as ndl
+        from registry_support import error_text
         for target, text in [("needle_fixture_missing_kernel", "missing primitive kernels: matmul, reduce_max"),
                              ("needle_fixture_wrong_api", "built for API 2, core is 1"),
                              ("needle_fixture_import_error", "needs libfoo.so"),
                              ("needle_fixture_no_such_module", "ModuleNotFoundError")]:
-            try:
-                ndl.backends.register(target)
-            except ndl.backends.BackendError as exc:
-                assert text in str(exc), exc
-            else:
-                raise AssertionError(target)
+            text = error_text(lambda: ndl.backends.register(target), ndl.backends.BackendError, target)
+            assert text in text, text
             assert {r.plugin: r.status for r in ndl.devices()}[target] == "broken"
         assert ndl.cpu_numpy().enabled()
         try:  # a broken plugin named like a course device: cpu() is disabled and says why
