@@ -5,9 +5,12 @@
 ``nox -s bench`` runs the benchmark (not a default session; it pins torch==2.13.0).
 
 A ``tests(<backend>)`` session installs core + nn + the numpy backend (the oracle) +
-that backend, sets ``NEEDLE_TEST_DEVICES=<device>`` and runs the suite and the
-project tests. A session whose hardware/runtime is absent is skipped with the
-probe's reason, unless ``NEEDLE_REQUIRE_DEVICES`` names the device: then it fails.
+that backend, sets ``NEEDLE_TEST_DEVICES=<device>`` and runs both shipped device
+suites (``needle.testing``: kernels, NDArray, ops, autograd; ``needle_nn.testing``:
+nn, optim, data, apps, checkpoints, training), the backend's own tests and, in
+``tests(numpy)`` only, the device-independent project tests of ``tests/``.
+A session whose hardware/runtime is absent is skipped with the probe's reason,
+unless ``NEEDLE_REQUIRE_DEVICES`` names the device: then it fails.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ nox.options.sessions = ["tests", "distributed", "thirdparty", "layering", "lint"
 nox.options.reuse_existing_virtualenvs = False
 
 CORE = ("./needle_core[testing]", "./needle_nn", "./needle_backend_numpy")
+# the device suites every backend runs: needle_core's conformance suite and needle_nn's
+SUITES = ("--pyargs", "needle.testing", "needle_nn.testing")
 # backend folder -> device name it registers
 BACKENDS = {"numpy": "cpu_numpy", "cpu": "cpu", "opencl": "opencl", "cuda": "cuda"}
 
@@ -70,14 +75,13 @@ def tests(session: nox.Session, backend: str) -> None:
                         "PYTHONPATH": "needle_backend_cuda/tests/fakecuda"}
             _pytest(session, "--pyargs", "needle.testing", env=emulated)
         session.skip(f"device {device!r} unusable here: {reason}")
-    _pytest(session, "--pyargs", "needle.testing", env=env)
+    _pytest(session, *SUITES, env=env)
     own_tests = f"needle_backend_{backend}/tests"
     if os.path.isdir(own_tests):  # the backend's own kernel-level tests
         _pytest(session, own_tests, env=env)
-    # device-independent project tests run once, in tests(numpy)
-    only_device = {} if backend == "numpy" else {"NEEDLE_DEVICE_TESTS_ONLY": "1"}
-    # the full suite includes the end-to-end runs marked slow (pytest.ini skips them by default)
-    _pytest(session, "tests", "-m", "slow or not slow", env={**env, **only_device})
+    if backend == "numpy":  # the project tests are device-independent: they run once
+        # the full set includes the end-to-end runs marked slow (pytest.ini skips them by default)
+        _pytest(session, "tests", "-m", "slow or not slow", env=env)
 
 
 @nox.session
@@ -93,10 +97,10 @@ def distributed(session: nox.Session) -> None:
 
 @nox.session
 def thirdparty(session: nox.Session) -> None:
-    """The conformance suite on the fixture third-party backend (proof an outsider can plug in)."""
+    """Both device suites on the fixture third-party backend (proof an outsider can plug in and train)."""
     session.install(*CORE, "./tests/fixtures/needle_backend_counting")
     env = {"NEEDLE_TEST_DEVICES": "counting"}
-    _pytest(session, "--pyargs", "needle.testing", env=env)
+    _pytest(session, *SUITES, env=env)
     _pytest(session, "tests", "-m", "thirdparty", env=env)
 
 

@@ -73,7 +73,7 @@ stage_unit() {
 }
 stage_suite() { NEEDLE_REQUIRE_DEVICES=cuda "${PYTEST[@]}" --pyargs needle.testing --needle-device cuda; }
 stage_devtests() {
-    NEEDLE_REQUIRE_DEVICES=cuda NEEDLE_TEST_DEVICES=cuda NEEDLE_DEVICE_TESTS_ONLY=1 "${PYTEST[@]}" -m "not slow" tests
+    NEEDLE_REQUIRE_DEVICES=cuda "${PYTEST[@]}" -m "not slow" --pyargs needle_nn.testing --needle-device cuda
 }
 stage_slow() { NEEDLE_REQUIRE_DEVICES=cuda NEEDLE_TEST_DEVICES=cuda "${PYTEST[@]}" -m slow tests; }
 stage_bench() { python bench/run.py -m cuda -m training -m cnn -o "$OUT/bench.txt"; }

@@ -1,11 +1,9 @@
-"""Project-test configuration (kept tiny: device selection lives in needle.testing.plugin)."""
+"""Project-test configuration. These tests are device-independent: the device tests are the shipped
+suites needle.testing and needle_nn.testing (device selection lives in needle.testing.plugin)."""
 
 from __future__ import annotations
 
 import importlib.metadata
-import os
-
-import pytest
 
 
 def _installed(distribution: str) -> bool:
@@ -28,14 +26,3 @@ collect_ignore_glob = [
     if not _installed(distribution)
 ]
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # nox's tests(<backend>) sessions other than numpy set this: device-independent
-    # project tests already ran once, in tests(numpy).
-    if os.environ.get("NEEDLE_DEVICE_TESTS_ONLY") != "1":
-        return
-    kept = [item for item in items if "needle_device" in getattr(item, "fixturenames", ())]
-    dropped = [item for item in items if "needle_device" not in getattr(item, "fixturenames", ())]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept

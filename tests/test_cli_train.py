@@ -13,32 +13,17 @@ import pytest
 from needle_nn.cli import console_main
 from needle_nn.cli.train import main
 
+from needle_nn.testing.support import run_train, validation_accuracy
+
 QUICK = ["--limit-train", "600", "--epochs", "2", "--no-progress"]
-
-
-def _run(capsys, *args):
-    assert main(list(args)) == 0
-    return capsys.readouterr().out
-
-
-def _val_accuracy(out):
-    return float(re.search(r"validation accuracy ([\d.]+)%", out).group(1)) / 100
-
-
-def test_short_run_on_shipped_data_learns(needle_device, capsys):
-    out = _run(capsys, "--device", needle_device.name, "--limit-train", "3000", "--epochs", "2", "--lr", "0.003",
-               "--no-progress")
-    assert "shipped MNIST" in out and "3000 train / 2000 validation" in out
-    assert len(re.findall(r"^epoch +\d/2: train loss", out, re.M)) == 2
-    assert _val_accuracy(out) >= 0.85
 
 
 def test_save_then_resume_is_bit_identical(tmp_path, capsys):
     full, part = tmp_path / "full.npz", tmp_path / "part.npz"
-    _run(capsys, *QUICK, "--save", str(full))
-    out = _run(capsys, *QUICK, "--max-steps", "8", "--save", str(part))  # 6 batches per epoch: stops in epoch 2
+    run_train(capsys, *QUICK, "--save", str(full))
+    out = run_train(capsys, *QUICK, "--max-steps", "8", "--save", str(part))  # 6 batches per epoch: stops in epoch 2
     assert "stopped after 8 steps" in out and "epoch 2, batch 2" in out
-    out = _run(capsys, "--no-progress", "--resume", str(part), "--save", str(part))  # options from the checkpoint
+    out = run_train(capsys, "--no-progress", "--resume", str(part), "--save", str(part))  # options from the checkpoint
     assert "resumed at epoch 2" in out
     a, b = ndl.load(full), ndl.load(part)
     assert sorted(a["model"]) == sorted(b["model"])
@@ -51,7 +36,7 @@ def test_save_then_resume_is_bit_identical(tmp_path, capsys):
 
 def test_resume_with_another_model_is_refused(tmp_path, capsys):
     ckpt = tmp_path / "c.npz"
-    _run(capsys, *QUICK, "--max-steps", "1", "--save", str(ckpt))
+    run_train(capsys, *QUICK, "--max-steps", "1", "--save", str(ckpt))
     capsys.readouterr()
     assert main(["--model", "lstm_lm", "--resume", str(ckpt)]) == 2
     assert "trained --model mlp_resnet, not lstm_lm" in capsys.readouterr().err
@@ -60,7 +45,7 @@ def test_resume_with_another_model_is_refused(tmp_path, capsys):
 def test_plot_writes_png(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     png = tmp_path / "curves.png"
-    out = _run(capsys, "--limit-train", "200", "--epochs", "2", "--no-progress", "--plot", str(png))
+    out = run_train(capsys, "--limit-train", "200", "--epochs", "2", "--no-progress", "--plot", str(png))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "curves written" in out
 
 
@@ -71,8 +56,8 @@ def test_progress_bar_shows_loss_accuracy_and_rate(capsys):
 
 
 def test_sgd_optimizer_option(capsys):
-    out = _run(capsys, "--limit-train", "300", "--epochs", "1", "--no-progress", "--optimizer", "sgd", "--lr", "0.1",
-               "--momentum", "0.9")
+    out = run_train(capsys, "--limit-train", "300", "--epochs", "1", "--no-progress", "--optimizer", "sgd",
+                    "--lr", "0.1", "--momentum", "0.9")
     assert "sgd lr=0.1" in out
 
 
@@ -92,8 +77,8 @@ def test_lstm_lm_on_a_tiny_corpus(tmp_path, capsys):
     words = np.random.default_rng(0).choice(["a", "b", "c", "d"], (60, 6))
     (tmp_path / "train.txt").write_text("\n".join(" ".join(line) for line in words))
     (tmp_path / "test.txt").write_text("\n".join(" ".join(line) for line in words[:10]))
-    out = _run(capsys, "--model", "lstm_lm", "--data-dir", str(tmp_path), "--epochs", "1", "--batch-size", "4",
-               "--no-progress")
+    out = run_train(capsys, "--model", "lstm_lm", "--data-dir", str(tmp_path), "--epochs", "1", "--batch-size", "4",
+                    "--no-progress")
     assert "LSTM language model" in out and "validation accuracy" in out
 
 
@@ -104,11 +89,11 @@ def test_lstm_lm_resumed_mid_epoch_is_bit_identical(tmp_path, capsys):
     (tmp_path / "test.txt").write_text("\n".join(" ".join(line) for line in words[:10]))
     full, part = tmp_path / "full.npz", tmp_path / "part.npz"
     common = ["--model", "lstm_lm", "--data-dir", str(tmp_path), "--epochs", "1", "--batch-size", "4", "--no-progress"]
-    _run(capsys, *common, "--save", str(full))
-    out = _run(capsys, *common, "--max-steps", "2", "--save", str(part))
+    run_train(capsys, *common, "--save", str(full))
+    out = run_train(capsys, *common, "--max-steps", "2", "--save", str(part))
     assert "stopped after 2 steps" in out
     assert "hidden" in ndl.load(part)["position"]
-    _run(capsys, "--model", "lstm_lm", "--no-progress", "--resume", str(part), "--save", str(part))
+    run_train(capsys, "--model", "lstm_lm", "--no-progress", "--resume", str(part), "--save", str(part))
     a, b = ndl.load(full), ndl.load(part)
     for key in a["model"]:
         np.testing.assert_array_equal(a["model"][key], b["model"][key], err_msg=key)
@@ -122,7 +107,7 @@ def test_resnet9_on_tiny_cifar_in_the_course_layout(tmp_path, capsys):
     for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
         with open(folder / name, "wb") as f:
             pickle.dump({b"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8), b"labels": [1, 7]}, f)
-    out = _run(capsys, "--model", "resnet9", "--data-dir", str(tmp_path), "--epochs", "1", "--no-progress")
+    out = run_train(capsys, "--model", "resnet9", "--data-dir", str(tmp_path), "--epochs", "1", "--no-progress")
     assert "ResNet9 on CIFAR-10" in out and "431,946 parameters" in out and "validation accuracy" in out
 
 
@@ -140,5 +125,5 @@ def test_python_dash_m_needle_train_help():
 
 @pytest.mark.slow
 def test_default_run_reaches_94_percent(capsys):
-    out = _run(capsys, "--no-progress")  # the README's quick-start command, on the default device
-    assert _val_accuracy(out) >= 0.94
+    out = run_train(capsys, "--no-progress")  # the README's quick-start command, on the default device
+    assert validation_accuracy(out) >= 0.94

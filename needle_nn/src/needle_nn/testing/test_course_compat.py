@@ -1,21 +1,21 @@
 """Code written for the CMU 10-414/714 homeworks (hw1-hw4) runs unchanged on needle.
 
 Every test below is written the way the course's public tests and homework code are
-written (their idioms: import lines, device lists built at import time, the in-place
+written (their idioms: import lines, the in-place
 ``.flat[j] += eps`` gradient checker, ``_handle.ptr()`` view checks, seeded init), and
 checks the result against a NumPy reference computed here from the formulas in docs/api.md.
 The only lines that differ from course code are the imports of the course's ``apps``
 files (``from simple_ml import *`` becomes ``from needle.apps.simple_ml import *``).
-Tests taking ``device`` run on every registry device (``NEEDLE_TEST_DEVICES`` narrows).
+Tests taking ``device`` run on each device the suite is given (``--needle-device``,
+``NEEDLE_TEST_DEVICES``); the course's import-time device lists are tested in the
+project's tests/test_course_compat.py.
 """
 # ruff: noqa: F403, F405  (the course's star imports of its apps files are the point)
 
 from __future__ import annotations
 
 import gc
-import gzip
 import math
-from importlib import resources
 
 import needle as ndl
 import needle.nn as nn
@@ -25,16 +25,7 @@ from needle import backend_ndarray as nd
 from needle.apps.mlp_resnet import *
 from needle.apps.simple_ml import *
 
-# -- the course's device lists, built at import time (must never raise) -------------
-_DEVICES = [
-    ndl.cpu(),
-    pytest.param(ndl.cuda(), marks=pytest.mark.skipif(not ndl.cuda().enabled(), reason="No GPU")),
-]
-_ND_DEVICES = [
-    nd.cpu(),
-    pytest.param(nd.cuda(), marks=pytest.mark.skipif(not nd.cuda().enabled(), reason="No GPU")),
-]
-
+from needle_nn.testing.support import kaiming_uniform_ref, shipped_mnist_or_skip
 
 @pytest.fixture(autouse=True)
 def _seeded():
@@ -50,15 +41,6 @@ def device(needle_device):
 
 def _float64(device) -> bool:
     return "float64" in device.dtypes
-
-
-def num_params(model):
-    return np.sum([np.prod(x.shape) for x in model.parameters()])
-
-
-def _mnist_files() -> tuple[str, str]:
-    folder = resources.files("needle_nn") / "datasets" / "mnist"
-    return str(folder / "t10k-images-idx3-ubyte.gz"), str(folder / "t10k-labels-idx1-ubyte.gz")
 
 
 # -- hw1: the numerical gradient checker, course style ---------------------------------
@@ -253,22 +235,6 @@ def test_tensor_from_nd_array_on_device(device):
     assert isinstance(t.realize_cached_data(), nd.NDArray)
     np.testing.assert_array_equal(t.numpy(), host)
     np.testing.assert_allclose((t * 2 + 1).numpy(), host * 2 + 1, rtol=1e-6)
-
-
-@pytest.mark.parametrize("device", _DEVICES, ids=["cpu", "cuda"])
-def test_import_time_device_list(device):
-    if not device.enabled():  # the course always had cpu; here it is a separate package
-        pytest.skip(f"{device!r} is not installed or cannot run here")
-    host = np.random.randn(4, 3)
-    t = ndl.Tensor(host, device=device)
-    np.testing.assert_allclose((t @ ndl.transpose(t)).numpy(), host @ host.T, rtol=1e-5, atol=1e-5)
-
-
-def test_disabled_devices_report_instead_of_raising():
-    for dev in (ndl.cpu(), ndl.cuda(), nd.cpu(), nd.cuda()):
-        assert isinstance(dev.enabled(), bool)
-    assert repr(ndl.cuda()) == "cuda()" and repr(ndl.cpu()) == "cpu()"
-    assert _ND_DEVICES[0] == ndl.cpu() and _ND_DEVICES[1].values[0] == ndl.cuda()
 
 
 # -- hw3: NDArray idioms --------------------------------------------------------------------
@@ -501,11 +467,6 @@ def _uniform(shape, low, high):
     return np.random.rand(*shape) * (high - low) + low
 
 
-def _kaiming_uniform_ref(fan_in, shape):
-    bound = math.sqrt(2) * math.sqrt(3 / fan_in)
-    return _uniform(shape, -bound, bound)
-
-
 def _xavier_uniform_ref(fan_in, fan_out, gain):
     bound = gain * math.sqrt(6 / (fan_in + fan_out))
     return _uniform((fan_in, fan_out), -bound, bound)
@@ -529,10 +490,10 @@ _INIT_CASES = {
         lambda d: ndl.init.xavier_normal(3, 5, gain=0.4, device=d),
         lambda: np.random.randn(3, 5) * (0.4 * math.sqrt(2 / (3 + 5))),
     ),
-    "kaiming_uniform": (lambda d: ndl.init.kaiming_uniform(3, 5, device=d), lambda: _kaiming_uniform_ref(3, (3, 5))),
+    "kaiming_uniform": (lambda d: ndl.init.kaiming_uniform(3, 5, device=d), lambda: kaiming_uniform_ref(3, (3, 5))),
     "kaiming_uniform_shape": (
         lambda d: ndl.init.kaiming_uniform(12, 8, shape=(2, 2, 3, 4), device=d),
-        lambda: _kaiming_uniform_ref(12, (2, 2, 3, 4)),
+        lambda: kaiming_uniform_ref(12, (2, 2, 3, 4)),
     ),
     "kaiming_normal": (
         lambda d: ndl.init.kaiming_normal(6, 2, device=d),
@@ -564,26 +525,12 @@ def test_init_bit_identical_across_devices(device):
         np.testing.assert_array_equal(here, there)
 
 
-# -- hw2: nn modules ----------------------------------------------------------------------
-def test_linear_seeded_default_device():
-    # hw2 verbatim style: no device argument, the default device
-    np.random.seed(0)
-    f = nn.Linear(7, 4)
-    np.random.seed(0)
-    w = _kaiming_uniform_ref(7, (7, 4))
-    b = _kaiming_uniform_ref(4, (4, 1)).reshape(1, 4)
-    np.testing.assert_allclose(f.weight.cached_data.numpy(), w, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(f.bias.cached_data.numpy(), b, rtol=1e-6, atol=1e-7)
-    x = np.random.randn(3, 7)
-    np.testing.assert_allclose(f(ndl.Tensor(x)).numpy(), x @ w + b, rtol=1e-5, atol=1e-5)
-
-
 def test_linear_seeded_on_device(device):
     np.random.seed(0)
     f = nn.Linear(7, 4, device=device)
     np.random.seed(0)
-    w = _kaiming_uniform_ref(7, (7, 4))
-    b = _kaiming_uniform_ref(4, (4, 1)).reshape(1, 4)
+    w = kaiming_uniform_ref(7, (7, 4))
+    b = kaiming_uniform_ref(4, (4, 1)).reshape(1, 4)
     assert f.weight.device == device and f.weight.shape == (7, 4) and f.bias.shape == (1, 4)
     np.testing.assert_allclose(f.weight.numpy(), w, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(f.bias.numpy(), b, rtol=1e-6, atol=1e-7)
@@ -735,16 +682,6 @@ def test_tensor_tuple_split_stack(device):
     np.testing.assert_allclose(ndl.tuple_get_item(t, 1).numpy(), _A, rtol=1e-6)
 
 
-def test_resnet9_parameter_count():
-    # hw4: `from simple_ml import *` brings ResNet9; count from the documented layers
-    def conv_bn(cin, cout, k):
-        return k * k * cin * cout + cout + 2 * cout
-
-    expected = (conv_bn(3, 16, 7) + conv_bn(16, 32, 3) + 2 * conv_bn(32, 32, 3) + conv_bn(32, 64, 3)
-                + conv_bn(64, 128, 3) + 2 * conv_bn(128, 128, 3) + (128 * 128 + 128) + (128 * 10 + 10))  # fmt: skip
-    assert num_params(ResNet9()) == expected
-
-
 # -- hw4: conv and sequence models ---------------------------------------------------------
 def _conv_nchw_ref(x, w, b, stride):
     k = w.shape[0]
@@ -821,25 +758,6 @@ def test_batchify_and_get_batch(device):
     assert X.shape == (1, 4) and y.shape == (4,)
 
 
-# -- hw2: data -----------------------------------------------------------------------------
-def test_ndarray_dataset_and_dataloader():
-    # hw2 verbatim style (default device)
-    for batch_size in (1, 10, 100):
-        np.random.seed(0)
-        train_dataset = ndl.data.NDArrayDataset(np.random.rand(100, 10))
-        train_dataloader = ndl.data.DataLoader(dataset=train_dataset, batch_size=batch_size, shuffle=False)
-        for i, batch in enumerate(train_dataloader):
-            batch_x = batch[0].numpy()
-            truth_x = train_dataset[i * batch_size : (i + 1) * batch_size][0].reshape((batch_size, 10))
-            np.testing.assert_allclose(truth_x, batch_x, rtol=1e-6)
-    np.random.seed(0)
-    train_dataset = ndl.data.NDArrayDataset(np.arange(100))
-    train_dataloader = iter(ndl.data.DataLoader(dataset=train_dataset, batch_size=1, shuffle=True))
-    elements = np.array([next(train_dataloader)[0].numpy().item() for _ in range(10)])
-    np.random.seed(0)
-    np.testing.assert_array_equal(elements, np.random.permutation(100)[:10])
-
-
 def test_dataloader_on_device(device):
     np.random.seed(9)
     X, y = np.random.randn(23, 3).astype(np.float32), np.arange(23)
@@ -852,19 +770,6 @@ def test_dataloader_on_device(device):
     assert all(isinstance(t, ndl.Tensor) and t.device == device for b in batches for t in b)
     np.testing.assert_array_equal(np.concatenate([b[0].numpy() for b in batches]), X[order])
     np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in batches]), y[order])
-
-
-# -- hw2: MLPResNet ------------------------------------------------------------------------
-def test_mlp_resnet_course_call():
-    # hw2 verbatim style: `from mlp_resnet import *`, default device, float64 input
-    np.random.seed(3)
-    dim, hidden, blocks, classes = 15, 10, 2, 5
-    model = MLPResNet(dim, hidden, blocks, classes, nn.BatchNorm1d, 0.5)
-    out = model(ndl.Tensor(np.random.randn(2, dim)))
-    assert out.shape == (2, classes)
-    half = hidden // 2
-    block = (hidden * half + half) + 2 * half + (half * hidden + hidden) + 2 * hidden
-    assert num_params(model) == (dim * hidden + hidden) + blocks * block + (hidden * classes + classes)
 
 
 def test_mlp_resnet_eval_forward_on_device(device):
@@ -892,30 +797,10 @@ def test_mlp_resnet_eval_forward_on_device(device):
 
 
 # -- hw1: simple_ml on the shipped MNIST ------------------------------------------------------
-def _read_idx(path, header_words):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    header = [int.from_bytes(raw[4 * i : 4 * i + 4], "big") for i in range(header_words)]
-    return header, np.frombuffer(raw, dtype=np.uint8, offset=4 * header_words)
-
-
 @pytest.fixture(scope="module")
 def mnist():
-    image_file, label_file = _mnist_files()
-    X, y = parse_mnist(image_file, label_file)
+    X, y = parse_mnist(*shipped_mnist_or_skip())
     return X, y
-
-
-def test_parse_mnist(mnist):
-    X, y = mnist
-    image_file, label_file = _mnist_files()
-    (_, n, rows, cols), pixels = _read_idx(image_file, 4)
-    (_, n_labels), labels = _read_idx(label_file, 2)
-    assert X.dtype == np.float32 and y.dtype == np.uint8
-    assert X.shape == (n, rows * cols) and y.shape == (n_labels,) == (n,)
-    assert X.min() == 0.0 and X.max() == 1.0
-    np.testing.assert_allclose(X, pixels.reshape(n, rows * cols) / 255.0, rtol=1e-6, atol=1e-7)
-    np.testing.assert_array_equal(y, labels)
 
 
 def test_softmax_loss_hw1(device):
@@ -969,15 +854,3 @@ def test_nn_epoch_and_loss_err_on_mnist_slice(mnist, device):
     np.testing.assert_allclose(err, np.mean(z.argmax(axis=1) != y))
 
 
-def test_float64_input_keeps_or_converts_as_the_readme_says():
-    from pathlib import Path
-
-    x = np.random.rand(2, 2)  # float64, like the course's hw1 data
-    assert ndl.Tensor(x, device=ndl.cpu_numpy()).dtype == "float64"
-    float32_only = ndl.backends.Device("test_float32_only", 0, ndl.cpu_numpy().__dict__, dtypes=("float32",))
-    assert ndl.Tensor(x, device=float32_only).dtype == "float32"
-    assert ndl.Tensor(x, device=ndl.cpu_numpy(), dtype="float32").dtype == "float32"
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    paragraph = next(p for p in readme.split("\n\n") if p.startswith("Float64 input"))
-    for words in ("cpu_numpy", "float64", "hw1", "float32", 'dtype="float32"'):
-        assert words in paragraph, words

@@ -7,11 +7,7 @@ import needle.nn as nn
 import numpy as np
 import pytest
 
-
-def _kaiming_uniform(fan_in, shape):
-    # docs/api.md §4: gain sqrt(2), bound gain*sqrt(3/fan_in), one rand draw of `shape` in float64
-    bound = np.sqrt(2) * np.sqrt(3 / fan_in)
-    return np.random.rand(*shape) * 2 * bound - bound
+from needle_nn.testing.support import kaiming_uniform_ref
 
 
 def _t(dev, a, **kw):
@@ -22,8 +18,8 @@ def test_linear_init_draws_course_order(needle_device):
     np.random.seed(7)
     layer = nn.Linear(6, 4, device=needle_device)
     np.random.seed(7)
-    w = _kaiming_uniform(6, (6, 4))
-    b = _kaiming_uniform(4, (4, 1)).reshape(1, 4)
+    w = kaiming_uniform_ref(6, (6, 4))
+    b = kaiming_uniform_ref(4, (4, 1)).reshape(1, 4)
     assert layer.weight.shape == (6, 4) and layer.bias.shape == (1, 4)
     np.testing.assert_allclose(layer.weight.numpy(), w, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(layer.bias.numpy(), b, rtol=1e-6, atol=1e-7)
@@ -121,26 +117,6 @@ def test_tied_parameter_listed_once(needle_device):
     shared = nn.Linear(3, 3, device=needle_device)
     model = nn.Sequential(shared, nn.ReLU(), shared)
     assert len(model.parameters()) == 2
-
-
-def test_train_eval_recursive():
-    model = nn.Sequential(nn.Linear(2, 2), nn.Residual(nn.Sequential(nn.Dropout(), nn.BatchNorm1d(2))))
-    model.eval()
-    assert all(not m.training for m in [model, *model._children()])
-    model.train()
-    assert all(m.training for m in [model, *model._children()])
-
-
-@pytest.mark.parametrize("make", [lambda: nn.Sequential(nn.ReLU), lambda: nn.Sequential(nn.Linear(2, 2), nn.Tanh),
-                                  lambda: nn.Residual(nn.ReLU)])
-def test_module_class_instead_of_instance_is_a_clear_type_error(make):
-    with pytest.raises(TypeError, match=r"got the class (ReLU|Tanh); write (ReLU|Tanh)\(\)"):
-        make()
-
-
-def test_non_module_argument_rejected():
-    with pytest.raises(TypeError, match="expects Module instances"):
-        nn.Sequential(3)
 
 
 def test_float64_input_keeps_float32_parameters(needle_device):

@@ -64,11 +64,6 @@ def test_rnn_cell_forward(needle_device, nonlinearity):
     np.testing.assert_allclose(cell(_t(needle_device, x)).numpy(), zero, rtol=1e-5, atol=1e-5)
 
 
-def test_rnn_cell_rejects_unknown_nonlinearity():
-    with pytest.raises(ValueError, match="nonlinearity"):
-        nn.RNNCell(2, 2, nonlinearity="gelu")
-
-
 def test_lstm_cell_forward(needle_device):
     np.random.seed(1)
     cell = nn.LSTMCell(3, 4, device=needle_device)
