@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import needle as ndl
+from needle.testing._reference import np_conv_nhwc
 from needle.testing.gradcheck import check_gradients
 
 # -- NumPy references ------------------------------------------------------------------
@@ -36,20 +37,6 @@ def np_dilate(x: np.ndarray, axes: tuple, d: int) -> np.ndarray:
     return out
 
 
-def np_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
-    """Direct NHWC convolution (cross-correlation, as the course's conv)."""
-    x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    n, h, wd, _ = x.shape
-    k = w.shape[0]
-    ho, wo = (h - k) // stride + 1, (wd - k) // stride + 1
-    out = np.zeros((n, ho, wo, w.shape[3]))
-    for i in range(ho):
-        for j in range(wo):
-            patch = x[:, i * stride : i * stride + k, j * stride : j * stride + k, :]
-            out[:, i, j, :] = np.einsum("nabc,abcd->nd", patch, w)
-    return out
-
-
 # -- the case table --------------------------------------------------------------------
 
 
@@ -62,6 +49,13 @@ class Case:
     kind: str = "normal"  # "normal" | "positive" | "away0" (|x| >= 0.2) | "distinct"
     grad: bool = True
     extra: dict = field(default_factory=dict)
+
+
+def _conv_case(name: str, stride: int, padding: int, shapes: tuple) -> Case:
+    """ops.conv at one stride and padding against the direct NumPy convolution."""
+    return Case(
+        name, lambda a, w: ops.conv(a, w, stride, padding), lambda a, w: np_conv_nhwc(a, w, stride, padding), shapes
+    )
 
 
 def _draw(shape: tuple, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -176,60 +170,26 @@ CASES = [
     Case("undilate_odd", lambda a: ops.undilate(a, (1,), 2), lambda a: a[:, ::3], ((2, 7),)),
     Case("pad", lambda a: ops.pad(a, ((1, 0), (2, 1))), lambda a: np.pad(a, ((1, 0), (2, 1))), ((2, 3),)),
     Case("crop", lambda a: ops.crop(a, ((1, 3), (0, 2))), lambda a: a[1:3, 0:2], ((4, 3),)),
-    Case(
-        "conv_s1_p1", lambda a, w: ops.conv(a, w, 1, 1), lambda a, w: np_conv(a, w, 1, 1), ((2, 5, 5, 3), (3, 3, 3, 2))
-    ),
+    _conv_case("conv_s1_p1", 1, 1, ((2, 5, 5, 3), (3, 3, 3, 2))),
     Case(
         "conv_s1_p0",
         lambda a, w: ops.conv(a, w, padding=0),
-        lambda a, w: np_conv(a, w, 1, 0),
+        lambda a, w: np_conv_nhwc(a, w, 1, 0),
         ((1, 6, 5, 2), (3, 3, 2, 3)),
     ),
-    Case(
-        "conv_s2_p1", lambda a, w: ops.conv(a, w, 2, 1), lambda a, w: np_conv(a, w, 2, 1), ((2, 6, 6, 2), (3, 3, 2, 2))
-    ),
-    Case(
-        "conv_s2_p0", lambda a, w: ops.conv(a, w, 2, 0), lambda a, w: np_conv(a, w, 2, 0), ((1, 6, 7, 2), (3, 3, 2, 2))
-    ),
-    Case(
-        "conv_s3_p2", lambda a, w: ops.conv(a, w, 3, 2), lambda a, w: np_conv(a, w, 3, 2), ((1, 5, 4, 1), (2, 2, 1, 2))
-    ),
-    Case("conv_k1", lambda a, w: ops.conv(a, w, 1, 0), lambda a, w: np_conv(a, w, 1, 0), ((2, 3, 3, 3), (1, 1, 3, 2))),
-    Case(
-        "conv_pad_gt_k",
-        lambda a, w: ops.conv(a, w, 1, 2),
-        lambda a, w: np_conv(a, w, 1, 2),
-        ((1, 3, 3, 1), (2, 2, 1, 1)),
-    ),
+    _conv_case("conv_s2_p1", 2, 1, ((2, 6, 6, 2), (3, 3, 2, 2))),
+    _conv_case("conv_s2_p0", 2, 0, ((1, 6, 7, 2), (3, 3, 2, 2))),
+    _conv_case("conv_s3_p2", 3, 2, ((1, 5, 4, 1), (2, 2, 1, 2))),
+    _conv_case("conv_k1", 1, 0, ((2, 3, 3, 3), (1, 1, 3, 2))),
+    _conv_case("conv_pad_gt_k", 1, 2, ((1, 3, 3, 1), (2, 2, 1, 1))),
     # strides 2-4, paddings 0-2, C_in != C_out; the k4/k5 cases take the phase-split
     # input adjoint on devices with a conv kernel (one short of the padded grid: k4)
-    Case(
-        "conv_s2_p2", lambda a, w: ops.conv(a, w, 2, 2), lambda a, w: np_conv(a, w, 2, 2), ((2, 5, 6, 3), (3, 3, 3, 4))
-    ),
-    Case(
-        "conv_s3_p0", lambda a, w: ops.conv(a, w, 3, 0), lambda a, w: np_conv(a, w, 3, 0), ((1, 8, 7, 2), (3, 3, 2, 4))
-    ),
-    Case(
-        "conv_s3_p1", lambda a, w: ops.conv(a, w, 3, 1), lambda a, w: np_conv(a, w, 3, 1), ((2, 7, 7, 4), (2, 2, 4, 3))
-    ),
-    Case(
-        "conv_s2_k4_p0",
-        lambda a, w: ops.conv(a, w, 2, 0),
-        lambda a, w: np_conv(a, w, 2, 0),
-        ((1, 9, 9, 2), (4, 4, 2, 3)),
-    ),
-    Case(
-        "conv_s3_k5_p2",
-        lambda a, w: ops.conv(a, w, 3, 2),
-        lambda a, w: np_conv(a, w, 3, 2),
-        ((1, 20, 19, 2), (5, 5, 2, 3)),
-    ),
-    Case(
-        "conv_s4_k7_p3",
-        lambda a, w: ops.conv(a, w, 4, 3),
-        lambda a, w: np_conv(a, w, 4, 3),
-        ((1, 29, 30, 1), (7, 7, 1, 2)),
-    ),
+    _conv_case("conv_s2_p2", 2, 2, ((2, 5, 6, 3), (3, 3, 3, 4))),
+    _conv_case("conv_s3_p0", 3, 0, ((1, 8, 7, 2), (3, 3, 2, 4))),
+    _conv_case("conv_s3_p1", 3, 1, ((2, 7, 7, 4), (2, 2, 4, 3))),
+    _conv_case("conv_s2_k4_p0", 2, 0, ((1, 9, 9, 2), (4, 4, 2, 3))),
+    _conv_case("conv_s3_k5_p2", 3, 2, ((1, 20, 19, 2), (5, 5, 2, 3))),
+    _conv_case("conv_s4_k7_p3", 4, 3, ((1, 29, 30, 1), (7, 7, 1, 2))),
     Case("tuple_get_item", lambda a, b: _get_items(ops.make_tuple(a, b)), lambda a, b: a * b * 2, ((3, 4), (3, 4))),
     Case("fused_add_scalars", lambda a: _fused(a), lambda a: (a + 1.0) * (a - 2.0), ((3, 4),)),
     # h and c both feed the output, so both adjoints reach the cell; hidden 17 leaves SIMD tails
