@@ -12,6 +12,19 @@ import pytest
 from needle_nn.cli.tasks import shipped_mnist_files
 
 
+def assert_linear_course_init(layer, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``layer`` (an nn.Linear built right after ``np.random.seed(seed)``) holds the course's draws:
+    kaiming_uniform weight (in, out), then bias drawn as (out, 1) and reshaped to (1, out).
+    Returns the expected weight and bias."""
+    fan_in, fan_out = layer.weight.shape
+    np.random.seed(seed)
+    w = kaiming_uniform_ref(fan_in, (fan_in, fan_out))
+    b = kaiming_uniform_ref(fan_out, (fan_out, 1)).reshape(1, fan_out)
+    np.testing.assert_allclose(layer.weight.numpy(), w, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(layer.bias.numpy(), b, rtol=1e-6, atol=1e-7)
+    return w, b
+
+
 def shipped_mnist_or_skip() -> tuple[str, str]:
     """The MNIST image/label files shipped inside needle_nn; skips the test when they are absent."""
     files = shipped_mnist_files()

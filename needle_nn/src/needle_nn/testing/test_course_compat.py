@@ -25,7 +25,7 @@ from needle import backend_ndarray as nd
 from needle.apps.mlp_resnet import *
 from needle.apps.simple_ml import *
 
-from needle_nn.testing.support import kaiming_uniform_ref, shipped_mnist_or_skip
+from needle_nn.testing.support import assert_linear_course_init, kaiming_uniform_ref, shipped_mnist_or_skip
 
 @pytest.fixture(autouse=True)
 def _seeded():
@@ -528,12 +528,8 @@ def test_init_bit_identical_across_devices(device):
 def test_linear_seeded_on_device(device):
     np.random.seed(0)
     f = nn.Linear(7, 4, device=device)
-    np.random.seed(0)
-    w = kaiming_uniform_ref(7, (7, 4))
-    b = kaiming_uniform_ref(4, (4, 1)).reshape(1, 4)
     assert f.weight.device == device and f.weight.shape == (7, 4) and f.bias.shape == (1, 4)
-    np.testing.assert_allclose(f.weight.numpy(), w, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(f.bias.numpy(), b, rtol=1e-6, atol=1e-7)
+    w, b = assert_linear_course_init(f, 0)
     x = np.random.randn(5, 7)
     np.testing.assert_allclose(f(ndl.Tensor(x, device=device)).numpy(), x @ w + b, rtol=1e-5, atol=1e-5)
 

@@ -7,7 +7,7 @@ import needle.nn as nn
 import numpy as np
 import pytest
 
-from needle_nn.testing.support import kaiming_uniform_ref
+from needle_nn.testing.support import assert_linear_course_init
 
 
 def _t(dev, a, **kw):
@@ -17,12 +17,8 @@ def _t(dev, a, **kw):
 def test_linear_init_draws_course_order(needle_device):
     np.random.seed(7)
     layer = nn.Linear(6, 4, device=needle_device)
-    np.random.seed(7)
-    w = kaiming_uniform_ref(6, (6, 4))
-    b = kaiming_uniform_ref(4, (4, 1)).reshape(1, 4)
     assert layer.weight.shape == (6, 4) and layer.bias.shape == (1, 4)
-    np.testing.assert_allclose(layer.weight.numpy(), w, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(layer.bias.numpy(), b, rtol=1e-6, atol=1e-7)
+    assert_linear_course_init(layer, 7)
     assert layer.weight.dtype == "float32" and isinstance(layer.weight, nn.Parameter)
 
 

@@ -32,24 +32,25 @@ def _t(dev, a):
     return ndl.Tensor(np.asarray(a, dtype="float32"), device=dev)
 
 
+def _assert_cell_draws(cell, seed: int, hidden_size: int, shapes: list[tuple[int, ...]]) -> None:
+    """W_ih, W_hh, bias_ih, bias_hh are U(-k, k) draws of ``shapes``, in that order, after ``seed``."""
+    np.random.seed(seed)
+    k = np.sqrt(1 / hidden_size)
+    expected = [np.random.rand(*s) * 2 * k - k for s in shapes]
+    for got, exp in zip([cell.W_ih, cell.W_hh, cell.bias_ih, cell.bias_hh], expected, strict=True):
+        np.testing.assert_allclose(got.numpy(), exp, rtol=1e-6, atol=1e-7)
+
+
 def test_rnn_cell_init_draw_order(needle_device):
     np.random.seed(3)
     cell = nn.RNNCell(5, 4, device=needle_device)
-    np.random.seed(3)
-    k = np.sqrt(1 / 4)
-    expected = [np.random.rand(*s) * 2 * k - k for s in [(5, 4), (4, 4), (4,), (4,)]]
-    for got, exp in zip([cell.W_ih, cell.W_hh, cell.bias_ih, cell.bias_hh], expected, strict=True):
-        np.testing.assert_allclose(got.numpy(), exp, rtol=1e-6, atol=1e-7)
+    _assert_cell_draws(cell, 3, 4, [(5, 4), (4, 4), (4,), (4,)])
 
 
 def test_lstm_cell_shapes_and_draws(needle_device):
     np.random.seed(4)
     cell = nn.LSTMCell(3, 2, device=needle_device)
-    np.random.seed(4)
-    k = np.sqrt(1 / 2)
-    expected = [np.random.rand(*s) * 2 * k - k for s in [(3, 8), (2, 8), (8,), (8,)]]
-    for got, exp in zip([cell.W_ih, cell.W_hh, cell.bias_ih, cell.bias_hh], expected, strict=True):
-        np.testing.assert_allclose(got.numpy(), exp, rtol=1e-6, atol=1e-7)
+    _assert_cell_draws(cell, 4, 2, [(3, 8), (2, 8), (8,), (8,)])
     assert len(nn.LSTMCell(3, 2, bias=False).parameters()) == 2
 
 
