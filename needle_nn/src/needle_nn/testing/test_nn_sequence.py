@@ -77,14 +77,23 @@ def test_lstm_cell_forward(needle_device):
     np.testing.assert_allclose(cell(_t(needle_device, x))[0].numpy(), zh, rtol=1e-5, atol=1e-5)
 
 
+def _stack_and_inputs(cls, seed: int, dims: tuple[int, ...], device, n_states: int, with_state: bool):
+    """After ``seed``: ``cls(input, hidden, num_layers)`` on ``device``, then the input sequence and
+    ``n_states`` initial states (random with ``with_state``, else zeros).
+    ``dims``: seq, batch, input, hidden, layers."""
+    seq, bs, inp, hid, layers = dims
+    np.random.seed(seed)
+    model = cls(inp, hid, num_layers=layers, device=device)
+    x = np.random.randn(seq, bs, inp)
+    states = [np.random.randn(layers, bs, hid) if with_state else np.zeros((layers, bs, hid)) for _ in range(n_states)]
+    return model, x, states
+
+
 @pytest.mark.parametrize("with_state", [False, True])
 def test_rnn_multilayer(needle_device, with_state):
-    np.random.seed(2)
-    seq, bs, inp, hid, layers = 5, 3, 4, 6, 2
-    rnn = nn.RNN(inp, hid, num_layers=layers, device=needle_device)
+    seq, bs, hid, layers = 5, 3, 6, 2
+    rnn, x, (h0,) = _stack_and_inputs(nn.RNN, 2, (seq, bs, 4, hid, layers), needle_device, 1, with_state)
     assert len(rnn.rnn_cells) == layers
-    x = np.random.randn(seq, bs, inp)
-    h0 = np.random.randn(layers, bs, hid) if with_state else np.zeros((layers, bs, hid))
     out, h_n = rnn(_t(needle_device, x), _t(needle_device, h0) if with_state else None)
     layer_in, finals = x, []
     for layer, cell in enumerate(rnn.rnn_cells):
@@ -100,13 +109,9 @@ def test_rnn_multilayer(needle_device, with_state):
 
 @pytest.mark.parametrize("with_state", [False, True])
 def test_lstm_multilayer(needle_device, with_state):
-    np.random.seed(3)
-    seq, bs, inp, hid, layers = 4, 2, 3, 5, 3
-    lstm = nn.LSTM(inp, hid, num_layers=layers, device=needle_device)
+    seq, layers = 4, 3
+    lstm, x, (h0, c0) = _stack_and_inputs(nn.LSTM, 3, (seq, 2, 3, 5, layers), needle_device, 2, with_state)
     assert len(lstm.lstm_cells) == layers
-    x = np.random.randn(seq, bs, inp)
-    h0 = np.random.randn(layers, bs, hid) if with_state else np.zeros((layers, bs, hid))
-    c0 = np.random.randn(layers, bs, hid) if with_state else np.zeros((layers, bs, hid))
     state = (_t(needle_device, h0), _t(needle_device, c0)) if with_state else None
     out, (h_n, c_n) = lstm(_t(needle_device, x), state)
     layer_in, hs, cs = x, [], []
