@@ -53,7 +53,7 @@ def _pytest(session: nox.Session, *args: str, env: dict[str, str], allow_empty: 
 @nox.session
 @nox.parametrize("backend", [nox.param(b, id=b) for b in BACKENDS])
 def tests(session: nox.Session, backend: str) -> None:
-    """The conformance suite and the project tests on one backend."""
+    """Both device suites and the backend's own tests on one backend (tests(numpy): also the project tests)."""
     device = BACKENDS[backend]
     extra = () if backend == "numpy" else (f"./needle_backend_{backend}",)
     # the cpu backend also builds its AVX2/AVX-512 modules, so the suite runs with each ISA forced

@@ -169,3 +169,12 @@ def test_cifar10_dataset(tmp_path):
         ndl.data.CIFAR10Dataset(str(tmp_path), train=False)
     with pytest.raises(FileNotFoundError, match=r"data_batch_1.*CIFAR-10"):
         ndl.data.CIFAR10Dataset(str(tmp_path / "nope"), train=True)
+
+
+def test_device_suites_skip_with_a_reason_when_the_shipped_mnist_is_missing(monkeypatch, tmp_path):
+    from needle_nn.testing import support
+
+    missing = (str(tmp_path / "img.gz"), str(tmp_path / "lab.gz"))
+    monkeypatch.setattr(support, "shipped_mnist_files", lambda: missing)
+    with pytest.raises(pytest.skip.Exception, match=r"MNIST data absent: .*img\.gz, .*lab\.gz not found.*reinstall"):
+        support.shipped_mnist_or_skip()
