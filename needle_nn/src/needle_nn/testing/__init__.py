@@ -6,6 +6,6 @@ Run it against any installed backend, next to the core conformance suite:
 
 Device selection (``--needle-device``, ``NEEDLE_TEST_DEVICES``,
 ``NEEDLE_REQUIRE_DEVICES``) and declared known failures come from needle_core's
-pytest plugin (``needle.testing.plugin``); this package adds no second one. Long
-end-to-end runs carry the ``slow`` marker (deselect them with ``-m "not slow"``).
+pytest plugin (``needle.testing.plugin``); this package adds no second one.
+``support`` holds the helpers these tests share with the project's own tests.
 """

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
-import re
 import os
+import re
 
 import numpy as np
 import pytest
 
 from needle_nn.cli.tasks import shipped_mnist_files
+
+
+def kaiming_uniform_ref(fan_in: int, shape: tuple[int, ...]) -> np.ndarray:
+    """docs/api.md §4: gain sqrt(2), bound gain*sqrt(3/fan_in), one float64 rand draw of ``shape``."""
+    bound = math.sqrt(2) * math.sqrt(3 / fan_in)
+    return np.random.rand(*shape) * (2 * bound) - bound
 
 
 def assert_linear_course_init(layer, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -35,12 +41,6 @@ def shipped_mnist_or_skip() -> tuple[str, str]:
     return files
 
 
-def kaiming_uniform_ref(fan_in: int, shape: tuple[int, ...]) -> np.ndarray:
-    """docs/api.md §4: gain sqrt(2), bound gain*sqrt(3/fan_in), one float64 rand draw of ``shape``."""
-    bound = math.sqrt(2) * math.sqrt(3 / fan_in)
-    return np.random.rand(*shape) * (2 * bound) - bound
-
-
 def seeded_mlp_resnet(device, seed: int):
     """A small MLPResNet (12 -> 8 classes, 2 blocks: Dropout and BatchNorm inside) drawn after ``seed``."""
     from needle.apps.mlp_resnet import MLPResNet
@@ -58,5 +58,5 @@ def run_train(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 
 def validation_accuracy(out: str) -> float:
-    """The last "validation accuracy NN.N%" a ``needle train`` run printed, as a fraction."""
+    """The first "validation accuracy NN.N%" in a ``needle train`` run's output, as a fraction."""
     return float(re.search(r"validation accuracy ([\d.]+)%", out).group(1)) / 100
