@@ -8,7 +8,7 @@ The only lines that differ from course code are the imports of the course's ``ap
 files (``from simple_ml import *`` becomes ``from needle.apps.simple_ml import *``).
 Tests taking ``device`` run on each device the suite is given (``--needle-device``,
 ``NEEDLE_TEST_DEVICES``); the course's import-time device lists are tested in the
-project's tests/test_course_compat.py.
+project's tests/test_course_compat_default_device.py.
 """
 # ruff: noqa: F403, F405  (the course's star imports of its apps files are the point)
 
