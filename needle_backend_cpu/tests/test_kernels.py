@@ -269,11 +269,11 @@ def test_matmul_matches_numpy(m, n, p):
 
 
 @pytest.mark.parametrize("rows", range(1, 15))
-@pytest.mark.parametrize("cols", [5, 16, 20, 32, 50])
+@pytest.mark.parametrize("cols", [5, 8, 9, 16, 20, 32, 50])
 @pytest.mark.parametrize("n", [37, 600])
 def test_matmul_every_edge_tile(rows, cols, n):
     # m = 28 + rows and p = 64 + cols reach each register block the kernel picks for the
-    # last rows (1..14) and the last columns (one or two vectors, partly filled, written
+    # last rows (1..14) and the last columns (8 lanes or fewer, one or two vectors, written
     # with a lane mask); n = 600 takes three k blocks, so edge tiles are also accumulated
     m, p = 28 + rows, 64 + cols
     a, b = rand(m, n), rand(n, p)
