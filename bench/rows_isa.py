@@ -32,17 +32,17 @@ def modules() -> tuple[dict[str, object], str] | str:
     """ISA name -> loaded kernel module for every module this CPU runs, and the name the
     plugin picks; or why there are none."""
     try:
-        from needle_backend_cpu import _build_info, isa, plugin
+        from needle_backend_cpu import _build_info, isa, runtime
     except ImportError as exc:
         return f"needle_backend_cpu not built: {exc}"
     have = isa.cpu_flags()
-    picked = plugin.choose_module()
+    picked = runtime.choose_module()
     out = {}
     for name, (module, flags) in isa.built_modules(_build_info).items():
         if have is not None and set(flags) - have:
             continue
         mod = importlib.import_module(f"needle_backend_cpu.{module}")
-        mod.set_num_threads(plugin.threads_from_env())
+        mod.set_num_threads(runtime.threads_from_env())
         out[name] = mod
     return (out, picked.isa) if out else "no module of this build runs on this CPU"
 

@@ -37,6 +37,15 @@ constexpr int NR = NV * VL;
 constexpr int64_t KC = NEEDLE_GEMM_KC;  // A micro-panel MR x KC (14 KB) stays in L1
 constexpr int64_t NC = NEEDLE_GEMM_NC;  // B block KC x NC (512 KB) stays in L2
 
+// The depth of each k block: n split into equal blocks of at most about KC (a multiple
+// of 16, pack_a's transpose width), so n = 784 runs 4 x ~200 rather than 3 x 256 + 16,
+// whose last pass reloads and stores every C tile for 16 FMAs per element.
+int64_t k_block(int64_t n) {
+  const int64_t blocks = (n + KC - 1) / KC;
+  const int64_t even = ((n + blocks - 1) / blocks + 15) / 16 * 16;
+  return std::min(n, even);
+}
+
 struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
 };
@@ -46,6 +55,43 @@ Buffer alloc_floats(int64_t n) {
   auto* p = static_cast<float*>(std::aligned_alloc(64, ((size_t)n * sizeof(float) + 63) / 64 * 64));
   if (!p) throw std::bad_alloc();
   return Buffer(p);
+}
+
+// An edge tile of C: only mr rows and nr columns are valid. AVX-512 and AVX2 write the
+// partial vector with a lane mask (no tile round trip through memory, no scalar loop:
+// the 4-column remainder of p = 100 and the p = 10 classifier are edge tiles).
+template <int M, int V>
+inline void store_edge(vfloat (&c)[M][V], float* C, int64_t ldc, int mr, int nr, bool accumulate) {
+#if defined(__AVX512F__) || defined(__AVX2__)
+  for (int v = 0; v < V; ++v) {
+    const int lanes = std::min(VL, nr - v * VL);
+    if (lanes <= 0) break;
+#if defined(__AVX512F__)
+    const __mmask16 mask = (__mmask16)((1u << lanes) - 1);
+    for (int i = 0; i < mr; ++i) {
+      float* dst = C + i * ldc + v * VL;
+      __m512 x = (__m512)c[i][v];
+      if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, dst));
+      _mm512_mask_storeu_ps(dst, mask, x);
+    }
+#else
+    alignas(32) static constexpr int kLane[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_load_si256((const __m256i*)kLane));
+    for (int i = 0; i < mr; ++i) {
+      float* dst = C + i * ldc + v * VL;
+      __m256 x = (__m256)c[i][v];
+      if (accumulate) x = _mm256_add_ps(x, _mm256_maskload_ps(dst, mask));
+      _mm256_maskstore_ps(dst, mask, x);
+    }
+#endif
+  }
+#else
+  alignas(64) float tile[M][V * VL];
+  for (int i = 0; i < M; ++i)
+    for (int v = 0; v < V; ++v) *reinterpret_cast<vfloat*>(&tile[i][v * VL]) = c[i][v];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j) C[i * ldc + j] = accumulate ? C[i * ldc + j] + tile[i][j] : tile[i][j];
+#endif
 }
 
 // C tile (mr x nr valid of M x V*VL) = or += Ap (k-major panel, row stride MR) @ Bp
@@ -86,11 +132,7 @@ void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restric
       }
     return;
   }
-  alignas(64) float tile[M][V * VL];
-  for (int i = 0; i < M; ++i)
-    for (int v = 0; v < V; ++v) *reinterpret_cast<vfloat*>(&tile[i][v * VL]) = c[i][v];
-  for (int i = 0; i < mr; ++i)
-    for (int j = 0; j < nr; ++j) C[i * ldc + j] = accumulate ? C[i * ldc + j] + tile[i][j] : tile[i][j];
+  store_edge<M, V>(c, C, ldc, mr, nr, accumulate);
 }
 
 using KernelFn = void (*)(int64_t, const float*, const float*, float*, int64_t, int, int, bool);
@@ -107,8 +149,43 @@ constexpr std::array<std::array<KernelFn, MR>, NV> kernel_table(std::integer_seq
 }
 constexpr auto kKernels = kernel_table(std::make_integer_sequence<int, NV>{});
 
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+// The last 1..8 columns of C with 8-lane vectors: a 512-bit FMA costs a 256-bit pair of
+// issue slots (Zen 4), so a 16-lane kernel spends twice the FMA time on a remainder that
+// fills at most half its lanes (p = 100 = 3 x 32 + 4: 16% of the FMAs for 4% of C).
+template <int M>
+void micro_kernel_narrow(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
+                         int mr, int nr, bool accumulate) {
+  __m256 c[M];
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) c[i] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b = _mm256_loadu_ps(Bp + k * NR);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) c[i] = _mm256_fmadd_ps(_mm256_set1_ps(Ap[k * MR + i]), b, c[i]);
+  }
+  const __mmask8 mask = (__mmask8)((1u << nr) - 1);
+  for (int i = 0; i < mr; ++i) {
+    float* dst = C + i * ldc;
+    __m256 x = c[i];
+    if (accumulate) x = _mm256_add_ps(x, _mm256_maskz_loadu_ps(mask, dst));
+    _mm256_mask_storeu_ps(dst, mask, x);
+  }
+}
+
+template <int... Ms>
+constexpr std::array<KernelFn, sizeof...(Ms)> narrow_row(std::integer_sequence<int, Ms...>) {
+  return {&micro_kernel_narrow<Ms + 1>...};
+}
+constexpr auto kNarrow = narrow_row(std::make_integer_sequence<int, MR>{});
+#endif
+
 inline void run_tile(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int mr, int nr,
                      bool accumulate) {
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+  if (nr <= 8) return kNarrow[mr - 1](kc, Ap, Bp, C, ldc, mr, nr, accumulate);
+#endif
   kKernels[(nr + VL - 1) / VL - 1][mr - 1](kc, Ap, Bp, C, ldc, mr, nr, accumulate);
 }
 
@@ -145,9 +222,58 @@ void pack_a(const float* A, int64_t lda, int mr, int64_t kc, float* Ap) {
     for (int64_t k = 0; k < kc; ++k) Ap[k * MR + i] = 0.0f;
 }
 
+// The same panels from transposed operands (BLAS's trans flags): `At` holds A as n x m
+// (At[k * lda + i] = A[i, k]), `Bt` holds B as p x n (Bt[j * ldb + k] = B[k, j]). A
+// backward pass multiplies by transposes (x^T g, g W^T): reading them here saves
+// materialising a transposed copy first.
+void pack_a_t(const float* At, int64_t lda, int mr, int64_t kc, float* Ap) {
+  for (int64_t k = 0; k < kc; ++k) {
+    std::memcpy(Ap + k * MR, At + k * lda, mr * sizeof(float));
+    std::fill(Ap + k * MR + mr, Ap + k * MR + MR, 0.0f);
+  }
+}
+
+void pack_b_t(const float* Bt, int64_t ldb, int64_t kc, int nr, float* Bp) {
+  int j0 = 0;
+#if defined(__AVX512F__)
+  if constexpr (NR % 16 == 0) {  // 16 columns x 16 k at a time through a register transpose
+    for (; j0 < nr; j0 += 16) {
+      const int rows = std::min(16, nr - j0);
+      int64_t k0 = 0;
+      for (; k0 + 16 <= kc; k0 += 16) {
+        __m512 r[16];
+        for (int j = 0; j < 16; ++j) r[j] = j < rows ? _mm512_loadu_ps(Bt + (j0 + j) * ldb + k0) : _mm512_setzero_ps();
+        transpose16x16(r);
+        for (int k = 0; k < 16; ++k) _mm512_storeu_ps(Bp + (k0 + k) * NR + j0, r[k]);
+      }
+      for (int64_t k = k0; k < kc; ++k)
+        for (int j = 0; j < 16; ++j) Bp[k * NR + j0 + j] = j < rows ? Bt[(j0 + j) * ldb + k] : 0.0f;
+    }
+  }
+#endif
+  for (int j = j0; j < nr; ++j)
+    for (int64_t k = 0; k < kc; ++k) Bp[k * NR + j] = Bt[j * ldb + k];
+  for (int64_t k = 0; k < kc; ++k)
+    for (int j = std::max(j0, nr); j < NR; ++j) Bp[k * NR + j] = 0.0f;
+}
+
+// Which operands are stored transposed.
+struct Trans {
+  bool a = false, b = false;
+};
+
 // Small products: no packing, rows of C accumulated with SIMD over p.
 void sgemm_small(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                 int64_t ldc) {
+                 int64_t ldc, Trans t) {
+  if (t.a || t.b) {  // tiny products only (at most 16^3 multiply-adds): plain loops
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < p; ++j) {
+        float acc = 0.0f;
+        for (int64_t k = 0; k < n; ++k) acc += (t.a ? A[k * lda + i] : A[i * lda + k]) * (t.b ? B[j * ldb + k] : B[k * ldb + j]);
+        C[i * ldc + j] = acc;
+      }
+    return;
+  }
   for (int64_t i = 0; i < m; ++i) {
     float* c = C + i * ldc;
     std::fill_n(c, p, 0.0f);
@@ -165,16 +291,26 @@ void sgemm_small(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, c
 // Each KC-slice of A is packed once (all its micro-panels, `apack` holds m x KC) and
 // reused for every NC block of B; a micro-panel is pulled into L1 by its first use.
 void gemm_block(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                int64_t ldc, float* bpack, float* apack) {
-  const int64_t mp = (m + MR - 1) / MR;
-  for (int64_t pc = 0; pc < n; pc += KC) {
-    const int64_t kc = std::min(KC, n - pc);
-    for (int64_t ip = 0; ip < mp; ++ip)
-      pack_a(A + ip * MR * lda + pc, lda, (int)std::min<int64_t>(MR, m - ip * MR), kc, apack + ip * MR * kc);
+                int64_t ldc, float* bpack, float* apack, Trans t) {
+  const int64_t mp = (m + MR - 1) / MR, kb = k_block(n);
+  for (int64_t pc = 0; pc < n; pc += kb) {
+    const int64_t kc = std::min(kb, n - pc);
+    for (int64_t ip = 0; ip < mp; ++ip) {
+      const int mr = (int)std::min<int64_t>(MR, m - ip * MR);
+      if (t.a)
+        pack_a_t(A + pc * lda + ip * MR, lda, mr, kc, apack + ip * MR * kc);
+      else
+        pack_a(A + ip * MR * lda + pc, lda, mr, kc, apack + ip * MR * kc);
+    }
     for (int64_t jc = 0; jc < p; jc += NC) {
       const int64_t nc = std::min(NC, p - jc), np = (nc + NR - 1) / NR;
-      for (int64_t jp = 0; jp < np; ++jp)
-        pack_b(B + pc * ldb + jc + jp * NR, ldb, kc, (int)std::min<int64_t>(NR, nc - jp * NR), bpack + jp * NR * kc);
+      for (int64_t jp = 0; jp < np; ++jp) {
+        const int nr = (int)std::min<int64_t>(NR, nc - jp * NR);
+        if (t.b)
+          pack_b_t(B + (jc + jp * NR) * ldb + pc, ldb, kc, nr, bpack + jp * NR * kc);
+        else
+          pack_b(B + pc * ldb + jc + jp * NR, ldb, kc, nr, bpack + jp * NR * kc);
+      }
       for (int64_t ip = 0; ip < mp; ++ip) {
         const int mr = (int)std::min<int64_t>(MR, m - ip * MR);
         for (int64_t jp = 0; jp < np; ++jp) {
@@ -191,7 +327,7 @@ void gemm_block(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, co
 // independently: no barrier, so a descheduled thread never stalls the others (the
 // machine is shared). The price is packing A (column split) or B (row split) twice.
 void sgemm_packed(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                  int64_t ldc, int nt) {
+                  int64_t ldc, int nt, Trans t) {
   const int64_t mp = (m + MR - 1) / MR, pp = (p + NR - 1) / NR;
   int tr = 1;  // rows of the thread grid: the split that wastes least on partial blocks
   double best = 1e300;
@@ -202,7 +338,7 @@ void sgemm_packed(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, 
     if (cost < best) best = cost, tr = r;
   }
   const int tc = nt / tr;
-  const int64_t kc_max = std::min(KC, n), nc_max = (std::min(NC, p) + NR - 1) / NR * NR;
+  const int64_t kc_max = k_block(n), nc_max = (std::min(NC, p) + NR - 1) / NR * NR;
   auto round64 = [](int64_t floats) { return (floats + 15) / 16 * 16; };  // keep each thread's buffers 64B-aligned
   const int64_t bsize = round64(kc_max * nc_max), asize = round64(((mp + tr - 1) / tr) * MR * kc_max);
   Buffer buf = alloc_floats((bsize + asize) * nt);
@@ -212,22 +348,23 @@ void sgemm_packed(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, 
     const int64_t j0 = pp * c / cols * NR, j1 = std::min(p, pp * (c + 1) / cols * NR);
     if (i0 >= i1 || j0 >= j1) return;
     float* mine = buf.get() + (bsize + asize) * tid;
-    gemm_block(i1 - i0, n, j1 - j0, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, mine, mine + bsize);
+    gemm_block(i1 - i0, n, j1 - j0, t.a ? A + i0 : A + i0 * lda, lda, t.b ? B + j0 * ldb : B + j0, ldb,
+               C + i0 * ldc + j0, ldc, mine, mine + bsize, t);
   });
 }
 
 void gemm(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-          int64_t ldc, int max_threads) {
+          int64_t ldc, int max_threads, Trans t = {}) {
   if (m <= 0 || p <= 0) return;
   if (n <= 0) {
     for (int64_t i = 0; i < m; ++i) std::fill_n(C + i * ldc, p, 0.0f);
     return;
   }
   const double work = (double)m * n * p;
-  if (work <= 16.0 * 16 * 16 || m < 4) return sgemm_small(m, n, p, A, lda, B, ldb, C, ldc);
+  if (work <= 16.0 * 16 * 16 || (m < 4 && !t.a && !t.b)) return sgemm_small(m, n, p, A, lda, B, ldb, C, ldc, t);
   // a thread per ~2 MFLOP at least: waking one costs a few microseconds
   int nt = (int)std::min<double>(max_threads, std::max(1.0, work / (1 << 20)));
-  sgemm_packed(m, n, p, A, lda, B, ldb, C, ldc, nt);
+  sgemm_packed(m, n, p, A, lda, B, ldb, C, ldc, nt, t);
 }
 
 }  // namespace
@@ -240,6 +377,11 @@ void sgemm(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const f
 void sgemm_serial(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb,
                   float* C, int64_t ldc) {
   gemm(m, n, p, A, lda, B, ldb, C, ldc, 1);
+}
+
+void sgemm_trans(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t p, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float* C, int64_t ldc) {
+  gemm(m, n, p, A, lda, B, ldb, C, ldc, num_threads(), Trans{trans_a, trans_b});
 }
 
 }  // namespace needle

@@ -15,4 +15,9 @@ void sgemm(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const f
 void sgemm_serial(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb,
                   float* C, int64_t ldc);
 
+// C = op(A) @ op(B) with op(X) = X or X^T: trans_a means A is stored n x m (leading dim
+// lda, A[i, k] = A_stored[k * lda + i]), trans_b that B is stored p x n.
+void sgemm_trans(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t p, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float* C, int64_t ldc);
+
 }  // namespace needle

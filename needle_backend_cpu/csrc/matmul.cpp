@@ -23,6 +23,18 @@ void matmul(const Array& a, const Array& b, Array& out, int64_t m, int64_t n, in
   sgemm(m, n, p, a.ptr, n, b.ptr, p, out.ptr, p);
 }
 
+// matmul_t: a holds A (m x n) or, with trans_a, A^T (n x m); b holds B (n x p) or, with
+// trans_b, B^T (p x n); both compact. The transposed operand is read while packing.
+void matmul_t(const Array& a, const Array& b, Array& out, int64_t m, int64_t n, int64_t p, bool trans_a,
+              bool trans_b) {
+  check_dims("matmul_t", {m, n, p});
+  check_size("matmul_t", "a", a.size, checked_numel("matmul_t", {m, n}));
+  check_size("matmul_t", "b", b.size, checked_numel("matmul_t", {n, p}));
+  check_size("matmul_t", "out", out.size, checked_numel("matmul_t", {m, p}));
+  ReleaseGIL nogil(m * n * p / 16);
+  sgemm_trans(trans_a, trans_b, m, n, p, a.ptr, trans_a ? m : n, b.ptr, trans_b ? n : p, out.ptr, p);
+}
+
 void batched_matmul(const Array& a, const Array& b, Array& out, int64_t batch, int64_t m, int64_t n, int64_t p) {
   const char* k = "batched_matmul";
   check_dims(k, {batch, m, n, p});
@@ -72,6 +84,8 @@ void matmul_tiled(const Array& a, const Array& b, Array& out, int64_t m, int64_t
 
 void register_matmul(py::module_& m) {
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("m"), py::arg("n"), py::arg("p"));
+  m.def("matmul_t", &matmul_t, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("m"), py::arg("n"), py::arg("p"),
+        py::arg("trans_a"), py::arg("trans_b"));
   m.def("batched_matmul", &batched_matmul, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("batch"), py::arg("m"),
         py::arg("n"), py::arg("p"));
   m.def("matmul_tiled", &matmul_tiled, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("m"), py::arg("n"),

@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-from needle_backend_cpu import isa, plugin
+from needle_backend_cpu import isa, probe
 
 HINT = "rebuild"
 ZEN3 = {"sse2", "pni", "ssse3", "sse4_1", "sse4_2", "popcnt", "avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm",
@@ -65,7 +65,7 @@ def test_no_runnable_module_is_refused_with_the_rebuild_hint():
 
 def test_probe_refuses_a_forced_isa_this_build_lacks(monkeypatch):
     monkeypatch.setenv("NEEDLE_CPU_ISA", "not_an_isa")
-    result = plugin.probe()
+    result = probe.probe()
     assert not result.ok and "not_an_isa" in result.reason
 
 

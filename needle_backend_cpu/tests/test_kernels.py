@@ -257,7 +257,8 @@ def test_logsumexp_matches_stable_formula(rows, size):
 
 
 @pytest.mark.parametrize("m,n,p", [(1, 1, 1), (3, 4, 5), (16, 16, 16), (14, 300, 32), (29, 257, 65),
-                                   (100, 784, 100), (513, 300, 1030), (2, 3000, 2), (70, 0, 5),
+                                   (100, 784, 100), (784, 100, 10), (30, 257, 33), (17, 769, 50),
+                                   (513, 300, 1030), (2, 3000, 2), (70, 0, 5),
                                    (8192, 147, 16), (3000, 77, 3)])  # odd k: per-thread buffers stay aligned
 def test_matmul_matches_numpy(m, n, p):
     a, b = rand(m, n), rand(n, p)
@@ -268,11 +269,13 @@ def test_matmul_matches_numpy(m, n, p):
 
 
 @pytest.mark.parametrize("rows", range(1, 15))
-@pytest.mark.parametrize("cols", [5, 16, 20, 32, 50])
-def test_matmul_every_edge_tile(rows, cols):
+@pytest.mark.parametrize("cols", [5, 8, 9, 16, 20, 32, 50])
+@pytest.mark.parametrize("n", [37, 600])
+def test_matmul_every_edge_tile(rows, cols, n):
     # m = 28 + rows and p = 64 + cols reach each register block the kernel picks for the
-    # last rows (1..14) and the last columns (one or two vectors, partly filled)
-    m, n, p = 28 + rows, 37, 64 + cols
+    # last rows (1..14) and the last columns (8 lanes or fewer, one or two vectors, written
+    # with a lane mask); n = 600 takes three k blocks, so edge tiles are also accumulated
+    m, p = 28 + rows, 64 + cols
     a, b = rand(m, n), rand(n, p)
     out = K.Array(m * p)
     K.matmul(dev(a), dev(b), out, m, n, p)

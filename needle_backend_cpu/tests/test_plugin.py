@@ -1,4 +1,4 @@
-"""The cpu plugin: registration, probe, NEEDLE_NUM_THREADS."""
+"""The cpu plugin: registration, probe, NEEDLE_NUM_THREADS (plugin.py, probe.py, runtime.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from needle_backend_cpu import plugin
+from needle_backend_cpu import plugin, probe, runtime
 
 
 def test_declares_cpu_above_the_numpy_backend():
@@ -30,24 +30,24 @@ def test_probe_refuses_a_cpu_without_the_built_instructions(monkeypatch):
 
     monkeypatch.setitem(__import__("sys").modules, "needle_backend_cpu._build_info", fake)
     monkeypatch.setattr(needle_backend_cpu, "_build_info", fake, raising=False)
-    monkeypatch.setattr(plugin, "_cpu_flags", lambda: {"avx512f", "sse2"})
-    result = plugin.probe()
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: {"avx512f", "sse2"})
+    result = probe.probe()
     assert not result.ok and "made_up_flag" in result.reason and "pip install" in result.hint
 
 
 @pytest.mark.parametrize("value,expected", [("3", 3), ("1", 1)])
 def test_threads_from_env(monkeypatch, value, expected):
     monkeypatch.setenv("NEEDLE_NUM_THREADS", value)
-    assert plugin.threads_from_env() == expected
+    assert runtime.threads_from_env() == expected
 
 
 @pytest.mark.parametrize("value", ["zero", "-2", "1.5"])
 def test_bad_threads_value_warns_and_uses_the_default(monkeypatch, value):
     monkeypatch.delenv("NEEDLE_NUM_THREADS", raising=False)
-    default = plugin.threads_from_env()
+    default = runtime.threads_from_env()
     monkeypatch.setenv("NEEDLE_NUM_THREADS", value)
     with pytest.warns(UserWarning, match="NEEDLE_NUM_THREADS"):
-        assert plugin.threads_from_env() == default
+        assert runtime.threads_from_env() == default
 
 
 def test_factory_rejects_other_indices():

@@ -119,6 +119,7 @@ OPTIONAL_KERNELS: tuple[str, ...] = (
     *(k.name for k in ELEMENTWISE if not k.required),
     "ewise_strided",
     "batched_matmul",
+    "matmul_t",
     "reduce_sum_view",
     "reduce_max_view",
     "logsumexp",

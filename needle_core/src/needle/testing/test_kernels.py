@@ -351,6 +351,21 @@ def test_batched_matmul(needle_device, batch, m, n, p, seed):
     np.testing.assert_allclose(read(needle_device, out, (batch, m, p)), expected, **reduction_tol(n, 4.0))
 
 
+@SETTINGS
+@given(m=_ODD_SIZES, n=_ODD_SIZES, p=_ODD_SIZES, trans_a=st.booleans(), trans_b=st.booleans(), seed=seeds)
+def test_matmul_t(needle_device, m, n, p, trans_a, trans_b, seed):
+    kernel = _need_kernel(needle_device, "matmul_t")
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, n)).astype(np.float32)
+    b = rng.standard_normal((n, p)).astype(np.float32)
+    stored_a = np.ascontiguousarray(a.T) if trans_a else a  # the buffer holds the transpose
+    stored_b = np.ascontiguousarray(b.T) if trans_b else b
+    out = alloc(needle_device, m * p)
+    kernel(to_device(needle_device, stored_a), to_device(needle_device, stored_b), out, m, n, p, trans_a, trans_b)
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(read(needle_device, out, (m, p)), expected, **reduction_tol(n, 4.0))
+
+
 @pytest.mark.parametrize("name", ["reduce_sum_view", "reduce_max_view"])
 @SETTINGS
 @given(view=strided_views(), data=st.data(), seed=seeds)
@@ -481,6 +496,13 @@ _FALLBACK_CASES = {
         {"rtol": 0, "atol": 0},  # the same arithmetic as compact + ewise_*: the same bits
     ),
     "batched_matmul": (lambda r: (_normal((2, 3, 4, 5), r), _normal((3, 5, 6), r)), nd.matmul, reduction_tol(5, 4.0)),
+    # x.T @ w, x @ w.T and x.T @ w.T of transposed views, as a backward pass forms them
+    "matmul_t": (
+        lambda r: (_normal((17, 5), r), _normal((17, 33), r), _normal((5, 33), r), _normal((4, 17), r)),
+        lambda x, g, v, u: (nd.matmul(x.permute((1, 0)), g), nd.matmul(g, v.permute((1, 0))),
+                            nd.matmul(g.permute((1, 0)), u.permute((1, 0)))),
+        reduction_tol(33, 4.0),
+    ),
     "reduce_sum_view": (
         lambda r: (_normal((3, 4, 5), r),),
         lambda a: a.permute((2, 0, 1)).sum((0, 2)),

@@ -74,6 +74,12 @@ def matmul(a: NDArray, b: NDArray) -> NDArray:
     (m, n), p = a.shape[-2:], b.shape[-1]
     if len(a.shape) == 2 and len(b.shape) == 2:
         out = _alloc((m, p), dev, dtype)
+        if not (a._compact and b._compact) and dev.matmul_t is not None:
+            # a backward pass multiplies by transposed views (x^T g, g W^T): the kernel reads them
+            ta, tb = _transposed(a), _transposed(b)
+            if (ta or a._compact) and (tb or b._compact):
+                dev.matmul_t(a._handle, b._handle, out._handle, m, n, p, ta, tb)
+                return out
         dev.matmul(_handle(a), _handle(b), out._handle, m, n, p)
         return out
     try:
@@ -98,6 +104,12 @@ def matmul(a: NDArray, b: NDArray) -> NDArray:
         dev.matmul(a_i._handle, b_i._handle, out_i._handle, m, n, p)
         dev.ewise_setitem(out_i._handle, out._handle, (m, p), (p, 1), i * m * p)
     return out
+
+
+def _transposed(a: NDArray) -> bool:
+    """Whether the 2-D ``a`` is the transpose of a whole compact buffer (``x.T``)."""
+    rows, cols = a.shape
+    return a.strides == (1, rows) and a._offset == 0 and a._handle.size == rows * cols
 
 
 # -- reductions ----------------------------------------------------------------------
