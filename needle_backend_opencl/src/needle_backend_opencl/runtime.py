@@ -24,11 +24,14 @@ import numpy as np
 from . import forking
 from .build import cached_program
 from .pool import BufferPool, is_out_of_memory
-from .source import KERNEL_NAMES, program_source, scalar_arg_dtypes
+from .render import KERNEL_NAMES, program_source, scalar_arg_dtypes
 
 _POOL_LIMIT = 1 << 30  # bytes kept for reuse per device (at most a quarter of its memory)
 _PENDING = 4096  # queued commands remembered to name a failed one at the next wait
 _PRUNE_EVERY = 256  # remembered commands between sweeps of the completed ones
+
+
+OPENED: dict[int, Runtime | None] = {}  # device index -> its Runtime (None: nothing usable)
 
 
 class Buffer:

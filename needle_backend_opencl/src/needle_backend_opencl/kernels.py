@@ -18,7 +18,7 @@ from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
 
 from . import views
 from .runtime import Buffer, Runtime
-from .source import MATMUL_RM, REDUCE_LOCAL, STATE_BYTES, strided_rows
+from .render import MATMUL_RM, REDUCE_LOCAL, STATE_BYTES, strided_rows
 
 _EWISE_LOCAL = 256  # one fixed work-group size: PoCL compiles each size it sees once
 _I32, _I64, _F32 = np.int32, np.int64, np.float32
