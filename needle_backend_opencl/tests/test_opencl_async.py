@@ -109,3 +109,108 @@ def test_completed_commands_are_not_remembered_forever(runtime, kernels):
         kernels["scalar_add"](buf, 0.0, buf)
     assert len(runtime.pending) < 300  # without sweeps: 2,256
     np.testing.assert_array_equal(kernels["to_numpy"](buf, (1024,), (1,), 0), np.full(1024, 2.0, np.float32))
+
+
+def test_cpu_devices_release_commands_in_batches(runtime, kernels):
+    """On a CPU driver the commands wait behind a gate that opens every ``batch`` commands
+    (one wake-up of the driver's threads per batch, not per op) and at every wait."""
+    assert runtime.batch > 0  # PoCL is a CPU device
+    a = kernels["Array"](16)
+    kernels["fill"](a, 0.0)
+    runtime.finish()
+    gates = runtime.gates
+    for _ in range(10 * runtime.batch):
+        kernels["scalar_add"](a, 1.0, a)
+    assert runtime.gates - gates == 10  # not one per op
+    kernels["scalar_add"](a, 1.0, a)  # held behind a new gate ...
+    got = kernels["to_numpy"](a, (16,), (1,), 0)  # ... which the wait opens
+    np.testing.assert_array_equal(got, np.full(16, 10 * runtime.batch + 1, np.float32))
+    assert runtime.gates - gates == 11
+
+
+def test_a_blocking_call_on_the_runtime_queue_does_not_wait_for_a_closed_gate(runtime, kernels):
+    """Code outside the runtime gets the queue with the held commands released."""
+    import threading
+
+    a = kernels["Array"](4)
+    kernels["fill"](a, 3.0)  # held: fewer than a batch
+    host = np.zeros(4, np.float32)
+    reader = threading.Thread(target=lambda: runtime.cl.enqueue_copy(runtime.queue, host, a.mem), daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "a blocking read on runtime.queue waited for the held commands forever"
+    np.testing.assert_array_equal(host, np.full(4, 3.0, np.float32))
+
+
+def test_without_batches_every_command_goes_at_once(runtime, kernels, monkeypatch):
+    """GPUs (batch 0) get every command when it is queued: no gate."""
+    monkeypatch.setattr(runtime, "batch", 0)
+    runtime.finish()
+    gates = runtime.gates
+    a = kernels["Array"](8)
+    kernels["fill"](a, 1.0)
+    for _ in range(100):
+        kernels["scalar_mul"](a, 2.0, a)
+    assert runtime.gates == gates and runtime._gate is None
+    np.testing.assert_array_equal(kernels["to_numpy"](a, (8,), (1,), 0), np.full(8, 2.0**100, np.float32))
+
+
+def test_reading_back_an_untouched_upload_does_not_wait(runtime, kernels):
+    """A small buffer written from NumPy and named by no command since is read from the
+    host copy: no wait (a loss reading its labels mid-step)."""
+    labels = kernels["Array"](6)
+    kernels["from_numpy"](np.array([0, 3, 1, 2, 2, 1], np.float32), labels)
+    busy = kernels["Array"](16)
+    kernels["fill"](busy, 1.0)  # some other work still queued
+    waits = runtime.waits
+    got = kernels["to_numpy"](labels, (2, 3), (1, 2), 0)  # a transposed view of it
+    assert runtime.waits == waits
+    np.testing.assert_array_equal(got, np.array([[0, 3, 1], [2, 2, 1]], np.float32).reshape(3, 2).T)
+
+
+def test_a_command_naming_the_buffer_drops_its_host_copy(runtime, kernels):
+    a, b = kernels["Array"](4), kernels["Array"](4)
+    kernels["from_numpy"](np.ones(4, np.float32), a)
+    kernels["from_numpy"](np.ones(4, np.float32), b)
+    kernels["scalar_add"](a, 1.0, a)  # a kernel writes a
+    np.testing.assert_array_equal(kernels["to_numpy"](a, (4,), (1,), 0), np.full(4, 2.0, np.float32))
+    kernels["compact"](a, b, (4,), (1,), 0)  # a device copy (no kernel) writes b
+    np.testing.assert_array_equal(kernels["to_numpy"](b, (4,), (1,), 0), np.full(4, 2.0, np.float32))
+    c = kernels["Array"](4)
+    kernels["from_numpy"](np.zeros(4, np.float32), c)
+    runtime.cl.enqueue_fill_buffer(runtime.queue, c.mem, np.float32(5.0), 0, 16)  # outside the runtime
+    np.testing.assert_array_equal(kernels["to_numpy"](c, (4,), (1,), 0), np.full(4, 5.0, np.float32))
+
+
+def test_a_reused_buffer_does_not_inherit_a_host_copy(runtime, kernels):
+    a = kernels["Array"](8)
+    kernels["from_numpy"](np.arange(8, dtype=np.float32), a)
+    mem = a.mem
+    del a  # back to the pool, and its host copy with it
+    assert id(mem) not in runtime.snapshots
+    b = kernels["Array"](8)
+    assert b.mem is mem  # the pool hands the same memory out again
+    kernels["fill"](b, 7.0)
+    np.testing.assert_array_equal(kernels["to_numpy"](b, (8,), (1,), 0), np.full(8, 7.0, np.float32))
+
+
+def test_a_training_step_on_opencl_waits_once(runtime):
+    """Forward, SoftmaxLoss (which reads its labels on the host), backward and Adam:
+    the host waits only for the loss."""
+    import needle as ndl
+    import needle.nn as nn
+
+    dev = ndl.device("opencl")
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(8, 16, device=dev), nn.ReLU(), nn.Linear(16, 4, device=dev))
+    opt = ndl.optim.Adam(model.parameters(), lr=1e-3)
+    x = ndl.Tensor(rng.standard_normal((10, 8)).astype(np.float32), device=dev)
+    y = ndl.Tensor(rng.integers(0, 4, 10).astype(np.float32), device=dev)
+    for _ in range(2):
+        waits = runtime.waits
+        opt.reset_grad()
+        loss = nn.SoftmaxLoss()(model(x), y)
+        loss.backward()
+        opt.step()
+        assert np.isfinite(loss.numpy())
+        assert runtime.waits - waits == 1

@@ -63,29 +63,31 @@ def make_kernels(rt: Runtime) -> dict[str, Any]:
 
 
 def _elementwise(rt: Runtime, row: ElementwiseKernel) -> Callable[..., None]:
+    # The hottest path of the backend: sizes checked, then one launch; scalar arguments
+    # go as Python numbers (the kernel's scalar types are declared, pyopencl packs them).
     name, group = row.name, rt.group(_EWISE_LOCAL)
-    local = (group,)
+    local, launch = (group,), rt.launch
 
     def unary(a: Buffer, out: Buffer) -> None:
         n = out.size
         if a.size != n:
             raise _mismatch(name, {"a": a.size}, n)
         if n:
-            rt.launch(name, (_round_up(n, group),), local, a.mem, out.mem, _I32(n))
+            launch(name, (-(-n // group) * group,), local, a.mem, out.mem, n)
 
     def ewise(a: Buffer, b: Buffer, out: Buffer) -> None:
         n = out.size
         if a.size != n or b.size != n:
             raise _mismatch(name, {"a": a.size, "b": b.size}, n)
         if n:
-            rt.launch(name, (_round_up(n, group),), local, a.mem, b.mem, out.mem, _I32(n))
+            launch(name, (-(-n // group) * group,), local, a.mem, b.mem, out.mem, n)
 
     def scalar(a: Buffer, val: float, out: Buffer) -> None:
         n = out.size
         if a.size != n:
             raise _mismatch(name, {"a": a.size}, n)
         if n:
-            rt.launch(name, (_round_up(n, group),), local, a.mem, _F32(val), out.mem, _I32(n))
+            launch(name, (-(-n // group) * group,), local, a.mem, val, out.mem, n)
 
     fn = unary if row.arity == 1 else scalar if row.is_scalar else ewise
     fn.__name__ = fn.__qualname__ = name
@@ -218,7 +220,7 @@ def _reductions(rt: Runtime) -> dict[str, Any]:
                 f"{prefix}_join", (_round_up(rows, group),), (group,),
                 partial, out.mem, _I32(rows), _I32(groups), _F32(scale),
             )  # fmt: skip
-            rt.pool.give(partial)  # safe to reuse at once: later commands on this in-order queue run after these
+            rt.pool.give(partial, rows * groups * state)  # reusable at once: later commands run after these (in order)
             return
         tail = (out.mem, _I32(rows), _I64(size)) + (() if scale is None else (_F32(scale),))
         if tree_ok and size >= 2 * REDUCE_LOCAL:  # long rows: a work-group per row
@@ -305,7 +307,7 @@ def _matmuls(rt: Runtime) -> dict[str, Any]:
         rt.launch("pack_b", (_round_up(n, 16), njb, batch), (16, 1, 1), b.mem, b_packed, _I32(n), _I32(p))
         grid = (_round_up(njb, 4), nib, batch)
         rt.launch("matmul_packed", grid, (4, 1, 1), a.mem, b_packed, out.mem, *sizes, _I32(njb))
-        rt.pool.give(b_packed)  # safe to reuse at once: later commands on this in-order queue run after these
+        rt.pool.give(b_packed, 4 * batch * njb * n * 16)  # reusable at once: later commands run after these (in order)
 
     def matmul(a: Buffer, b: Buffer, out: Buffer, m: int, n: int, p: int) -> None:
         run(a, b, out, 1, m, n, p)

@@ -90,5 +90,3 @@ SPEC = DeviceSpec(
 @hookimpl
 def needle_declare_devices() -> list[DeviceSpec]:
     return [SPEC]
-
-
