@@ -9,6 +9,7 @@ whole buffers of exactly the size the kernel works on).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -50,7 +51,7 @@ def _mismatch(name: str, sizes: dict[str, int], need: int) -> ValueError:
 def make_kernels(rt: Runtime) -> dict[str, Any]:
     """Every primitive kernel and the optional ones that pay off on OpenCL."""
     rt.build()
-    table: dict[str, Any] = {"Array": lambda size, dtype="float32": Buffer(rt, size, dtype)}
+    table: dict[str, Any] = {"Array": functools.partial(Buffer, rt)}
     for row in ELEMENTWISE:
         table[row.name] = _elementwise(rt, row)
     table.update(_host_and_views(rt))

@@ -21,7 +21,7 @@ MIN_CLASS = 64  # bytes: the smallest class, and a cache line for vector loads
 
 def size_class(nbytes: int) -> int:
     """The power of two (at least ``MIN_CLASS``) a request of ``nbytes`` is served from."""
-    return max(MIN_CLASS, 1 << (max(nbytes, 1) - 1).bit_length())
+    return 1 << (nbytes - 1).bit_length() if nbytes > MIN_CLASS else MIN_CLASS
 
 
 def is_out_of_memory(cl: Any, exc: BaseException) -> bool:
