@@ -22,7 +22,6 @@ from .runtime import Buffer, Runtime
 from .render import MATMUL_RM, REDUCE_LOCAL, STATE_BYTES, strided_rows
 
 _EWISE_LOCAL = 256  # one fixed work-group size: PoCL compiles each size it sees once
-_I32, _I64, _F32 = np.int32, np.int64, np.float32
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -33,7 +32,7 @@ def _pieces(rt: Runtime, n: int, inner: int, group: int) -> tuple[tuple[int], tu
     """Global size and trailing (n, inner, chunk) arguments of a view kernel whose view has
     ``n`` elements and a last axis of ``inner`` (strided.cl: one piece per work-item)."""
     chunk = min(rt.view_chunk, inner)
-    return (_round_up((n // inner) * -(-inner // chunk), group),), (_I32(n), _I32(inner), _I32(chunk))
+    return (_round_up((n // inner) * -(-inner // chunk), group),), (int(n), int(inner), int(chunk))
 
 
 def _too_small(name: str, buf: Buffer, need: int) -> ValueError:
@@ -146,7 +145,7 @@ def _host_and_views(rt: Runtime) -> dict[str, Any]:
 
     def fill(out: Buffer, val: float) -> None:
         if out.size:
-            rt.launch("fill", (_round_up(out.size, local),), (local,), out.mem, _F32(val), _I32(out.size))
+            rt.launch("fill", (_round_up(out.size, local),), (local,), out.mem, float(val), int(out.size))
 
     def compact(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
         n = views.check_view(a.size, shape, strides, offset, "compact")
@@ -181,7 +180,7 @@ def _host_and_views(rt: Runtime) -> dict[str, Any]:
         if n:
             dims, steps = views.simplify(shape, strides)
             size, tail = _pieces(rt, n, dims[-1], local)
-            rt.launch("scalar_setitem", size, (local,), _F32(val), out.mem, views.pack(dims, steps, offset), *tail)
+            rt.launch("scalar_setitem", size, (local,), float(val), out.mem, views.pack(dims, steps, offset), *tail)
 
     return {
         "to_numpy": to_numpy,
@@ -206,7 +205,7 @@ def _reductions(rt: Runtime) -> dict[str, Any]:
         if rows == 0:
             return
         if size == 0:  # the identity, like NumPy's sum of nothing (max of nothing: -inf)
-            rt.launch("fill", (_round_up(rows, 64),), (rt.group(64),), out.mem, _F32(empty), _I32(rows))
+            rt.launch("fill", (_round_up(rows, 64),), (rt.group(64),), out.mem, float(empty), int(rows))
             return
         groups = split_groups(rows, size) if scale is not None and tree_ok else 1
         if groups > 1:  # few long rows: several work-groups per row, then one join
@@ -214,16 +213,16 @@ def _reductions(rt: Runtime) -> dict[str, Any]:
             partial = rt.take(rows * groups * state)
             rt.launch(
                 f"{prefix}_split", (rows * groups * REDUCE_LOCAL,), (REDUCE_LOCAL,),
-                *args, partial, _I32(rows), _I64(size), _I32(groups),
+                *args, partial, int(rows), int(size), int(groups),
             )  # fmt: skip
             group = rt.group(64)
             rt.launch(
                 f"{prefix}_join", (_round_up(rows, group),), (group,),
-                partial, out.mem, _I32(rows), _I32(groups), _F32(scale),
+                partial, out.mem, int(rows), int(groups), float(scale),
             )  # fmt: skip
             rt.pool.give(partial, rows * groups * state)  # reusable at once: later commands run after these (in order)
             return
-        tail = (out.mem, _I32(rows), _I64(size)) + (() if scale is None else (_F32(scale),))
+        tail = (out.mem, int(rows), int(size)) + (() if scale is None else (float(scale),))
         if tree_ok and size >= 2 * REDUCE_LOCAL:  # long rows: a work-group per row
             rt.launch(f"{prefix}_tree", (rows * REDUCE_LOCAL,), (REDUCE_LOCAL,), *args, *tail)
         else:  # short rows: a work-item per row
@@ -296,18 +295,18 @@ def _matmuls(rt: Runtime) -> dict[str, Any]:
         if batch * m * p == 0:
             return
         if n == 0:
-            rt.launch("fill", (_round_up(batch * m * p, 64),), (rt.group(64),), out.mem, _F32(0.0), _I32(batch * m * p))
+            rt.launch("fill", (_round_up(batch * m * p, 64),), (rt.group(64),), out.mem, 0.0, batch * m * p)
             return
-        sizes = (_I32(m), _I32(n), _I32(p))
+        sizes = (int(m), int(n), int(p))
         if rt.matmul_variant == "local":
             grid = (_round_up(p, 64) // 4, _round_up(m, 64) // 4, batch)
             rt.launch("matmul_local", grid, (16, 16, 1), a.mem, b.mem, out.mem, *sizes)
             return
         nib, njb = -(-m // MATMUL_RM), -(-p // 16)
         b_packed = rt.take(4 * batch * njb * n * 16)
-        rt.launch("pack_b", (_round_up(n, 16), njb, batch), (16, 1, 1), b.mem, b_packed, _I32(n), _I32(p))
+        rt.launch("pack_b", (_round_up(n, 16), njb, batch), (16, 1, 1), b.mem, b_packed, int(n), int(p))
         grid = (_round_up(njb, 4), nib, batch)
-        rt.launch("matmul_packed", grid, (4, 1, 1), a.mem, b_packed, out.mem, *sizes, _I32(njb))
+        rt.launch("matmul_packed", grid, (4, 1, 1), a.mem, b_packed, out.mem, *sizes, int(njb))
         rt.pool.give(b_packed, 4 * batch * njb * n * 16)  # reusable at once: later commands run after these (in order)
 
     def matmul(a: Buffer, b: Buffer, out: Buffer, m: int, n: int, p: int) -> None:
@@ -336,10 +335,10 @@ def _optimisers(rt: Runtime) -> dict[str, Any]:
                 w.mem,
                 g.mem,
                 u.mem,
-                _I32(size),
-                _F32(lr),
-                _F32(momentum),
-                _F32(weight_decay),
+                int(size),
+                float(lr),
+                float(momentum),
+                float(weight_decay),
             )
 
     def adam_update(
@@ -366,14 +365,14 @@ def _optimisers(rt: Runtime) -> dict[str, Any]:
                 g.mem,
                 m.mem,
                 v.mem,
-                _I32(size),
-                _F32(lr),
-                _F32(beta1),
-                _F32(beta2),
-                _F32(eps),
-                _F32(weight_decay),
-                _F32(inv_c1),
-                _F32(inv_c2),
+                int(size),
+                float(lr),
+                float(beta1),
+                float(beta2),
+                float(eps),
+                float(weight_decay),
+                float(inv_c1),
+                float(inv_c2),
             )
 
     return {"sgd_update": sgd_update, "adam_update": adam_update}
