@@ -159,13 +159,15 @@ def test_reading_back_an_untouched_upload_does_not_wait(runtime, kernels):
     """A small buffer written from NumPy and named by no command since is read from the
     host copy: no wait (a loss reading its labels mid-step)."""
     labels = kernels["Array"](6)
-    kernels["from_numpy"](np.array([0, 3, 1, 2, 2, 1], np.float32), labels)
+    kernels["from_numpy"](np.array([[0, 3, 1], [2, 2, 1]], np.float32), labels)  # any shape
     busy = kernels["Array"](16)
     kernels["fill"](busy, 1.0)  # some other work still queued
     waits = runtime.waits
     got = kernels["to_numpy"](labels, (2, 3), (1, 2), 0)  # a transposed view of it
+    tail = kernels["to_numpy"](labels, (2,), (2,), 1)  # an offset view
     assert runtime.waits == waits
     np.testing.assert_array_equal(got, np.array([[0, 3, 1], [2, 2, 1]], np.float32).reshape(3, 2).T)
+    np.testing.assert_array_equal(tail, [3.0, 2.0])
 
 
 def test_a_command_naming_the_buffer_drops_its_host_copy(runtime, kernels):

@@ -318,7 +318,7 @@ class Runtime:
             self.copy("from_numpy", buf.mem, array)
             if array.size <= _SNAPSHOT_MAX:
                 snapshots = self.snapshots
-                snapshots[id(buf.mem)] = (buf.mem, array)
+                snapshots[id(buf.mem)] = (buf.mem, array.reshape(-1))  # views index it flat
                 if len(snapshots) > _SNAPSHOTS:
                     snapshots.pop(next(iter(snapshots)), None)
 
