@@ -119,12 +119,15 @@ def test_cpu_devices_release_commands_in_batches(runtime, kernels):
     kernels["fill"](a, 0.0)
     runtime.finish()
     gates = runtime.gates
+    kernels["scalar_add"](a, 1.0, a)  # the device is idle after a wait: this one goes at once
+    assert runtime.gates == gates and runtime._gate is None
     for _ in range(10 * runtime.batch):
         kernels["scalar_add"](a, 1.0, a)
     assert runtime.gates - gates == 10  # not one per op
     kernels["scalar_add"](a, 1.0, a)  # held behind a new gate ...
+    assert runtime._gate is not None
     got = kernels["to_numpy"](a, (16,), (1,), 0)  # ... which the wait opens
-    np.testing.assert_array_equal(got, np.full(16, 10 * runtime.batch + 1, np.float32))
+    np.testing.assert_array_equal(got, np.full(16, 10 * runtime.batch + 2, np.float32))
     assert runtime.gates - gates == 11
 
 
@@ -133,7 +136,10 @@ def test_a_blocking_call_on_the_runtime_queue_does_not_wait_for_a_closed_gate(ru
     import threading
 
     a = kernels["Array"](4)
+    runtime.finish()
+    kernels["fill"](a, 0.0)  # the first after a wait goes at once
     kernels["fill"](a, 3.0)  # held: fewer than a batch
+    assert runtime._gate is not None
     host = np.zeros(4, np.float32)
     reader = threading.Thread(target=lambda: runtime.cl.enqueue_copy(runtime.queue, host, a.mem), daemon=True)
     reader.start()

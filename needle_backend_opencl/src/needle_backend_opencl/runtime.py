@@ -9,7 +9,8 @@ waking them for each tiny command costs more than the command (a futex wake-up a
 context switch per op, the host thread pre-empted meanwhile). So commands queue behind
 a *gate*, a user event the first of them waits for; the gate opens after ``batch``
 commands, at every wait, and whenever code outside the runtime asks for ``queue`` (a
-blocking call on it then cannot wait for a closed gate). The device then runs the batch
+blocking call on it then cannot wait for a closed gate). The first command after a
+wait goes at once (the device is idle; an op waited for right away pays no gate). The device then runs the batch
 while the host queues the next one. GPUs get every command at once (``batch`` 0).
 
 Host snapshots: a small buffer written from NumPy and not yet touched by any command
@@ -107,6 +108,9 @@ class Runtime:
         self.batch = _CPU_BATCH if device.type & cl.device_type.CPU else 0
         self._gate: Any = None  # the user event the commands queued since it was made wait for
         self._held = 0  # commands queued behind the gate
+        # After a wait the device is idle: the next command goes at once (an op waited for
+        # right away, e.g. a scalar read per op, then pays no gate), the ones after it batch.
+        self._idle = True
         self.gates = 0  # gates opened so far (tests count them)
         self.snapshots: dict[int, tuple[Any, np.ndarray]] = {}  # id(mem) -> (mem, its contents)
         limit = min(_POOL_LIMIT, int(device.global_mem_size) // 4)
@@ -160,11 +164,12 @@ class Runtime:
             with self._lock:  # set the arguments and enqueue as one step: the kernel object is shared
                 kernel.set_args(*args)
                 gate = self._gate
-                if gate is None and self.batch:  # the first command of a batch waits for a new gate
+                if gate is None and self.batch and not self._idle:  # a batch starts: its first command waits
                     gate = self._gate = self.cl.UserEvent(self.context)
                     event = self._enqueue_kernel(self._queue, kernel, global_size, local_size, None, (gate,))
                 else:  # later ones wait for it through the in-order queue
                     event = self._enqueue_kernel(self._queue, kernel, global_size, local_size)
+                    self._idle = False
                 if gate is not None:
                     self._held += 1
                     if self._held >= self.batch:
@@ -264,6 +269,7 @@ class Runtime:
         self.release()
         try:
             self._queue.finish()
+            self._idle = True
         except self.cl.Error as exc:
             raise self._failure(exc) from exc
         last = self.pending[-1][1] if self.pending else None
