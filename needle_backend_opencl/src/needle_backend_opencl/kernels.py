@@ -24,6 +24,31 @@ from .render import MATMUL_RM, REDUCE_LOCAL, STATE_BYTES, strided_rows
 _EWISE_LOCAL = 256  # one fixed work-group size: PoCL compiles each size it sees once
 
 
+_MAX_PLANS = 4096  # remembered view geometries per kernel family (forgotten all at once past this)
+
+
+class _Plans:
+    """Launch plans by view geometry. A training step repeats the same shapes and strides
+    every step, so validating a view, merging its axes and packing its ``view_t`` run once
+    per geometry; the plan holds no buffer, only sizes and argument bytes. Invalid
+    geometries raise every time (errors are not remembered)."""
+
+    def __init__(self, make: Callable[..., Any]) -> None:
+        self._make, self._plans = make, {}
+
+    def __call__(self, *key: Any) -> Any:
+        try:
+            return self._plans[key]
+        except KeyError:
+            plan = self._make(*key)
+        except TypeError:  # an unhashable geometry (lists): planned every time
+            return self._make(*key)
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+
 def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
@@ -33,10 +58,6 @@ def _pieces(rt: Runtime, n: int, inner: int, group: int) -> tuple[tuple[int], tu
     ``n`` elements and a last axis of ``inner`` (strided.cl: one piece per work-item)."""
     chunk = min(rt.view_chunk, inner)
     return (_round_up((n // inner) * -(-inner // chunk), group),), (int(n), int(inner), int(chunk))
-
-
-def _too_small(name: str, buf: Buffer, need: int) -> ValueError:
-    return ValueError(f"{name}: expected a buffer of at least {need} elements, got {buf.size}")
 
 
 def _mismatch(name: str, sizes: dict[str, int], need: int) -> ValueError:
@@ -99,6 +120,23 @@ def _ewise_strided(rt: Runtime) -> Callable[..., None]:
     group = rt.group(_EWISE_LOCAL)
     local = (group,)
 
+    def plan(name: str, a_size: int, a_strides: tuple, a_offset: int, b_size: int, b_strides: tuple,
+             b_offset: int, out_size: int, shape: tuple) -> tuple | None:  # fmt: skip
+        kernel = kernels.get(name)
+        if kernel is None:
+            raise ValueError(f"ewise_strided: {name!r} is not a binary array row; expected one of {sorted(kernels)}")
+        n = views.check_view(a_size, shape, a_strides, a_offset, "ewise_strided (a)")
+        views.check_view(b_size, shape, b_strides, b_offset, "ewise_strided (b)")
+        if out_size != math.prod(shape):
+            raise _mismatch("ewise_strided", {"out": out_size}, math.prod(shape))
+        if n == 0:
+            return None
+        dims, sa, sb = views.simplify_pair(shape, a_strides, b_strides)
+        size, tail = _pieces(rt, n, dims[-1], group)
+        return kernel, size, views.pack(dims, sa, a_offset), views.pack(dims, sb, b_offset), tail
+
+    plans = _Plans(plan)
+
     def ewise_strided(
         name: str,
         a: Buffer,
@@ -110,19 +148,10 @@ def _ewise_strided(rt: Runtime) -> Callable[..., None]:
         out: Buffer,
         shape: tuple,
     ) -> None:
-        kernel = kernels.get(name)
-        if kernel is None:
-            raise ValueError(f"ewise_strided: {name!r} is not a binary array row; expected one of {sorted(kernels)}")
-        n = views.check_view(a.size, shape, a_strides, a_offset, "ewise_strided (a)")
-        views.check_view(b.size, shape, b_strides, b_offset, "ewise_strided (b)")
-        if out.size != math.prod(shape):
-            raise _mismatch("ewise_strided", {"out": out.size}, math.prod(shape))
-        if n == 0:
-            return
-        dims, sa, sb = views.simplify_pair(shape, a_strides, b_strides)
-        va, vb = views.pack(dims, sa, a_offset), views.pack(dims, sb, b_offset)
-        size, tail = _pieces(rt, n, dims[-1], group)
-        rt.launch(kernel, size, local, a.mem, va, b.mem, vb, out.mem, *tail)
+        p = plans(name, a.size, a_strides, a_offset, b.size, b_strides, b_offset, out.size, shape)
+        if p is not None:
+            kernel, size, va, vb, tail = p
+            rt.launch(kernel, size, local, a.mem, va, b.mem, vb, out.mem, *tail)
 
     return ewise_strided
 
@@ -147,31 +176,42 @@ def _host_and_views(rt: Runtime) -> dict[str, Any]:
         if out.size:
             rt.launch("fill", (_round_up(out.size, local),), (local,), out.mem, float(val), int(out.size))
 
-    def compact(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
-        n = views.check_view(a.size, shape, strides, offset, "compact")
+    def plan_copy(name: str, src_size: int, dst_size: int, shape: tuple, strides: tuple, offset: int) -> tuple | None:
+        """How ``compact`` (the view is the source) or ``ewise_setitem`` (the view is the
+        destination) runs: nothing, one contiguous device copy, or the view kernel."""
+        viewed, other = (src_size, dst_size) if name == "compact" else (dst_size, src_size)
+        n = views.check_view(viewed, shape, strides, offset, name)
         if n == 0:
-            return
-        if out.size < n:
-            raise _too_small("compact", out, n)
+            return None
+        if other < n:
+            raise ValueError(f"{name}: expected a buffer of at least {n} elements, got {other}")
         dims, steps = views.simplify(shape, strides)
         if len(dims) == 1 and steps[0] == 1:  # a contiguous range: a plain device copy
-            rt.copy("compact", out.mem, a.mem, byte_count=4 * n, src_offset=4 * offset)
-            return
+            return n, None, None
         size, tail = _pieces(rt, n, dims[-1], local)
-        rt.launch("compact", size, (local,), a.mem, out.mem, views.pack(dims, steps, offset), *tail)
+        return n, size, (views.pack(dims, steps, offset), *tail)
+
+    copy_plans = _Plans(plan_copy)
+
+    def compact(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
+        p = copy_plans("compact", a.size, out.size, shape, strides, offset)
+        if p is None:
+            return
+        n, size, view = p
+        if size is None:
+            rt.copy("compact", out.mem, a.mem, byte_count=4 * n, src_offset=4 * offset)
+        else:
+            rt.launch("compact", size, (local,), a.mem, out.mem, *view)
 
     def ewise_setitem(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
-        n = views.check_view(out.size, shape, strides, offset, "ewise_setitem")
-        if n == 0:
+        p = copy_plans("ewise_setitem", a.size, out.size, shape, strides, offset)
+        if p is None:
             return
-        if a.size < n:
-            raise _too_small("ewise_setitem", a, n)
-        dims, steps = views.simplify(shape, strides)
-        if len(dims) == 1 and steps[0] == 1:
+        n, size, view = p
+        if size is None:
             rt.copy("ewise_setitem", out.mem, a.mem, byte_count=4 * n, dst_offset=4 * offset)
-            return
-        size, tail = _pieces(rt, n, dims[-1], local)
-        rt.launch("ewise_setitem", size, (local,), a.mem, out.mem, views.pack(dims, steps, offset), *tail)
+        else:
+            rt.launch("ewise_setitem", size, (local,), a.mem, out.mem, *view)
 
     def scalar_setitem(size: int, val: float, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
         n = views.check_view(out.size, shape, strides, offset, "scalar_setitem")
@@ -248,16 +288,16 @@ def _reductions(rt: Runtime) -> dict[str, Any]:
         name = prefix + "_view"
         is_sum = prefix == "reduce_sum"
 
-        def reduce_view(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
-            views.check_view(a.size, shape, strides, offset, name)
+        def plan(a_size: int, out_size: int, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> tuple:
+            views.check_view(a_size, shape, strides, offset, name)
             if not 0 <= reduce_ndim <= len(shape):
                 raise ValueError(
                     f"{name}: reduce_ndim must be in [0, {len(shape)}] for shape {shape}, got {reduce_ndim}"
                 )
             kept = len(shape) - reduce_ndim  # reduce_ndim 0: every row is one element
             rows, size = math.prod(shape[:kept]), math.prod(shape[kept:])
-            if out.size < rows:
-                raise _too_small(name, out, rows)
+            if out_size < rows:
+                raise ValueError(f"{name}: expected a buffer of at least {rows} elements, got {out_size}")
             # A broadcast (stride-0) reduced axis repeats one value: max ignores it, and a
             # sum multiplies by its length instead of adding it up (a 2 x 1.2e9 broadcast
             # view reduces in no time).
@@ -267,7 +307,13 @@ def _reductions(rt: Runtime) -> dict[str, Any]:
                 shape, strides = tuple(shape[i] for i in axes), tuple(strides[i] for i in axes)
                 size //= repeat
             view = views.pack(*views.simplify(shape, strides), offset)
-            launch(name, (a.mem, view), out, rows, size, empty, float(repeat) if is_sum else 1.0)
+            return rows, size, view, float(repeat) if is_sum else 1.0
+
+        plans = _Plans(plan)
+
+        def reduce_view(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
+            rows, size, view, scale = plans(a.size, out.size, shape, strides, offset, reduce_ndim)
+            launch(name, (a.mem, view), out, rows, size, empty, scale)
 
         reduce_view.__name__ = reduce_view.__qualname__ = name
         return reduce_view
