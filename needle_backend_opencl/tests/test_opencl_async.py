@@ -222,3 +222,52 @@ def test_a_training_step_on_opencl_waits_once(runtime):
         opt.step()
         assert np.isfinite(loss.numpy())
         assert runtime.waits - waits == 1
+
+
+def test_a_wait_is_not_held_up_by_a_gate_another_thread_closes_meanwhile(runtime, kernels, monkeypatch):
+    """Another thread queues commands behind a new gate while this one waits: the wait
+    is for the commands before it (a marker), not for an empty queue."""
+    import threading
+
+    a, b = kernels["Array"](4), kernels["Array"](4)
+    runtime.finish()
+    kernels["fill"](a, 1.0)
+    kernels["fill"](a, 2.0)  # held behind a gate
+
+    def other_thread() -> None:
+        kernels["fill"](b, 5.0)
+        kernels["fill"](b, 6.0)  # a new gate that nobody opens soon
+
+    class InjectingCL:
+        def __init__(self, cl):
+            self._cl, self.worker = cl, None
+
+        def __getattr__(self, name):
+            return getattr(self._cl, name)
+
+        def enqueue_marker(self, queue):
+            self.worker = threading.Thread(target=other_thread, daemon=True)
+            self.worker.start()  # runs as soon as the runtime lets it: between marker and wait
+            event = self._cl.enqueue_marker(queue)
+            return _SlowEvent(event, self)
+
+    class _SlowEvent:
+        def __init__(self, event, cl):
+            self.event, self.cl = event, cl
+
+        def wait(self):
+            while self.cl.worker.is_alive():  # let the other thread close its gate first
+                self.cl.worker.join(0.01)
+            assert runtime._gate is not None
+            self.event.wait()
+
+    injecting = InjectingCL(runtime.cl)
+    monkeypatch.setattr(runtime, "cl", injecting)
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (runtime.finish(), done.set()), daemon=True)
+    waiter.start()
+    waiter.join(60)
+    assert done.is_set(), "the wait waited for the other thread's closed gate"
+    monkeypatch.undo()
+    np.testing.assert_array_equal(kernels["to_numpy"](a, (4,), (1,), 0), np.full(4, 2.0, np.float32))
+    np.testing.assert_array_equal(kernels["to_numpy"](b, (4,), (1,), 0), np.full(4, 6.0, np.float32))

@@ -264,11 +264,15 @@ class Runtime:
 
     # -- the one place the host waits -------------------------------------------------
     def finish(self) -> None:
-        """Wait for every queued command; raise ``KernelFailure`` naming a failed one."""
+        """Wait for every command queued so far; raise ``KernelFailure`` naming a failed one.
+        Waits for a marker behind them, not for an empty queue: another thread's commands
+        queued meanwhile behind a new (closed) gate must not hold this wait up."""
         self.waits += 1
-        self.release()
         try:
-            self._queue.finish()
+            with self._lock:
+                self._open_gate()
+                marker = self.cl.enqueue_marker(self._queue)
+            marker.wait()
             self._idle = True
         except self.cl.Error as exc:
             raise self._failure(exc) from exc
