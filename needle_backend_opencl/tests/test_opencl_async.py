@@ -271,3 +271,17 @@ def test_a_wait_is_not_held_up_by_a_gate_another_thread_closes_meanwhile(runtime
     monkeypatch.undo()
     np.testing.assert_array_equal(kernels["to_numpy"](a, (4,), (1,), 0), np.full(4, 2.0, np.float32))
     np.testing.assert_array_equal(kernels["to_numpy"](b, (4,), (1,), 0), np.full(4, 6.0, np.float32))
+
+
+def test_host_copies_are_bounded_in_number_and_size(runtime, kernels):
+    from needle_backend_opencl.runtime import _SNAPSHOT_MAX, _SNAPSHOTS
+
+    bufs = [kernels["Array"](3) for _ in range(_SNAPSHOTS + 6)]
+    for i, buf in enumerate(bufs):
+        kernels["from_numpy"](np.full(3, i, np.float32), buf)
+    assert len(runtime.snapshots) == _SNAPSHOTS  # the oldest went first
+    assert id(bufs[0].mem) not in runtime.snapshots and id(bufs[-1].mem) in runtime.snapshots
+    big = kernels["Array"](_SNAPSHOT_MAX + 1)
+    kernels["from_numpy"](np.ones(_SNAPSHOT_MAX + 1, np.float32), big)
+    assert id(big.mem) not in runtime.snapshots  # large uploads are read from the device
+    np.testing.assert_array_equal(kernels["to_numpy"](bufs[0], (3,), (1,), 0), [0.0, 0.0, 0.0])

@@ -330,7 +330,10 @@ class Runtime:
                 snapshots = self.snapshots
                 snapshots[id(buf.mem)] = (buf.mem, array.reshape(-1))  # views index it flat
                 if len(snapshots) > _SNAPSHOTS:
-                    snapshots.pop(next(iter(snapshots)), None)
+                    try:
+                        snapshots.pop(next(iter(snapshots)), None)
+                    except (RuntimeError, StopIteration):  # another thread changed it meanwhile
+                        pass
 
     # -- after fork -----------------------------------------------------------------
     def disown(self) -> None:
