@@ -9,9 +9,10 @@ waking them for each tiny command costs more than the command (a futex wake-up a
 context switch per op, the host thread pre-empted meanwhile). So commands queue behind
 a *gate*, a user event the first of them waits for; the gate opens after ``batch``
 commands, at every wait, and whenever code outside the runtime asks for ``queue`` (a
-blocking call on it then cannot wait for a closed gate). The first command after a
-wait goes at once (the device is idle; an op waited for right away pays no gate). The device then runs the batch
-while the host queues the next one. GPUs get every command at once (``batch`` 0).
+blocking call on it then cannot wait for a closed gate). The device runs a batch while
+the host queues the next one. The first command after a wait goes at once (the device
+is idle; an op waited for right away pays no gate). GPUs get every command at once
+(``batch`` 0).
 
 Host snapshots: a small buffer written from NumPy and not yet touched by any command
 (labels, say, which the loss reads on the host) is read back from the private copy
