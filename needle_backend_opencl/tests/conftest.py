@@ -19,13 +19,13 @@ def _required() -> bool:
 
 @pytest.fixture(scope="session")
 def runtime_and_kernels():
-    from needle_backend_opencl import discovery, plugin
+    from needle_backend_opencl import plugin, probe, runtime
 
-    probe = discovery.probe()
-    if not probe.ok:
-        (pytest.fail if _required() else pytest.skip)(f"opencl cannot run here: {probe.reason}. {probe.hint}")
+    result = probe.probe()
+    if not result.ok:
+        (pytest.fail if _required() else pytest.skip)(f"opencl cannot run here: {result.reason}. {result.hint}")
     kernels = plugin.factory(0)
-    return plugin._runtimes[0], kernels
+    return runtime.OPENED[0], kernels
 
 
 @pytest.fixture(scope="session")

@@ -109,3 +109,179 @@ def test_completed_commands_are_not_remembered_forever(runtime, kernels):
         kernels["scalar_add"](buf, 0.0, buf)
     assert len(runtime.pending) < 300  # without sweeps: 2,256
     np.testing.assert_array_equal(kernels["to_numpy"](buf, (1024,), (1,), 0), np.full(1024, 2.0, np.float32))
+
+
+def test_cpu_devices_release_commands_in_batches(runtime, kernels):
+    """On a CPU driver the commands wait behind a gate that opens every ``batch`` commands
+    (one wake-up of the driver's threads per batch, not per op) and at every wait."""
+    assert runtime.batch > 0  # PoCL is a CPU device
+    a = kernels["Array"](16)
+    kernels["fill"](a, 0.0)
+    runtime.finish()
+    gates = runtime.gates
+    kernels["scalar_add"](a, 1.0, a)  # the device is idle after a wait: this one goes at once
+    assert runtime.gates == gates and runtime._gate is None
+    for _ in range(10 * runtime.batch):
+        kernels["scalar_add"](a, 1.0, a)
+    assert runtime.gates - gates == 10  # not one per op
+    kernels["scalar_add"](a, 1.0, a)  # held behind a new gate ...
+    assert runtime._gate is not None
+    got = kernels["to_numpy"](a, (16,), (1,), 0)  # ... which the wait opens
+    np.testing.assert_array_equal(got, np.full(16, 10 * runtime.batch + 2, np.float32))
+    assert runtime.gates - gates == 11
+
+
+def test_a_blocking_call_on_the_runtime_queue_does_not_wait_for_a_closed_gate(runtime, kernels):
+    """Code outside the runtime gets the queue with the held commands released."""
+    import threading
+
+    a = kernels["Array"](4)
+    runtime.finish()
+    kernels["fill"](a, 0.0)  # the first after a wait goes at once
+    kernels["fill"](a, 3.0)  # held: fewer than a batch
+    assert runtime._gate is not None
+    host = np.zeros(4, np.float32)
+    reader = threading.Thread(target=lambda: runtime.cl.enqueue_copy(runtime.queue, host, a.mem), daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "a blocking read on runtime.queue waited for the held commands forever"
+    np.testing.assert_array_equal(host, np.full(4, 3.0, np.float32))
+
+
+def test_without_batches_every_command_goes_at_once(runtime, kernels, monkeypatch):
+    """GPUs (batch 0) get every command when it is queued: no gate."""
+    monkeypatch.setattr(runtime, "batch", 0)
+    runtime.finish()
+    gates = runtime.gates
+    a = kernels["Array"](8)
+    kernels["fill"](a, 1.0)
+    for _ in range(100):
+        kernels["scalar_mul"](a, 2.0, a)
+    assert runtime.gates == gates and runtime._gate is None
+    np.testing.assert_array_equal(kernels["to_numpy"](a, (8,), (1,), 0), np.full(8, 2.0**100, np.float32))
+
+
+def test_reading_back_an_untouched_upload_does_not_wait(runtime, kernels):
+    """A small buffer written from NumPy and named by no command since is read from the
+    host copy: no wait (a loss reading its labels mid-step)."""
+    labels = kernels["Array"](6)
+    kernels["from_numpy"](np.array([[0, 3, 1], [2, 2, 1]], np.float32), labels)  # any shape
+    busy = kernels["Array"](16)
+    kernels["fill"](busy, 1.0)  # some other work still queued
+    waits = runtime.waits
+    got = kernels["to_numpy"](labels, (2, 3), (1, 2), 0)  # a transposed view of it
+    tail = kernels["to_numpy"](labels, (2,), (2,), 1)  # an offset view
+    assert runtime.waits == waits
+    np.testing.assert_array_equal(got, np.array([[0, 3, 1], [2, 2, 1]], np.float32).reshape(3, 2).T)
+    np.testing.assert_array_equal(tail, [3.0, 2.0])
+
+
+def test_a_command_naming_the_buffer_drops_its_host_copy(runtime, kernels):
+    a, b = kernels["Array"](4), kernels["Array"](4)
+    kernels["from_numpy"](np.ones(4, np.float32), a)
+    kernels["from_numpy"](np.ones(4, np.float32), b)
+    kernels["scalar_add"](a, 1.0, a)  # a kernel writes a
+    np.testing.assert_array_equal(kernels["to_numpy"](a, (4,), (1,), 0), np.full(4, 2.0, np.float32))
+    kernels["compact"](a, b, (4,), (1,), 0)  # a device copy (no kernel) writes b
+    np.testing.assert_array_equal(kernels["to_numpy"](b, (4,), (1,), 0), np.full(4, 2.0, np.float32))
+    c = kernels["Array"](4)
+    kernels["from_numpy"](np.zeros(4, np.float32), c)
+    runtime.cl.enqueue_fill_buffer(runtime.queue, c.mem, np.float32(5.0), 0, 16)  # outside the runtime
+    np.testing.assert_array_equal(kernels["to_numpy"](c, (4,), (1,), 0), np.full(4, 5.0, np.float32))
+
+
+def test_a_reused_buffer_does_not_inherit_a_host_copy(runtime, kernels):
+    a = kernels["Array"](8)
+    kernels["from_numpy"](np.arange(8, dtype=np.float32), a)
+    mem = a.mem
+    del a  # back to the pool, and its host copy with it
+    assert id(mem) not in runtime.snapshots
+    b = kernels["Array"](8)
+    assert b.mem is mem  # the pool hands the same memory out again
+    kernels["fill"](b, 7.0)
+    np.testing.assert_array_equal(kernels["to_numpy"](b, (8,), (1,), 0), np.full(8, 7.0, np.float32))
+
+
+def test_a_training_step_on_opencl_waits_once(runtime):
+    """Forward, SoftmaxLoss (which reads its labels on the host), backward and Adam:
+    the host waits only for the loss."""
+    import needle as ndl
+    import needle.nn as nn
+
+    dev = ndl.device("opencl")
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(8, 16, device=dev), nn.ReLU(), nn.Linear(16, 4, device=dev))
+    opt = ndl.optim.Adam(model.parameters(), lr=1e-3)
+    x = ndl.Tensor(rng.standard_normal((10, 8)).astype(np.float32), device=dev)
+    y = ndl.Tensor(rng.integers(0, 4, 10).astype(np.float32), device=dev)
+    for _ in range(2):
+        waits = runtime.waits
+        opt.reset_grad()
+        loss = nn.SoftmaxLoss()(model(x), y)
+        loss.backward()
+        opt.step()
+        assert np.isfinite(loss.numpy())
+        assert runtime.waits - waits == 1
+
+
+def test_a_wait_is_not_held_up_by_a_gate_another_thread_closes_meanwhile(runtime, kernels, monkeypatch):
+    """Another thread queues commands behind a new gate while this one waits: the wait
+    is for the commands before it (a marker), not for an empty queue."""
+    import threading
+
+    a, b = kernels["Array"](4), kernels["Array"](4)
+    runtime.finish()
+    kernels["fill"](a, 1.0)
+    kernels["fill"](a, 2.0)  # held behind a gate
+
+    def other_thread() -> None:
+        kernels["fill"](b, 5.0)
+        kernels["fill"](b, 6.0)  # a new gate that nobody opens soon
+
+    class InjectingCL:
+        def __init__(self, cl):
+            self._cl, self.worker = cl, None
+
+        def __getattr__(self, name):
+            return getattr(self._cl, name)
+
+        def enqueue_marker(self, queue):
+            self.worker = threading.Thread(target=other_thread, daemon=True)
+            self.worker.start()  # runs as soon as the runtime lets it: between marker and wait
+            event = self._cl.enqueue_marker(queue)
+            return _SlowEvent(event, self)
+
+    class _SlowEvent:
+        def __init__(self, event, cl):
+            self.event, self.cl = event, cl
+
+        def wait(self):
+            while self.cl.worker.is_alive():  # let the other thread close its gate first
+                self.cl.worker.join(0.01)
+            assert runtime._gate is not None
+            self.event.wait()
+
+    injecting = InjectingCL(runtime.cl)
+    monkeypatch.setattr(runtime, "cl", injecting)
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (runtime.finish(), done.set()), daemon=True)
+    waiter.start()
+    waiter.join(60)
+    assert done.is_set(), "the wait waited for the other thread's closed gate"
+    monkeypatch.undo()
+    np.testing.assert_array_equal(kernels["to_numpy"](a, (4,), (1,), 0), np.full(4, 2.0, np.float32))
+    np.testing.assert_array_equal(kernels["to_numpy"](b, (4,), (1,), 0), np.full(4, 6.0, np.float32))
+
+
+def test_host_copies_are_bounded_in_number_and_size(runtime, kernels):
+    from needle_backend_opencl.runtime import _SNAPSHOT_MAX, _SNAPSHOTS
+
+    bufs = [kernels["Array"](3) for _ in range(_SNAPSHOTS + 6)]
+    for i, buf in enumerate(bufs):
+        kernels["from_numpy"](np.full(3, i, np.float32), buf)
+    assert len(runtime.snapshots) == _SNAPSHOTS  # the oldest went first
+    assert id(bufs[0].mem) not in runtime.snapshots and id(bufs[-1].mem) in runtime.snapshots
+    big = kernels["Array"](_SNAPSHOT_MAX + 1)
+    kernels["from_numpy"](np.ones(_SNAPSHOT_MAX + 1, np.float32), big)
+    assert id(big.mem) not in runtime.snapshots  # large uploads are read from the device
+    np.testing.assert_array_equal(kernels["to_numpy"](bufs[0], (3,), (1,), 0), [0.0, 0.0, 0.0])

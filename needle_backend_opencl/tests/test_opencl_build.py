@@ -51,7 +51,7 @@ def test_needles_program_compiles_without_a_single_warning(runtime):
     redefined the driver's tanh macro). A unique comment defeats the driver's own cache."""
     import uuid
 
-    from needle_backend_opencl.source import program_source
+    from needle_backend_opencl.render import program_source
 
     cl, context = _context(runtime)
     with warnings.catch_warnings():

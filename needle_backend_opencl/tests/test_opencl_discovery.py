@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from needle_backend_opencl import discovery, plugin
+from needle_backend_opencl import discovery, plugin, probe, runtime
 
 GOOD = ("Portable Computing Language", "OpenCL 3.0 PoCL 3.1+debian  Linux, RELOC, LLVM 15.0.6", "pthread-znver5")
 BAD = ("Portable Computing Language", "OpenCL 3.0 PoCL 3.0-rc2  Linux, Release, LLVM 14.0.6", "pthread-AMD EPYC")
@@ -60,7 +60,7 @@ def fake(monkeypatch):
         monkeypatch.setattr(discovery, "check_in_child", _fake_check_in_child)
         monkeypatch.setattr(discovery, "open_runtime", lambda c: SimpleNamespace(name=c.label))
         monkeypatch.setattr(discovery, "_VERDICTS", {})
-        monkeypatch.setattr(plugin, "_runtimes", {})
+        monkeypatch.setattr(runtime, "OPENED", {})
         monkeypatch.delenv(discovery.ENV_DEVICE, raising=False)
         return cl
 
@@ -81,7 +81,7 @@ def test_environment_variable_tells_two_pocl_builds_apart(fake, monkeypatch):
 
 def test_no_platform_is_unavailable_with_an_install_hint(fake):
     fake([])
-    result = discovery.probe()
+    result = probe.probe()
     assert not result.ok and "no OpenCL platform" in result.reason
     assert "pocl-opencl-icd" in result.hint
 
@@ -91,7 +91,7 @@ def test_missing_pyopencl_is_unavailable(monkeypatch):
         raise ImportError("No module named 'pyopencl'")
 
     monkeypatch.setattr(discovery, "opencl", no_pyopencl)
-    result = discovery.probe()
+    result = probe.probe()
     assert not result.ok and "pyopencl" in result.reason and result.hint == "pip install pyopencl"
 
 
@@ -99,7 +99,7 @@ def test_probe_builds_nothing(fake, monkeypatch):
     _two_pocls(fake)
     monkeypatch.setattr(discovery, "check_in_child", lambda *a: pytest.fail("probe must not compile"))
     monkeypatch.setattr(discovery, "open_runtime", lambda *a: pytest.fail("probe must not open a context"))
-    assert discovery.probe().ok
+    assert probe.probe().ok
 
 
 def test_failing_compiler_is_unusable_with_its_build_log_reason(fake):
@@ -120,14 +120,13 @@ def test_environment_variable_selects_by_name(fake, monkeypatch):
     monkeypatch.setenv(discovery.ENV_DEVICE, "llvm 15.0")  # the full version counts too
     assert [c.device for c in discovery.usable()] == ["gpu-a", "cpu-b"]
     monkeypatch.setenv(discovery.ENV_DEVICE, "nvidia")
-    result = discovery.probe()
+    result = probe.probe()
     assert not result.ok and "matches none" in result.reason and "gpu-a" in result.reason
 
 
 def test_a_program_built_without_its_kernels_is_a_failure(monkeypatch):
     """PyPI's PoCL 3.0 (LLVM 14) on a Zen 5 CPU runs the one-liner, then builds needle's
     program into one with no kernels; the runtime must say so, not fail later."""
-    from needle_backend_opencl import runtime
     from needle_backend_opencl.runtime import Runtime
 
     empty_program = SimpleNamespace(all_kernels=lambda: [])
@@ -140,7 +139,7 @@ def test_a_program_built_without_its_kernels_is_a_failure(monkeypatch):
 
 def test_plugin_counts_usable_devices_and_explains_when_none_is(fake):
     fake([(BAD[0], BAD[1], [_device(BAD[2], fails=True)])])
-    assert discovery.probe().ok  # listed: the cheap probe cannot know
+    assert probe.probe().ok  # listed: the cheap probe cannot know
     assert plugin.count() == 1  # index 0 exists so that verify can say why
     plugin.factory(0)
     result = plugin.verify(SimpleNamespace(index=0))

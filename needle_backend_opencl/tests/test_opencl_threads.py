@@ -22,7 +22,6 @@ def opencl_device(runtime_and_kernels):
     return ndl.device("opencl")
 
 
-
 def _run_switching_often(target, threads: int) -> list[threading.Thread]:
     """Run ``target(k)`` on ``threads`` threads with the interpreter switching between them
     every microsecond (as often as it can), and wait for them (at most 120 s each)."""
@@ -37,6 +36,7 @@ def _run_switching_often(target, threads: int) -> list[threading.Thread]:
     finally:
         sys.setswitchinterval(old)
     return workers
+
 
 def test_two_threads_computing_on_their_own_arrays_get_their_own_results(opencl_device):
     import needle as ndl

@@ -142,3 +142,32 @@ def test_view_kernels_for_every_piece_size(kernels, host, view_chunk, seed):
     kernels["scalar_setitem"](3 * 20, -1.0, buf, (3, 20), (1000, 1), offset)
     _numpy_view(target, (3, 20), (1000, 1), offset)[...] = -1.0
     np.testing.assert_array_equal(host.get(buf, (3000,)), target)
+
+
+def test_a_view_geometry_is_planned_once_then_reused(kernels, host, monkeypatch):
+    """Training repeats shapes every step: validation, axis merging and view packing run
+    once per geometry (counted by the packs), never for a geometry seen before."""
+
+    packed = []
+    real_pack = views.pack
+    monkeypatch.setattr(views, "pack", lambda *args: packed.append(args) or real_pack(*args))
+    a, b = host.put(np.arange(12, dtype=np.float32)), host.put(np.arange(4, dtype=np.float32))
+    out, sums = kernels["Array"](12), kernels["Array"](4)
+    for _ in range(5):
+        kernels["ewise_strided"]("ewise_add", a, (4, 1), 0, b, (0, 1), 0, out, (3, 4))
+        kernels["compact"](a, out, (4, 3), (1, 4), 0)
+        kernels["reduce_sum_view"](a, sums, (4, 3), (1, 4), 0, 1)
+    assert len(packed) == 4  # two views of ewise_strided, one each for compact and the sum
+    np.testing.assert_array_equal(host.get(sums, (4,)), np.arange(12, dtype=np.float32).reshape(3, 4).sum(0))
+    kernels["compact"](a, out, (3, 3), (1, 4), 1)  # another offset: another plan
+    assert len(packed) == 5
+    np.testing.assert_array_equal(host.get(out, (9,)), np.arange(12, dtype=np.float32).reshape(3, 4)[:, 1:].T.ravel())
+    kernels["compact"](a, out, [4, 3], [1, 4], 0)  # lists cannot be remembered, but work
+    np.testing.assert_array_equal(host.get(out, (12,)), np.arange(12, dtype=np.float32).reshape(3, 4).T.ravel())
+
+
+def test_a_bad_view_geometry_raises_every_time(kernels, host):
+    a, out = host.put(np.zeros(6, np.float32)), kernels["Array"](6)
+    for _ in range(2):  # errors are not remembered as plans
+        with pytest.raises(ValueError, match="reaches element 8"):
+            kernels["compact"](a, out, (2, 3), (1, 3), 1)

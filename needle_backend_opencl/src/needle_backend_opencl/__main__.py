@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from . import discovery
+from . import discovery, probe
 
 
 def main() -> int:
-    probe = discovery.probe()
-    if not probe.ok:
-        print(f"opencl unavailable: {probe.reason}. {probe.hint}")
+    result = probe.probe()
+    if not result.ok:
+        print(f"opencl unavailable: {result.reason}. {result.hint}")
         return 1
     lines = discovery.describe()
     print("\n".join(lines))

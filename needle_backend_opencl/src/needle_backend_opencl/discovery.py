@@ -2,7 +2,7 @@
 
 Two levels, so that choosing the default device never compiles OpenCL:
 
-* ``probe()`` only enumerates platforms and devices (no context, no build);
+* ``probe.probe()`` only enumerates platforms and devices (no context, no build);
 * ``verdict(candidate)``, once per process and only when a device is used or
   listed, checks it in a child process: the one-line kernel, then needle's program.
   A driver can list a device and still fail to compile for it (PyPI's PoCL 3.0 with
@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from needle_core.hookspecs import ProbeResult
-
 from . import forking
 from .build import build_program
 
@@ -106,27 +104,6 @@ def selected(found: list[Candidate], pattern: str | None = None) -> list[Candida
     return [c for c in found if c.matches(pattern)]
 
 
-def probe() -> ProbeResult:
-    """Can the opencl device type run here? Enumeration only, never a build."""
-    try:
-        found = candidates()
-    except ImportError as exc:
-        return ProbeResult(False, f"pyopencl cannot be imported ({exc})", "pip install pyopencl")
-    except forking.ForkedDeviceError as exc:
-        return ProbeResult(False, str(exc), "start worker processes with multiprocessing.get_context('spawn')")
-    if not found:
-        return ProbeResult(False, "no OpenCL platform found: the ICD loader lists no driver", INSTALL_HINT)
-    chosen = selected(found)
-    if not chosen:
-        labels = "; ".join(c.label for c in found)
-        return ProbeResult(
-            False,
-            f"{ENV_DEVICE}={os.environ.get(ENV_DEVICE)!r} matches none of the OpenCL devices here ({labels})",
-            f"unset {ENV_DEVICE} or set it to part of one of those names",
-        )
-    return ProbeResult(True)
-
-
 def cl_device(candidate: Candidate) -> Any:
     return opencl().get_platforms()[candidate.platform_index].get_devices()[candidate.device_index]
 
@@ -160,7 +137,7 @@ _RUNTIMES: dict[Candidate, Any] = {}  # the context and program each usable devi
 def verdict(candidate: Candidate) -> Verdict:
     """Can ``candidate`` compile and run needle's kernels? Decided once per process.
 
-    A child process (``verify.py``) builds and runs the one-line kernel (a compiler
+    A child process (``probe.py``) builds and runs the one-line kernel (a compiler
     that cannot target the CPU fails there, with the reason in its build log), then
     needle's whole program: a driver can run a one-liner and still build a program
     without kernels, or abort the process. Only then does this process open the
@@ -188,7 +165,7 @@ def _verified_marker(candidate: Candidate) -> Any:
     for this program source: a later process skips the child (about a second). Keyed
     like the program cache, so a new driver or new kernels are verified again."""
     from .build import cache_dir, program_key
-    from .source import program_source
+    from .render import program_source
 
     folder = cache_dir()
     if folder is None:
@@ -208,7 +185,7 @@ def _touch(path: Any) -> None:
 
 
 def child_command(candidate: Candidate) -> list[str]:
-    return [sys.executable, "-m", f"{__package__}.verify", str(candidate.platform_index), str(candidate.device_index)]
+    return [sys.executable, "-m", f"{__package__}.probe", str(candidate.platform_index), str(candidate.device_index)]
 
 
 def _child_env() -> dict[str, str]:
@@ -224,11 +201,11 @@ def _child_env() -> dict[str, str]:
 
 
 def check_in_child(candidate: Candidate, timeout: float = 600.0) -> str:
-    """Run ``verify.py`` on ``candidate`` in a child process: ``""`` or the reason it failed."""
+    """Run ``probe.py`` on ``candidate`` in a child process: ``""`` or the reason it failed."""
     import signal
     import subprocess
 
-    from .verify import PREFIX
+    from .probe import PREFIX
 
     try:
         done = subprocess.run(

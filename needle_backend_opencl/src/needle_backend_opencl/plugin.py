@@ -1,6 +1,8 @@
 """Entry point of needle-backend-opencl: declares the ``opencl`` device type.
 
-* ``probe``: enumerates OpenCL platforms only (cheap; never compiles), so listing
+Hooks only; the devices opened in this process are ``runtime.OPENED``.
+
+* ``probe`` (``probe.py``): enumerates OpenCL platforms only (cheap; never compiles), so listing
   devices or choosing the default device costs no OpenCL build.
 * ``count``: runs on first use of an opencl device; a child process builds and runs
   a one-line kernel, then needle's program, on each selected device to count the
@@ -20,11 +22,9 @@ from typing import Any
 
 from needle_core.hookspecs import DeviceSpec, ProbeResult, hookimpl
 
-from . import discovery
+from . import discovery, probe, runtime
 
 NEEDLE_API_VERSION = 1
-
-_runtimes: dict[int, Any] = {}  # device index -> Runtime (None: nothing usable)
 
 
 def count() -> int:
@@ -32,35 +32,34 @@ def count() -> int:
 
 
 def factory(index: int) -> dict[str, Any]:
-    from .backend import make_kernels
+    from .kernels import make_kernels
 
     usable = discovery.usable()
     if index >= len(usable):
         if usable:
             raise IndexError(f"opencl:{index} does not exist: {len(usable)} usable OpenCL device(s) here")
-        _runtimes[index] = None  # verify() explains; the table below is never called
+        runtime.OPENED[index] = None  # verify() explains; the table below is never called
         return _placeholder_kernels()
-    runtime = discovery.runtime(usable[index])
-    _runtimes[index] = runtime
-    return make_kernels(runtime)
+    opened = runtime.OPENED[index] = discovery.runtime(usable[index])
+    return make_kernels(opened)
 
 
 def verify(device: Any) -> ProbeResult:
-    runtime = _runtimes.get(device.index)
-    if runtime is None:
+    opened = runtime.OPENED.get(device.index)
+    if opened is None:
         return ProbeResult(False, f"no usable OpenCL device: {discovery.unusable_summary()}", discovery.INSTALL_HINT)
     try:
-        discovery.kernel_check(runtime)
+        discovery.kernel_check(opened)
     except Exception as exc:
-        return ProbeResult(False, f"{runtime.name}: {discovery.failure_reason(exc)}", discovery.INSTALL_HINT)
+        return ProbeResult(False, f"{opened.name}: {discovery.failure_reason(exc)}", discovery.INSTALL_HINT)
     return ProbeResult(True)
 
 
 def synchronize(index: int = 0) -> None:
     """Wait until every command queued on ``opencl:index`` has run (benchmarks use it)."""
-    runtime = _runtimes.get(index)
-    if runtime is not None:
-        runtime.finish()
+    opened = runtime.OPENED.get(index)
+    if opened is not None:
+        opened.finish()
 
 
 def describe() -> list[str]:
@@ -80,7 +79,7 @@ def _placeholder_kernels() -> dict[str, Any]:
 SPEC = DeviceSpec(
     name="opencl",
     factory=factory,
-    probe=discovery.probe,
+    probe=probe.probe,
     count=count,
     verify=verify,
     install_hint=discovery.INSTALL_HINT,
@@ -91,5 +90,3 @@ SPEC = DeviceSpec(
 @hookimpl
 def needle_declare_devices() -> list[DeviceSpec]:
     return [SPEC]
-
-

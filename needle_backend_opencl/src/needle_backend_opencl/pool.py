@@ -21,7 +21,7 @@ MIN_CLASS = 64  # bytes: the smallest class, and a cache line for vector loads
 
 def size_class(nbytes: int) -> int:
     """The power of two (at least ``MIN_CLASS``) a request of ``nbytes`` is served from."""
-    return max(MIN_CLASS, 1 << (max(nbytes, 1) - 1).bit_length())
+    return 1 << (nbytes - 1).bit_length() if nbytes > MIN_CLASS else MIN_CLASS
 
 
 def is_out_of_memory(cl: Any, exc: BaseException) -> bool:
@@ -68,9 +68,10 @@ class BufferPool:
             self.release_all()
             return self._allocate(cls)  # a second failure is the caller's out-of-memory error
 
-    def give(self, mem: Any) -> None:
-        """Return a buffer (any thread, any time): filed on the next ``take``."""
-        self._returned.append(mem)
+    def give(self, mem: Any, nbytes: int | None = None) -> None:
+        """Return a buffer (any thread, any time): filed on the next ``take``. ``nbytes``,
+        the size it was taken for, spares a driver query of its size."""
+        self._returned.append((mem, mem.size if nbytes is None else size_class(nbytes)))
 
     def release_all(self) -> None:
         """Release every kept buffer to the driver (memory pressure, shutdown)."""
@@ -90,9 +91,9 @@ class BufferPool:
 
     def _file_returned(self) -> None:  # caller holds the lock
         while self._returned:
-            mem = self._returned.popleft()
-            if self.kept + mem.size <= self.limit:
-                self._free.setdefault(mem.size, []).append(mem)
-                self.kept += mem.size
+            mem, cls = self._returned.popleft()
+            if self.kept + cls <= self.limit:
+                self._free.setdefault(cls, []).append(mem)
+                self.kept += cls
             else:
                 mem.release()

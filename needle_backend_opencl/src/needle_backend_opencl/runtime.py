@@ -4,6 +4,23 @@ Asynchronous: ``run`` enqueues a kernel and returns; the host waits only in
 ``finish``, which every read goes through (``numpy()``, a scalar, printing, a copy to
 another device). Errors of a queued kernel surface there, naming the kernel.
 
+Batched on CPU devices: the driver's worker threads run on the host's own cores, and
+waking them for each tiny command costs more than the command (a futex wake-up and a
+context switch per op, the host thread pre-empted meanwhile). So commands queue behind
+a *gate*, a user event the first of them waits for; the gate opens after ``batch``
+commands, at every wait, and whenever code outside the runtime asks for ``queue`` (a
+blocking call on it then cannot wait for a closed gate). The device runs a batch while
+the host queues the next one. The first command after a wait goes at once (the device
+is idle; an op waited for right away pays no gate). GPUs get every command at once
+(``batch`` 0).
+
+Host snapshots: a small buffer written from NumPy and not yet touched by any command
+(labels, say, which the loss reads on the host) is read back from the private copy
+``from_numpy`` already makes, without waiting for the queue: a training step then
+waits once (for its loss), not also halfway for its labels. Any command that names the
+buffer (as input or output) drops its snapshot first, and so does handing the queue to
+code outside the runtime (``queue``), which could write buffers behind its back.
+
 Thread safe: a ``cl.Kernel`` holds its arguments, so setting them and enqueueing is
 one critical section (two threads sharing a kernel would otherwise enqueue each
 other's arguments). Commands of all threads go to the one in-order queue.
@@ -15,7 +32,9 @@ the ``spawn`` start method, instead of hanging (``forking.py``).
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 from collections import deque
 from typing import Any
 
@@ -24,11 +43,17 @@ import numpy as np
 from . import forking
 from .build import cached_program
 from .pool import BufferPool, is_out_of_memory
-from .source import KERNEL_NAMES, program_source, scalar_arg_dtypes
+from .render import KERNEL_NAMES, program_source, scalar_arg_dtypes
 
 _POOL_LIMIT = 1 << 30  # bytes kept for reuse per device (at most a quarter of its memory)
 _PENDING = 4096  # queued commands remembered to name a failed one at the next wait
 _PRUNE_EVERY = 256  # remembered commands between sweeps of the completed ones
+_SNAPSHOT_MAX = 1 << 16  # elements: larger host writes keep no snapshot (memory)
+_SNAPSHOTS = 64  # at most this many snapshots; the oldest goes first
+_CPU_BATCH = 32  # commands held behind one gate on CPU devices (fewer worker wake-ups)
+
+
+OPENED: dict[int, Runtime | None] = {}  # device index -> its Runtime (None: nothing usable)
 
 
 class Buffer:
@@ -46,7 +71,8 @@ class Buffer:
 
     def __del__(self) -> None:
         try:
-            self.runtime.pool.give(self.mem)
+            self.runtime.snapshots.pop(id(self.mem), None)
+            self.runtime.pool.give(self.mem, 4 * self.size)
         except Exception:  # interpreter shutdown: the pool may already be gone
             pass
 
@@ -78,7 +104,16 @@ class Runtime:
         self.cl, self.device = cl, device
         self.name = f"{device.platform.name} / {device.name}"
         self.context = cl.Context([device])
-        self.queue = cl.CommandQueue(self.context)
+        self._queue = cl.CommandQueue(self.context)
+        self._enqueue_kernel = cl.enqueue_nd_range_kernel
+        self.batch = _CPU_BATCH if device.type & cl.device_type.CPU else 0
+        self._gate: Any = None  # the user event the commands queued since it was made wait for
+        self._held = 0  # commands queued behind the gate
+        # After a wait the device is idle: the next command goes at once (an op waited for
+        # right away, e.g. a scalar read per op, then pays no gate), the ones after it batch.
+        self._idle = True
+        self.gates = 0  # gates opened so far (tests count them)
+        self.snapshots: dict[int, tuple[Any, np.ndarray]] = {}  # id(mem) -> (mem, its contents)
         limit = min(_POOL_LIMIT, int(device.global_mem_size) // 4)
         self.pool = BufferPool(self.context, cl, limit)
         self.max_group = int(device.max_work_group_size)
@@ -93,7 +128,9 @@ class Runtime:
         self._lock = threading.Lock()
         self.pending: deque[tuple[str, Any]] = deque(maxlen=_PENDING)  # (op, event) since the last wait
         self.waits = 0  # host waits so far (tests count them)
+        self._count = 0  # commands remembered so far (a sweep every _PRUNE_EVERY)
         forking.track(self)
+        atexit.register(_release_at_exit, weakref.ref(self))  # a held command would hang the driver's teardown
 
     def build(self) -> None:
         """Build the whole program once for this context (a disk-cache load after a
@@ -119,38 +156,107 @@ class Runtime:
 
     # -- commands (asynchronous) ------------------------------------------------------
     def launch(self, name: str, global_size: tuple[int, ...], local_size: tuple[int, ...], *args: Any) -> None:
-        """Enqueue kernel ``name`` over ``global_size``; returns without waiting."""
+        """Enqueue kernel ``name`` over ``global_size``; returns without waiting. Scalar
+        arguments may be Python numbers (the kernels' scalar types are declared).
+        The hot path of every op: kept flat (one call into pyopencl for the arguments,
+        one for the enqueue)."""
         kernel = self.kernels[name]
         try:
             with self._lock:  # set the arguments and enqueue as one step: the kernel object is shared
-                event = kernel(self.queue, global_size, local_size, *args)
+                kernel.set_args(*args)
+                gate = self._gate
+                if gate is None and self.batch and not self._idle:  # a batch starts: its first command waits
+                    gate = self._gate = self.cl.UserEvent(self.context)
+                    event = self._enqueue_kernel(self._queue, kernel, global_size, local_size, None, (gate,))
+                else:  # later ones wait for it through the in-order queue
+                    event = self._enqueue_kernel(self._queue, kernel, global_size, local_size)
+                    self._idle = False
+                if gate is not None:
+                    self._held += 1
+                    if self._held >= self.batch:
+                        self._open_gate()
         except self.cl.Error as exc:
             if not is_out_of_memory(self.cl, exc):
                 raise KernelFailure(f"opencl: enqueueing {name} failed: {exc}") from exc
             self.finish()
             self.pool.release_all()  # memory pressure: give the pooled buffers back, retry once
             with self._lock:
-                event = kernel(self.queue, global_size, local_size, *args)
-        self._remember(name, event)
+                kernel.set_args(*args)
+                event = self._enqueue_kernel(self._queue, kernel, global_size, local_size)
+        if self.snapshots:
+            self._forget(args)
+        self.pending.append((name, event))
+        self._count += 1
+        if not self._count % _PRUNE_EVERY:
+            self._sweep()
+
+    def _forget(self, args: tuple) -> None:
+        """Drop the snapshots of the buffers a command names (it may write them). Usually
+        none does (labels stay untouched for a whole run): one set test in C decides."""
+        snapshots = self.snapshots
+        if snapshots.keys().isdisjoint(map(id, args)):
+            return
+        for arg in args:
+            snapshots.pop(id(arg), None)
 
     def copy(self, name: str, dst: Any, src: Any, **where: Any) -> None:
         """Enqueue a device-to-device or host-to-device copy (never waits)."""
         if isinstance(dst, np.ndarray) or isinstance(src, np.ndarray):
             where["is_blocking"] = False  # device-to-device copies never block
-        event = self.cl.enqueue_copy(self.queue, dst, src, **where)
+        with self._lock:
+            event = self.cl.enqueue_copy(self._queue, dst, src, **where)
+            if self._gate is not None:  # queued behind the gate too
+                self._held += 1
+                if self._held >= self.batch:
+                    self._open_gate()
+        if self.snapshots:
+            self._forget((dst, src))
         self._remember(name, event)
 
+    def _open_gate(self) -> None:
+        """Let the device run the commands held behind the gate (caller holds the lock)."""
+        gate, self._gate, self._held = self._gate, None, 0
+        if gate is not None:
+            gate.set_status(self.cl.command_execution_status.COMPLETE)
+            self.gates += 1
+
+    def release(self) -> None:
+        """Let the device run every command queued so far (no wait)."""
+        if self._gate is not None:
+            with self._lock:
+                self._open_gate()
+
+    @property
+    def queue(self) -> Any:
+        """The in-order queue, for code outside the runtime: the held commands are
+        released first, so a blocking call on it cannot wait for a closed gate."""
+        self.release()
+        self.snapshots.clear()  # the caller may write buffers through it
+        return self._queue
+
     def _remember(self, name: str, event: Any) -> None:
-        """Keep the command's event until the next wait, to name it if it fails. Completed
-        ones are swept now and then: a host copy's event holds its host array, and a loop
-        that never reads would otherwise keep thousands of batches alive. When the queue
-        runs 4,096 commands ahead of the device, dropping the oldest event waits for it
-        (back-pressure, as a GPU driver's full queue does)."""
+        """Keep the command's event until the next wait, to name it if it fails."""
+        self.pending.append((name, event))
+        self._count += 1
+        if not self._count % _PRUNE_EVERY:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Forget completed commands: a host copy's event holds its host array, and a loop
+        that never reads would otherwise keep thousands of batches alive. One status query
+        query per step of a binary search (a dozen per sweep at most): on an in-order queue
+        a completed command means every earlier one completed (a failed command fails the
+        ones after it). Past 4,096 remembered commands the oldest are dropped unchecked."""
         pending = self.pending
-        pending.append((name, event))
-        if len(pending) % _PRUNE_EVERY == 0:
-            while pending and _status(pending[0][1]) == 0:  # CL_COMPLETE; in order on this queue
-                pending.popleft()
+        done, running = -1, len(pending)  # the last index known complete, the first known not
+        while running - done > 1:
+            mid = (done + running) // 2
+            if _status(pending[mid][1]) == 0:
+                done = mid
+            else:
+                running = mid
+        for _ in range(done + 1):
+            pending.popleft()
 
     def take(self, nbytes: int) -> Any:
         """A device allocation of at least ``nbytes`` from the pool."""
@@ -162,10 +268,16 @@ class Runtime:
 
     # -- the one place the host waits -------------------------------------------------
     def finish(self) -> None:
-        """Wait for every queued command; raise ``KernelFailure`` naming a failed one."""
+        """Wait for every command queued so far; raise ``KernelFailure`` naming a failed one.
+        Waits for a marker behind them, not for an empty queue: another thread's commands
+        queued meanwhile behind a new (closed) gate must not hold this wait up."""
         self.waits += 1
         try:
-            self.queue.finish()
+            with self._lock:
+                self._open_gate()
+                marker = self.cl.enqueue_marker(self._queue)
+            marker.wait()
+            self._idle = True
         except self.cl.Error as exc:
             raise self._failure(exc) from exc
         last = self.pending[-1][1] if self.pending else None
@@ -195,9 +307,13 @@ class Runtime:
         last = offset + sum((s - 1) * st for s, st in zip(shape, strides, strict=True))
         span = last - offset + 1
         byte_strides = tuple(4 * st for st in strides)
+        snapshot = self.snapshots.get(id(buf.mem))
+        if snapshot is not None:  # untouched since from_numpy: no wait
+            return np.lib.stride_tricks.as_strided(snapshot[1][offset:], shape, byte_strides).copy()
         if self.host_shared:
+            self.release()
             view, _ = self.cl.enqueue_map_buffer(
-                self.queue, buf.mem, self.cl.map_flags.READ, 4 * offset, (span,), np.float32, is_blocking=False
+                self._queue, buf.mem, self.cl.map_flags.READ, 4 * offset, (span,), np.float32, is_blocking=False
             )
             try:
                 self.finish()
@@ -214,14 +330,31 @@ class Runtime:
         not change ``array`` afterwards (the backend passes a private copy)."""
         if array.size:
             self.copy("from_numpy", buf.mem, array)
+            if array.size <= _SNAPSHOT_MAX:
+                snapshots = self.snapshots
+                snapshots[id(buf.mem)] = (buf.mem, array.reshape(-1))  # views index it flat
+                if len(snapshots) > _SNAPSHOTS:
+                    try:
+                        snapshots.pop(next(iter(snapshots)), None)
+                    except (RuntimeError, StopIteration):  # another thread changed it meanwhile
+                        pass
 
     # -- after fork -----------------------------------------------------------------
     def disown(self) -> None:
         """In a forked child: every entry point raises the fork error; nothing that the
         parent created is released here (the driver could hang on it)."""
-        for attr in ("launch", "copy", "take", "finish", "read", "write", "build"):
+        for attr in ("launch", "copy", "take", "finish", "read", "write", "build", "release"):
             setattr(self, attr, forking.refuse)
         self.pool.give = forking.keep_forever  # type: ignore[method-assign]
+
+
+def _release_at_exit(ref: weakref.ref) -> None:
+    runtime = ref()
+    if runtime is not None and not forking.inherited():
+        try:
+            runtime.release()
+        except Exception:  # shutting down: the driver may be gone
+            pass
 
 
 def _status(event: Any) -> int:

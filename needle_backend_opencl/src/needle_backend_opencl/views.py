@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+import struct
 
 MAX_DIMS = 8  # must match cl/prelude.cl
 
@@ -38,29 +38,35 @@ def simplify_pair(
 
 
 def check_view(buffer_size: int, shape: tuple[int, ...], strides: tuple[int, ...], offset: int, what: str) -> int:
-    """Number of elements of the view; raises if it would leave the buffer."""
+    """Number of elements of the view; raises if it would leave the buffer. One pass:
+    it runs for every strided operand of every op."""
     if len(shape) != len(strides):
         raise ValueError(f"{what}: shape {shape} and strides {strides} must have the same length")
-    size = 1
-    for n in shape:
-        size *= int(n)
+    size, last, negative = 1, offset, offset < 0
+    for n, s in zip(shape, strides, strict=True):
+        size *= n
+        last += (n - 1) * s
+        if n < 0 or s < 0:
+            negative = True
     if size == 0:
         return 0
-    if offset < 0 or any(s < 0 for s in strides) or any(n < 0 for n in shape):
+    if negative:
         raise ValueError(
             f"{what}: expected non-negative shape, strides and offset, got shape={shape} strides={strides} "
             f"offset={offset}; flip views are compacted by needle-core before reaching kernels"
         )
-    last = offset + sum((n - 1) * s for n, s in zip(shape, strides, strict=True))
     if last >= buffer_size:
         raise ValueError(
             f"{what}: the view shape={shape} strides={strides} offset={offset} reaches element {last}, "
             f"but the buffer has {buffer_size} elements"
         )
-    return size
+    return int(size)
 
 
-def pack(shape: list[int], strides: list[int], offset: int) -> np.ndarray:
+_VIEW_T = struct.Struct(f"={2 + 2 * MAX_DIMS}q")  # host byte order, as kernel arguments are
+
+
+def pack(shape: list[int], strides: list[int], offset: int) -> bytes:
     """The ``view_t`` struct bytes: ndim, offset, shape[MAX_DIMS], strides[MAX_DIMS] (int64)."""
     ndim = len(shape)
     if ndim > MAX_DIMS:
@@ -68,8 +74,5 @@ def pack(shape: list[int], strides: list[int], offset: int) -> np.ndarray:
             f"the opencl kernels address views of at most {MAX_DIMS} non-mergeable axes, got {ndim} "
             f"(shape {shape}); compact in steps or reshape"
         )
-    packed = np.zeros(2 + 2 * MAX_DIMS, dtype=np.int64)
-    packed[0], packed[1] = ndim, offset
-    packed[2 : 2 + ndim] = shape
-    packed[2 + MAX_DIMS : 2 + MAX_DIMS + ndim] = strides
-    return packed
+    pad = (0,) * (MAX_DIMS - ndim)
+    return _VIEW_T.pack(ndim, offset, *shape, *pad, *strides, *pad)

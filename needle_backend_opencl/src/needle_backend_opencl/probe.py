@@ -1,6 +1,11 @@
-"""Verify one OpenCL device in a child process: ``python -m needle_backend_opencl.verify PI DI``.
+"""Is the opencl device usable here, and if not, why?
 
-Runs in its own process because a broken driver may not just fail but abort the
+* ``probe()``: the cheap check the registry (and the nox probe, through
+  ``ndl.device``) asks first: lists platforms and devices only, never compiles.
+* ``python -m needle_backend_opencl.probe PI DI``: verifies one device in a child
+  process (``discovery.check_in_child`` starts it on a device's first use).
+
+The child check runs in its own process because a broken driver may not just fail but abort the
 process: PyPI's PoCL 3.0 (LLVM 14) on a Zen 5 CPU builds needle's program into one
 without kernels, then aborts with "still have references to IRs - can't release
 LLVM context" when the context is released. The parent reads the verdict line; a
@@ -10,17 +15,42 @@ unusable, since the parent process would crash the same way.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
+from needle_core.hookspecs import ProbeResult
+
+from . import discovery, forking
 
 PREFIX = "needle-opencl-verdict:"
 _kept: list[object] = []  # the runtime outlives the verdict line: releasing it may crash
 
 
+def probe() -> ProbeResult:
+    """Can the opencl device type run here? Enumeration only, never a build."""
+    try:
+        found = discovery.candidates()
+    except ImportError as exc:
+        return ProbeResult(False, f"pyopencl cannot be imported ({exc})", "pip install pyopencl")
+    except forking.ForkedDeviceError as exc:
+        return ProbeResult(False, str(exc), "start worker processes with multiprocessing.get_context('spawn')")
+    if not found:
+        return ProbeResult(False, "no OpenCL platform found: the ICD loader lists no driver", discovery.INSTALL_HINT)
+    chosen = discovery.selected(found)
+    if not chosen:
+        labels = "; ".join(c.label for c in found)
+        env = discovery.ENV_DEVICE
+        return ProbeResult(
+            False,
+            f"{env}={os.environ.get(env)!r} matches none of the OpenCL devices here ({labels})",
+            f"unset {env} or set it to part of one of those names",
+        )
+    return ProbeResult(True)
+
+
 def check(platform_index: int, device_index: int) -> str:
     """``""`` when the device builds and runs needle's kernels, else the reason."""
-    from . import discovery
     from .runtime import Runtime
 
     cl = discovery.opencl()

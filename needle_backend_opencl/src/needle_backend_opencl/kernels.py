@@ -9,6 +9,7 @@ whole buffers of exactly the size the kernel works on).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -18,10 +19,34 @@ from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
 
 from . import views
 from .runtime import Buffer, Runtime
-from .source import MATMUL_RM, REDUCE_LOCAL, STATE_BYTES, strided_rows
+from .render import MATMUL_RM, REDUCE_LOCAL, STATE_BYTES, strided_rows
 
 _EWISE_LOCAL = 256  # one fixed work-group size: PoCL compiles each size it sees once
-_I32, _I64, _F32 = np.int32, np.int64, np.float32
+
+
+_MAX_PLANS = 4096  # remembered view geometries per kernel family (forgotten all at once past this)
+
+
+class _Plans:
+    """Launch plans by view geometry. A training step repeats the same shapes and strides
+    every step, so validating a view, merging its axes and packing its ``view_t`` run once
+    per geometry; the plan holds no buffer, only sizes and argument bytes. Invalid
+    geometries raise every time (errors are not remembered)."""
+
+    def __init__(self, make: Callable[..., Any]) -> None:
+        self._make, self._plans = make, {}
+
+    def __call__(self, *key: Any) -> Any:
+        try:
+            return self._plans[key]
+        except KeyError:
+            plan = self._make(*key)
+        except TypeError:  # an unhashable geometry (lists): planned every time
+            return self._make(*key)
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -32,11 +57,7 @@ def _pieces(rt: Runtime, n: int, inner: int, group: int) -> tuple[tuple[int], tu
     """Global size and trailing (n, inner, chunk) arguments of a view kernel whose view has
     ``n`` elements and a last axis of ``inner`` (strided.cl: one piece per work-item)."""
     chunk = min(rt.view_chunk, inner)
-    return (_round_up((n // inner) * -(-inner // chunk), group),), (_I32(n), _I32(inner), _I32(chunk))
-
-
-def _too_small(name: str, buf: Buffer, need: int) -> ValueError:
-    return ValueError(f"{name}: expected a buffer of at least {need} elements, got {buf.size}")
+    return (_round_up((n // inner) * -(-inner // chunk), group),), (int(n), int(inner), int(chunk))
 
 
 def _mismatch(name: str, sizes: dict[str, int], need: int) -> ValueError:
@@ -50,7 +71,7 @@ def _mismatch(name: str, sizes: dict[str, int], need: int) -> ValueError:
 def make_kernels(rt: Runtime) -> dict[str, Any]:
     """Every primitive kernel and the optional ones that pay off on OpenCL."""
     rt.build()
-    table: dict[str, Any] = {"Array": lambda size, dtype="float32": Buffer(rt, size, dtype)}
+    table: dict[str, Any] = {"Array": functools.partial(Buffer, rt)}
     for row in ELEMENTWISE:
         table[row.name] = _elementwise(rt, row)
     table.update(_host_and_views(rt))
@@ -63,29 +84,31 @@ def make_kernels(rt: Runtime) -> dict[str, Any]:
 
 
 def _elementwise(rt: Runtime, row: ElementwiseKernel) -> Callable[..., None]:
+    # The hottest path of the backend: sizes checked, then one launch; scalar arguments
+    # go as Python numbers (the kernel's scalar types are declared, pyopencl packs them).
     name, group = row.name, rt.group(_EWISE_LOCAL)
-    local = (group,)
+    local, launch = (group,), rt.launch
 
     def unary(a: Buffer, out: Buffer) -> None:
         n = out.size
         if a.size != n:
             raise _mismatch(name, {"a": a.size}, n)
         if n:
-            rt.launch(name, (_round_up(n, group),), local, a.mem, out.mem, _I32(n))
+            launch(name, (-(-n // group) * group,), local, a.mem, out.mem, n)
 
     def ewise(a: Buffer, b: Buffer, out: Buffer) -> None:
         n = out.size
         if a.size != n or b.size != n:
             raise _mismatch(name, {"a": a.size, "b": b.size}, n)
         if n:
-            rt.launch(name, (_round_up(n, group),), local, a.mem, b.mem, out.mem, _I32(n))
+            launch(name, (-(-n // group) * group,), local, a.mem, b.mem, out.mem, n)
 
     def scalar(a: Buffer, val: float, out: Buffer) -> None:
         n = out.size
         if a.size != n:
             raise _mismatch(name, {"a": a.size}, n)
         if n:
-            rt.launch(name, (_round_up(n, group),), local, a.mem, _F32(val), out.mem, _I32(n))
+            launch(name, (-(-n // group) * group,), local, a.mem, val, out.mem, n)
 
     fn = unary if row.arity == 1 else scalar if row.is_scalar else ewise
     fn.__name__ = fn.__qualname__ = name
@@ -96,6 +119,23 @@ def _ewise_strided(rt: Runtime) -> Callable[..., None]:
     kernels = {row.name: f"{row.name}_strided" for row in strided_rows()}
     group = rt.group(_EWISE_LOCAL)
     local = (group,)
+
+    def plan(name: str, a_size: int, a_strides: tuple, a_offset: int, b_size: int, b_strides: tuple,
+             b_offset: int, out_size: int, shape: tuple) -> tuple | None:  # fmt: skip
+        kernel = kernels.get(name)
+        if kernel is None:
+            raise ValueError(f"ewise_strided: {name!r} is not a binary array row; expected one of {sorted(kernels)}")
+        n = views.check_view(a_size, shape, a_strides, a_offset, "ewise_strided (a)")
+        views.check_view(b_size, shape, b_strides, b_offset, "ewise_strided (b)")
+        if out_size != math.prod(shape):
+            raise _mismatch("ewise_strided", {"out": out_size}, math.prod(shape))
+        if n == 0:
+            return None
+        dims, sa, sb = views.simplify_pair(shape, a_strides, b_strides)
+        size, tail = _pieces(rt, n, dims[-1], group)
+        return kernel, size, views.pack(dims, sa, a_offset), views.pack(dims, sb, b_offset), tail
+
+    plans = _Plans(plan)
 
     def ewise_strided(
         name: str,
@@ -108,19 +148,10 @@ def _ewise_strided(rt: Runtime) -> Callable[..., None]:
         out: Buffer,
         shape: tuple,
     ) -> None:
-        kernel = kernels.get(name)
-        if kernel is None:
-            raise ValueError(f"ewise_strided: {name!r} is not a binary array row; expected one of {sorted(kernels)}")
-        n = views.check_view(a.size, shape, a_strides, a_offset, "ewise_strided (a)")
-        views.check_view(b.size, shape, b_strides, b_offset, "ewise_strided (b)")
-        if out.size != math.prod(shape):
-            raise _mismatch("ewise_strided", {"out": out.size}, math.prod(shape))
-        if n == 0:
-            return
-        dims, sa, sb = views.simplify_pair(shape, a_strides, b_strides)
-        va, vb = views.pack(dims, sa, a_offset), views.pack(dims, sb, b_offset)
-        size, tail = _pieces(rt, n, dims[-1], group)
-        rt.launch(kernel, size, local, a.mem, va, b.mem, vb, out.mem, *tail)
+        p = plans(name, a.size, a_strides, a_offset, b.size, b_strides, b_offset, out.size, shape)
+        if p is not None:
+            kernel, size, va, vb, tail = p
+            rt.launch(kernel, size, local, a.mem, va, b.mem, vb, out.mem, *tail)
 
     return ewise_strided
 
@@ -143,33 +174,44 @@ def _host_and_views(rt: Runtime) -> dict[str, Any]:
 
     def fill(out: Buffer, val: float) -> None:
         if out.size:
-            rt.launch("fill", (_round_up(out.size, local),), (local,), out.mem, _F32(val), _I32(out.size))
+            rt.launch("fill", (_round_up(out.size, local),), (local,), out.mem, float(val), int(out.size))
 
-    def compact(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
-        n = views.check_view(a.size, shape, strides, offset, "compact")
+    def plan_copy(name: str, src_size: int, dst_size: int, shape: tuple, strides: tuple, offset: int) -> tuple | None:
+        """How ``compact`` (the view is the source) or ``ewise_setitem`` (the view is the
+        destination) runs: nothing, one contiguous device copy, or the view kernel."""
+        viewed, other = (src_size, dst_size) if name == "compact" else (dst_size, src_size)
+        n = views.check_view(viewed, shape, strides, offset, name)
         if n == 0:
-            return
-        if out.size < n:
-            raise _too_small("compact", out, n)
+            return None
+        if other < n:
+            raise ValueError(f"{name}: expected a buffer of at least {n} elements, got {other}")
         dims, steps = views.simplify(shape, strides)
         if len(dims) == 1 and steps[0] == 1:  # a contiguous range: a plain device copy
-            rt.copy("compact", out.mem, a.mem, byte_count=4 * n, src_offset=4 * offset)
-            return
+            return n, None, None
         size, tail = _pieces(rt, n, dims[-1], local)
-        rt.launch("compact", size, (local,), a.mem, out.mem, views.pack(dims, steps, offset), *tail)
+        return n, size, (views.pack(dims, steps, offset), *tail)
+
+    copy_plans = _Plans(plan_copy)
+
+    def compact(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
+        p = copy_plans("compact", a.size, out.size, shape, strides, offset)
+        if p is None:
+            return
+        n, size, view = p
+        if size is None:
+            rt.copy("compact", out.mem, a.mem, byte_count=4 * n, src_offset=4 * offset)
+        else:
+            rt.launch("compact", size, (local,), a.mem, out.mem, *view)
 
     def ewise_setitem(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
-        n = views.check_view(out.size, shape, strides, offset, "ewise_setitem")
-        if n == 0:
+        p = copy_plans("ewise_setitem", a.size, out.size, shape, strides, offset)
+        if p is None:
             return
-        if a.size < n:
-            raise _too_small("ewise_setitem", a, n)
-        dims, steps = views.simplify(shape, strides)
-        if len(dims) == 1 and steps[0] == 1:
+        n, size, view = p
+        if size is None:
             rt.copy("ewise_setitem", out.mem, a.mem, byte_count=4 * n, dst_offset=4 * offset)
-            return
-        size, tail = _pieces(rt, n, dims[-1], local)
-        rt.launch("ewise_setitem", size, (local,), a.mem, out.mem, views.pack(dims, steps, offset), *tail)
+        else:
+            rt.launch("ewise_setitem", size, (local,), a.mem, out.mem, *view)
 
     def scalar_setitem(size: int, val: float, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
         n = views.check_view(out.size, shape, strides, offset, "scalar_setitem")
@@ -178,7 +220,7 @@ def _host_and_views(rt: Runtime) -> dict[str, Any]:
         if n:
             dims, steps = views.simplify(shape, strides)
             size, tail = _pieces(rt, n, dims[-1], local)
-            rt.launch("scalar_setitem", size, (local,), _F32(val), out.mem, views.pack(dims, steps, offset), *tail)
+            rt.launch("scalar_setitem", size, (local,), float(val), out.mem, views.pack(dims, steps, offset), *tail)
 
     return {
         "to_numpy": to_numpy,
@@ -203,7 +245,7 @@ def _reductions(rt: Runtime) -> dict[str, Any]:
         if rows == 0:
             return
         if size == 0:  # the identity, like NumPy's sum of nothing (max of nothing: -inf)
-            rt.launch("fill", (_round_up(rows, 64),), (rt.group(64),), out.mem, _F32(empty), _I32(rows))
+            rt.launch("fill", (_round_up(rows, 64),), (rt.group(64),), out.mem, float(empty), int(rows))
             return
         groups = split_groups(rows, size) if scale is not None and tree_ok else 1
         if groups > 1:  # few long rows: several work-groups per row, then one join
@@ -211,16 +253,16 @@ def _reductions(rt: Runtime) -> dict[str, Any]:
             partial = rt.take(rows * groups * state)
             rt.launch(
                 f"{prefix}_split", (rows * groups * REDUCE_LOCAL,), (REDUCE_LOCAL,),
-                *args, partial, _I32(rows), _I64(size), _I32(groups),
+                *args, partial, int(rows), int(size), int(groups),
             )  # fmt: skip
             group = rt.group(64)
             rt.launch(
                 f"{prefix}_join", (_round_up(rows, group),), (group,),
-                partial, out.mem, _I32(rows), _I32(groups), _F32(scale),
+                partial, out.mem, int(rows), int(groups), float(scale),
             )  # fmt: skip
-            rt.pool.give(partial)  # safe to reuse at once: later commands on this in-order queue run after these
+            rt.pool.give(partial, rows * groups * state)  # reusable at once: later commands run after these (in order)
             return
-        tail = (out.mem, _I32(rows), _I64(size)) + (() if scale is None else (_F32(scale),))
+        tail = (out.mem, int(rows), int(size)) + (() if scale is None else (float(scale),))
         if tree_ok and size >= 2 * REDUCE_LOCAL:  # long rows: a work-group per row
             rt.launch(f"{prefix}_tree", (rows * REDUCE_LOCAL,), (REDUCE_LOCAL,), *args, *tail)
         else:  # short rows: a work-item per row
@@ -246,16 +288,16 @@ def _reductions(rt: Runtime) -> dict[str, Any]:
         name = prefix + "_view"
         is_sum = prefix == "reduce_sum"
 
-        def reduce_view(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
-            views.check_view(a.size, shape, strides, offset, name)
+        def plan(a_size: int, out_size: int, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> tuple:
+            views.check_view(a_size, shape, strides, offset, name)
             if not 0 <= reduce_ndim <= len(shape):
                 raise ValueError(
                     f"{name}: reduce_ndim must be in [0, {len(shape)}] for shape {shape}, got {reduce_ndim}"
                 )
             kept = len(shape) - reduce_ndim  # reduce_ndim 0: every row is one element
             rows, size = math.prod(shape[:kept]), math.prod(shape[kept:])
-            if out.size < rows:
-                raise _too_small(name, out, rows)
+            if out_size < rows:
+                raise ValueError(f"{name}: expected a buffer of at least {rows} elements, got {out_size}")
             # A broadcast (stride-0) reduced axis repeats one value: max ignores it, and a
             # sum multiplies by its length instead of adding it up (a 2 x 1.2e9 broadcast
             # view reduces in no time).
@@ -265,7 +307,13 @@ def _reductions(rt: Runtime) -> dict[str, Any]:
                 shape, strides = tuple(shape[i] for i in axes), tuple(strides[i] for i in axes)
                 size //= repeat
             view = views.pack(*views.simplify(shape, strides), offset)
-            launch(name, (a.mem, view), out, rows, size, empty, float(repeat) if is_sum else 1.0)
+            return rows, size, view, float(repeat) if is_sum else 1.0
+
+        plans = _Plans(plan)
+
+        def reduce_view(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
+            rows, size, view, scale = plans(a.size, out.size, shape, strides, offset, reduce_ndim)
+            launch(name, (a.mem, view), out, rows, size, empty, scale)
 
         reduce_view.__name__ = reduce_view.__qualname__ = name
         return reduce_view
@@ -293,19 +341,19 @@ def _matmuls(rt: Runtime) -> dict[str, Any]:
         if batch * m * p == 0:
             return
         if n == 0:
-            rt.launch("fill", (_round_up(batch * m * p, 64),), (rt.group(64),), out.mem, _F32(0.0), _I32(batch * m * p))
+            rt.launch("fill", (_round_up(batch * m * p, 64),), (rt.group(64),), out.mem, 0.0, batch * m * p)
             return
-        sizes = (_I32(m), _I32(n), _I32(p))
+        sizes = (int(m), int(n), int(p))
         if rt.matmul_variant == "local":
             grid = (_round_up(p, 64) // 4, _round_up(m, 64) // 4, batch)
             rt.launch("matmul_local", grid, (16, 16, 1), a.mem, b.mem, out.mem, *sizes)
             return
         nib, njb = -(-m // MATMUL_RM), -(-p // 16)
         b_packed = rt.take(4 * batch * njb * n * 16)
-        rt.launch("pack_b", (_round_up(n, 16), njb, batch), (16, 1, 1), b.mem, b_packed, _I32(n), _I32(p))
+        rt.launch("pack_b", (_round_up(n, 16), njb, batch), (16, 1, 1), b.mem, b_packed, int(n), int(p))
         grid = (_round_up(njb, 4), nib, batch)
-        rt.launch("matmul_packed", grid, (4, 1, 1), a.mem, b_packed, out.mem, *sizes, _I32(njb))
-        rt.pool.give(b_packed)  # safe to reuse at once: later commands on this in-order queue run after these
+        rt.launch("matmul_packed", grid, (4, 1, 1), a.mem, b_packed, out.mem, *sizes, int(njb))
+        rt.pool.give(b_packed, 4 * batch * njb * n * 16)  # reusable at once: later commands run after these (in order)
 
     def matmul(a: Buffer, b: Buffer, out: Buffer, m: int, n: int, p: int) -> None:
         run(a, b, out, 1, m, n, p)
@@ -333,10 +381,10 @@ def _optimisers(rt: Runtime) -> dict[str, Any]:
                 w.mem,
                 g.mem,
                 u.mem,
-                _I32(size),
-                _F32(lr),
-                _F32(momentum),
-                _F32(weight_decay),
+                int(size),
+                float(lr),
+                float(momentum),
+                float(weight_decay),
             )
 
     def adam_update(
@@ -363,14 +411,14 @@ def _optimisers(rt: Runtime) -> dict[str, Any]:
                 g.mem,
                 m.mem,
                 v.mem,
-                _I32(size),
-                _F32(lr),
-                _F32(beta1),
-                _F32(beta2),
-                _F32(eps),
-                _F32(weight_decay),
-                _F32(inv_c1),
-                _F32(inv_c2),
+                int(size),
+                float(lr),
+                float(beta1),
+                float(beta2),
+                float(eps),
+                float(weight_decay),
+                float(inv_c1),
+                float(inv_c2),
             )
 
     return {"sgd_update": sgd_update, "adam_update": adam_update}

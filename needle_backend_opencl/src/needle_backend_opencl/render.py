@@ -163,11 +163,15 @@ KERNEL_NAMES: tuple[str, ...] = (
 
 
 _SCALAR_TYPES = {"int": "int32", "long": "int64", "float": "float32", "uint": "uint32", "ulong": "uint64"}
+# structs passed by value, as raw bytes of this size (pyopencl then copies them as a
+# buffer: an undeclared struct argument costs about 20 us per launch to convert)
+_STRUCT_TYPES = {"view_t": f"V{8 * (2 + 2 * 8)}"}  # views.pack: ndim, offset, shape[8], strides[8] (int64)
 
 
 def scalar_arg_dtypes(source: str) -> dict[str, list[str | None]]:
     """Each kernel's parameters as pyopencl's ``set_scalar_arg_dtypes`` wants them: the
-    NumPy dtype name of a by-value scalar, ``None`` for buffers and structs. Read from
+    NumPy dtype name of a by-value scalar or struct (``V144`` for ``view_t``), ``None``
+    for buffers. Read from
     the program text, so a kernel's Python call can never disagree with its signature;
     pyopencl then packs arguments in compiled code (several times cheaper per launch
     than ``set_args``)."""
@@ -176,8 +180,9 @@ def scalar_arg_dtypes(source: str) -> dict[str, list[str | None]]:
         dtypes: list[str | None] = []
         for param in params.split(","):
             words = param.replace("*", " * ").split()
-            scalar = [w for w in words if w in _SCALAR_TYPES]
+            types = {**_SCALAR_TYPES, **_STRUCT_TYPES}
+            scalar = [w for w in words if w in types]
             by_value = "*" not in words and "__global" not in words and "__local" not in words
-            dtypes.append(_SCALAR_TYPES[scalar[0]] if by_value and scalar else None)
+            dtypes.append(types[scalar[0]] if by_value and scalar else None)
         found[name] = dtypes
     return found
