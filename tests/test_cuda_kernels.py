@@ -23,7 +23,7 @@ pytest.importorskip("needle_backend_cuda", reason="needle-backend-cuda is not in
 
 from needle_core.kernels import ELEMENTWISE  # noqa: E402
 
-from needle_backend_cuda import backend, layout, plugin, probe  # noqa: E402
+from needle_backend_cuda import kernels, layout, plugin, probe  # noqa: E402
 
 FAKE_DIR = Path(__file__).resolve().parents[1] / "needle_backend_cuda" / "tests" / "fakecuda"
 # absent_device: the emulated half needs no GPU, so it runs where cuda is unavailable too
@@ -268,7 +268,7 @@ def test_matmul(ns, gemm_kernel, m, n, p):
 
 
 def test_batched_matmul_with_launch_chunks(ns, gemm_kernel, monkeypatch):
-    monkeypatch.setattr(backend, "MAX_GRID_YZ", 2)  # forces chunking over the batch and the rows
+    monkeypatch.setattr(kernels, "MAX_GRID_YZ", 2)  # forces chunking over the batch and the rows
     batch, m, n, p = 5, 300 if gemm_kernel == "128x128" else 40, 20, 36
     a = rng.standard_normal((batch, m, n)).astype(np.float32)
     b = rng.standard_normal((batch, n, p)).astype(np.float32)

@@ -17,7 +17,7 @@ pytest.importorskip("needle_backend_cuda", reason="needle-backend-cuda is not in
 from needle_backend_cuda.runtime import SIGNATURES, elementwise_signature  # noqa: E402
 from needle_core.kernels import ELEMENTWISE, ElementwiseKernel  # noqa: E402
 
-from needle_backend_cuda import layout, sources  # noqa: E402
+from needle_backend_cuda import layout, render  # noqa: E402
 
 pytestmark = pytest.mark.absent_device
 
@@ -38,8 +38,8 @@ def _param_format(source: str, kernel: str) -> str:
 
 
 def test_every_table_row_is_rendered_as_a_kernel():
-    src = sources.module_source("elementwise")
-    names = sources.kernel_names(src)
+    src = render.module_source("elementwise")
+    names = render.kernel_names(src)
     assert names == ["fill", *(k.name for k in ELEMENTWISE)]
     for k in ELEMENTWISE:
         assert f"return ({k.expr});" in src
@@ -47,22 +47,22 @@ def test_every_table_row_is_rendered_as_a_kernel():
 
 def test_a_new_row_is_one_line_of_table():
     row = ElementwiseKernel("ewise_softplus", 1, "log(1.0f + exp(a))", np.logaddexp, False)
-    src = sources.render_elementwise((row,))
-    assert sources.kernel_names(src) == ["fill", "ewise_softplus"]
+    src = render.render_elementwise((row,))
+    assert render.kernel_names(src) == ["fill", "ewise_softplus"]
     assert "return (log(1.0f + exp(a)));" in src
 
 
 @pytest.mark.parametrize("row", ELEMENTWISE, ids=lambda k: k.name)
 def test_elementwise_parameters_match_the_packing(row):
-    src = sources.module_source("elementwise")
+    src = render.module_source("elementwise")
     assert _param_format(src, row.name) == elementwise_signature(row.arity, row.is_scalar)
 
 
 @pytest.mark.parametrize("kernel", sorted(SIGNATURES))
 def test_kernel_parameters_match_the_packing(kernel):
     module, fmt = SIGNATURES[kernel]
-    src = sources.module_source(module)
-    assert kernel in sources.kernel_names(src)
+    src = render.module_source(module)
+    assert kernel in render.kernel_names(src)
     assert _param_format(src, kernel) == fmt
 
 
@@ -76,14 +76,14 @@ def test_packed_arguments_need_no_padding(kernel):
 
 
 def test_modules_are_self_contained():
-    for name, src in sources.all_sources().items():
+    for name, src in render.all_sources().items():
         assert "#include" not in src, f"{name}: SourceModule gets one string; inline headers instead"
         assert src.count("struct NdlLayout {") == 1
 
 
 def test_unknown_module_is_a_clear_error():
     with pytest.raises(KeyError, match="expected one of"):
-        sources.module_source("nope")
+        render.module_source("nope")
 
 
 # -- host-side view simplification -------------------------------------------------

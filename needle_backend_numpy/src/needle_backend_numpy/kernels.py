@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
 
-from .quiet import quiet
+from .runtime import quiet
 
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _FLOAT32 = _DTYPES["float32"]
@@ -95,7 +95,7 @@ def scalar_setitem(size: int, val: float, out: Array, shape: tuple, strides: tup
 # Rows whose ufunc never raises a floating-point flag (fmax, comparisons, tanh and
 # negation: NaN in gives NaN out quietly) run bare. Every other row (add, mul, div,
 # pow, log, exp, sqrt, sigmoid, and any row added later) can give NaN/inf, which NumPy
-# warns about where C is silent, so it runs with NumPy's warnings muted (quiet.py,
+# warns about where C is silent, so it runs with NumPy's warnings muted (runtime.py,
 # ~0.15 us per call). add/mul are muted too: float32 overflow (3e38 * 10) and inf - inf
 # happen in diverging training runs, and a -W error run must then behave as on the
 # compiled backends rather than raise on cpu_numpy only.
