@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
 
+from . import render
 from .runtime import quiet
 
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
@@ -91,50 +91,10 @@ def scalar_setitem(size: int, val: float, out: Array, shape: tuple, strides: tup
     _view(out, shape, strides, offset)[...] = val
 
 
-# -- the elementwise family, rendered from needle_core.kernels.ELEMENTWISE ------------
-# Rows whose ufunc never raises a floating-point flag (fmax, comparisons, tanh and
-# negation: NaN in gives NaN out quietly) run bare. Every other row (add, mul, div,
-# pow, log, exp, sqrt, sigmoid, and any row added later) can give NaN/inf, which NumPy
-# warns about where C is silent, so it runs with NumPy's warnings muted (runtime.py,
-# ~0.15 us per call). add/mul are muted too: float32 overflow (3e38 * 10) and inf - inf
-# happen in diverging training runs, and a -W error run must then behave as on the
-# compiled backends rather than raise on cpu_numpy only.
-_NEVER_WARNS = frozenset(
-    {"ewise_maximum", "scalar_maximum", "ewise_eq", "scalar_eq", "ewise_ge", "scalar_ge", "ewise_tanh",
-     "ewise_neg", "ewise_relu"}
-)  # fmt: skip
+# -- the elementwise family, rendered from needle_core.kernels.ELEMENTWISE (render.py) --
+globals().update(render.elementwise_kernels())
 
-
-def _render(row: ElementwiseKernel) -> Callable[..., None]:
-    ref = row.numpy
-    if row.arity == 1:
-
-        def unary(a: Array, out: Array) -> None:
-            ref(a.array, out=out.array)
-
-        kernel = unary
-    elif row.is_scalar:
-
-        def scalar(a: Array, val: float, out: Array) -> None:
-            ref(a.array, val, out=out.array)
-
-        kernel = scalar
-    else:
-
-        def binary(a: Array, b: Array, out: Array) -> None:
-            ref(a.array, b.array, out=out.array)
-
-        kernel = binary
-    if row.name not in _NEVER_WARNS:
-        kernel = quiet(kernel)
-    kernel.__name__ = kernel.__qualname__ = row.name
-    kernel.__doc__ = f"out[i] = {row.expr}"
-    return kernel
-
-
-globals().update({row.name: _render(row) for row in ELEMENTWISE})
-
-_STRIDED_ROWS = {row.name: row.numpy for row in ELEMENTWISE if row.arity == 2 and not row.is_scalar}
+_STRIDED_ROWS = render.strided_ufuncs()
 
 
 @quiet  # its rows (add, mul, div, power) can warn
