@@ -59,20 +59,23 @@ def tests(session: nox.Session, backend: str) -> None:
         # CI never installs pycuda; compiling every kernel source with nvcc catches
         # syntax errors wherever nvcc exists, GPU or not.
         session.run("python", "-m", "needle_backend_cuda.compile_check", env=env)
+    own_tests = f"needle_backend_{backend}/tests"  # the backend's own kernel-level tests
     usable, reason = _probe(session, device, env)
     if not usable:
         if device in _required():
             session.error(f"device {device!r} is required (NEEDLE_REQUIRE_DEVICES) but unusable: {reason}")
-        # still run the tests that check how an absent device is reported
+        # still run the tests that check how an absent device is reported, and the backend's
+        # own tests that need no device (the cuda emulator, kernel-source rendering, the probe)
         _pytest(session, "tests", "-m", "absent_device", env=env, allow_empty=True)
+        if os.path.isdir(own_tests):
+            _pytest(session, own_tests, "-m", "absent_device", env=env, allow_empty=True)
         if backend == "cuda":  # the conformance suite on the real kernel sources, run by the CPU emulator
             emulated = {"NEEDLE_TEST_DEVICES": "cuda_emulated", "NEEDLE_PLUGINS": "needle_cuda_emulated",
                         "PYTHONPATH": "needle_backend_cuda/tests/fakecuda"}
             _pytest(session, "--pyargs", "needle.testing", env=emulated)
         session.skip(f"device {device!r} unusable here: {reason}")
     _pytest(session, "--pyargs", "needle.testing", env=env)
-    own_tests = f"needle_backend_{backend}/tests"
-    if os.path.isdir(own_tests):  # the backend's own kernel-level tests
+    if os.path.isdir(own_tests):
         _pytest(session, own_tests, env=env)
     # device-independent project tests run once, in tests(numpy)
     only_device = {} if backend == "numpy" else {"NEEDLE_DEVICE_TESTS_ONLY": "1"}

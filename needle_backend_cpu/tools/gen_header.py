@@ -2,7 +2,7 @@
 
 pip builds the extension in an isolated environment that cannot import needle-core,
 so the table is rendered here, committed as ``csrc/elementwise_table.h``, and a test
-(tests/test_cpu_header.py at the repository root) checks it still matches the table.
+(needle_backend_cpu/tests/test_cpu_header.py) checks it still matches the table.
 
     python needle_backend_cpu/tools/gen_header.py          # rewrite the header
     python needle_backend_cpu/tools/gen_header.py --check  # exit 1 if it is stale

@@ -25,7 +25,7 @@ from needle_core.kernels import ELEMENTWISE  # noqa: E402
 
 from needle_backend_cuda import kernels, layout, plugin, probe  # noqa: E402
 
-FAKE_DIR = Path(__file__).resolve().parents[1] / "needle_backend_cuda" / "tests" / "fakecuda"
+FAKE_DIR = Path(__file__).resolve().parent / "fakecuda"
 # absent_device: the emulated half needs no GPU, so it runs where cuda is unavailable too
 pytestmark = pytest.mark.absent_device
 
