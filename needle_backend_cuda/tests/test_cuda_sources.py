@@ -86,53 +86,7 @@ def test_unknown_module_is_a_clear_error():
         render.module_source("nope")
 
 
-# -- host-side view simplification -------------------------------------------------
-def _offsets(shape, strides, offset):
-    """Element offsets of a view in row-major order, by brute force."""
-    idx = np.indices(shape).reshape(len(shape), -1) if shape else np.zeros((0, 1), dtype=int)
-    return offset + (np.asarray(strides, dtype=np.int64)[:, None] * idx).sum(axis=0)
-
-
-def _random_view(rng):
-    ndim = int(rng.integers(1, 6))
-    base = [int(rng.integers(1, 5)) for _ in range(ndim)]
-    arr = np.arange(int(np.prod(base)) * 8).reshape([*base[:-1], base[-1] * 8])
-    view = arr
-    if rng.random() < 0.5:
-        view = view.transpose(rng.permutation(ndim))
-    slices = tuple(slice(int(rng.integers(0, 2)), None, int(rng.integers(1, 3))) for _ in range(view.ndim))
-    view = view[slices]
-    if rng.random() < 0.3:
-        view = np.broadcast_to(view[:1], (3, *view.shape[1:]))
-    strides = tuple(s // view.itemsize for s in view.strides)
-    offset = (view.__array_interface__["data"][0] - arr.__array_interface__["data"][0]) // arr.itemsize
-    return arr, view, strides, offset
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_coalesce_keeps_the_elements_and_their_order(seed):
-    rng = np.random.default_rng(seed)
-    arr, view, strides, offset = _random_view(rng)
-    cshape, cstrides = layout.coalesce(view.shape, strides)
-    assert len(cshape) <= view.ndim
-    np.testing.assert_array_equal(arr.reshape(-1)[_offsets(cshape, cstrides, offset)], view.reshape(-1))
-    assert layout.span(view.shape, strides, offset) == layout.span(cshape, cstrides, offset)
-
-
-def test_coalesce_merges_contiguous_and_drops_unit_axes():
-    assert layout.coalesce((2, 3, 4), (12, 4, 1)) == ([24], [1])
-    assert layout.is_contiguous(*layout.coalesce((1, 5, 1), (99, 1, 7)))
-    assert layout.coalesce((4, 3), (1, 4)) == ([4, 3], [1, 4])  # transposed: nothing to merge
-    assert layout.coalesce((), ()) == ([], [])
-
-
-def test_check_view_rejects_views_outside_the_buffer():
-    assert layout.check_view(12, (3, 4), (4, 1), 0, "t") == 12
-    with pytest.raises(IndexError, match="reaches elements 1..12 of a buffer of 12"):
-        layout.check_view(12, (3, 4), (4, 1), 1, "t")
-    assert layout.check_view(0, (0, 4), (4, 1), 5, "t") == 0  # empty views touch nothing
-
-
+# -- host-side view packing (the view math itself: needle_core.views, tests/test_views.py) --
 def test_pack_layout_pads_to_max_dims_and_rejects_more():
     assert layout.pack_layout([3, 4], [4, 1]) == [3, 4, 0, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0]
     with pytest.raises(ValueError, match="at most 8"):

@@ -11,9 +11,11 @@ kernel in bounds, no allocation beyond the NumPy call itself.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import numpy as np
+from needle_core.views import check_sizes, check_view
 
 from . import render
 from .runtime import quiet
@@ -52,13 +54,26 @@ def _view(buf: Array, shape: tuple, strides: tuple, offset: int) -> np.ndarray:
 
     ``np.ndarray(buffer=...)`` rather than ``as_strided``: it is ~9x cheaper per
     call and it refuses views that reach outside the buffer, so a bad
-    (shape, strides, offset) raises instead of reading out of bounds.
+    (shape, strides, offset) raises instead of reading out of bounds. Only then
+    does needle_core.views run, to raise the ABI's ValueError with its message.
     """
     arr = buf.array
     item = arr.itemsize
     if strides and min(strides) < 0:
-        raise ValueError(f"strides must be non-negative (docs/backends.md §1), got {strides}")
-    return np.ndarray(shape, arr.dtype, arr, offset * item, [s * item for s in strides])
+        check_view(buf.size, shape, strides, offset, _kernel_name())  # raises: negative strides
+    try:
+        return np.ndarray(shape, arr.dtype, arr, offset * item, [s * item for s in strides])
+    except (TypeError, ValueError):
+        check_view(buf.size, shape, strides, offset, _kernel_name())
+        raise
+
+
+def _kernel_name() -> str:
+    """The public kernel on the call stack (error path only: the message names the kernel)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_name.startswith("_"):
+        frame = frame.f_back
+    return frame.f_code.co_name if frame is not None else "cpu_numpy"
 
 
 # -- buffers and strided copies ----------------------------------------------------
@@ -168,21 +183,12 @@ def logsumexp(a: Array, out: Array, reduce_size: int) -> None:
 
 
 # -- fused optimiser updates ------------------------------------------------------------
-def _check_sizes(kernel: str, size: int, **buffers: Array) -> None:
-    """Every buffer holds exactly ``size`` elements (NumPy would broadcast a 1-element
-    one, or update more than ``size`` elements, silently)."""
-    for name, buf in buffers.items():
-        if buf.size != size:
-            raise ValueError(f"{kernel}: expected `{name}` to hold {size} elements (size), got a buffer of {buf.size}")
-
-
-
 # The same ufunc sequence as needle.optim's NDArray fallback (scalars rounded to the
 # buffer's dtype by NumPy, power(., 0.5) rather than sqrt), so a cpu_numpy trajectory
 # is bit-identical with or without these kernels; in place, no NDArray per step.
 @quiet
 def sgd_update(w: Array, g: Array, u: Array, size: int, lr: float, momentum: float, weight_decay: float) -> None:
-    _check_sizes("sgd_update", size, w=w, g=g, u=u)
+    check_sizes("sgd_update", size, w=w, g=g, u=u)
     W, G, U = w.array, g.array, u.array
     if weight_decay:
         G = G + W * weight_decay
@@ -206,7 +212,7 @@ def adam_update(
     weight_decay: float,
     t: int,
 ) -> None:
-    _check_sizes("adam_update", size, w=w, g=g, m=m, v=v)
+    check_sizes("adam_update", size, w=w, g=g, m=m, v=v)
     W, G, M, V = w.array, g.array, m.array, v.array
     if weight_decay:
         G = G + W * weight_decay
