@@ -6,7 +6,7 @@ views and its compact operands here, and simplify views before a launch here.
 Every check raises ``ValueError`` (the one exception type for a view or an operand
 the call cannot use), with the kernel's name, what was given and what was expected.
 
-The cpu backend does the same in C++ (``plan_copy`` in ``csrc/strided.h``): its
+The cpu backend does the same in C++ (``plan_copy`` in needle_backend_cpu/csrc/strided.h): its
 kernels take views without crossing into Python, so it keeps the axis-merging rule
 in C++; the conformance suite checks every backend's views against NumPy.
 
