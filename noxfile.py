@@ -105,8 +105,7 @@ def thirdparty(session: nox.Session) -> None:
 
 @nox.session
 def layering(session: nox.Session) -> None:
-    """needle_core, needle_nn and needle_distributed never import a backend package; backends
-    import only core's ABI modules and never each other."""
+    """The import contracts: core, nn and distributed never import a backend; backends import only core's ABI."""
     session.install("import-linter", "./needle_core", "./needle_nn", "./needle_backend_numpy", "./needle_distributed")
     # the other backends are only read, not run: their sources on the path spare the C++ build
     sources = os.pathsep.join(f"needle_backend_{b}/src" for b in ("cpu", "opencl", "cuda"))
