@@ -1,7 +1,7 @@
 """needle's reference backend in NumPy (device ``cpu_numpy``, alias ``numpy``).
 
 The oracle every other backend is compared with. Its files follow the backend
-skeleton of docs/backends.md: ``plugin`` (the DeviceSpec and hook), ``kernels`` (the
+layout of docs/backends.md §4: ``plugin`` (the DeviceSpec and hook), ``kernels`` (the
 namespace), ``render`` (the elementwise table bound to ufuncs), ``runtime`` (NumPy's
 floating-point error state), ``probe``.
 """
