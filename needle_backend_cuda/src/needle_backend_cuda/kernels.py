@@ -152,39 +152,35 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
 
 
 # -- strided views ----------------------------------------------------------------------
-def _make_compact(rt: CudaRuntime) -> Callable[..., None]:
-    launch32, launch64 = rt.launcher("compact_i32"), rt.launcher("compact_i64")
+def _make_copy(rt: CudaRuntime, kernel: str, view_is_source: bool) -> Callable[..., None]:
+    """``compact`` (the view is the source ``a``) or ``ewise_setitem`` (the view is ``out``)."""
+    launch32, launch64 = rt.launcher(f"{kernel}_i32"), rt.launcher(f"{kernel}_i64")
 
-    def compact(a, out, shape, strides, offset) -> None:
-        n = check_view(a.size, shape, strides, offset, "compact")
-        check_sizes("compact", n, out=out)
+    def copy(a, out, shape, strides, offset) -> None:
+        viewed, whole = (a, {"out": out}) if view_is_source else (out, {"a": a})
+        n = check_view(viewed.size, shape, strides, offset, kernel)
+        check_sizes(kernel, n, **whole)
         if n == 0:
             return
         cshape, cstrides = coalesce(shape, strides)
-        if is_contiguous(cshape, cstrides):
-            rt.dtod(out._ptr, a._ptr + offset * F32, n * F32)
+        if is_contiguous(cshape, cstrides):  # one run of memory: a plain device copy
+            src, dst = (a._ptr + offset * F32, out._ptr) if view_is_source else (a._ptr, out._ptr + offset * F32)
+            rt.dtod(dst, src, n * F32)
             return
         launch = launch32 if n < layout.INT32_LIMIT else launch64
         launch(*rt.grid_1d(n), a._ptr, out._ptr, *layout.pack_layout(cshape, cstrides), offset, n, len(cshape))
 
-    return compact
+    copy.__name__ = kernel
+    return copy
+
+
+def _make_compact(rt: CudaRuntime) -> Callable[..., None]:
+    return _make_copy(rt, "compact", view_is_source=True)
 
 
 def _make_views(rt: CudaRuntime, compact: Callable[..., None]) -> dict[str, Callable[..., None]]:
-    set32, set64 = rt.launcher("ewise_setitem_i32"), rt.launcher("ewise_setitem_i64")
+    ewise_setitem = _make_copy(rt, "ewise_setitem", view_is_source=False)
     fill32, fill64 = rt.launcher("scalar_setitem_i32"), rt.launcher("scalar_setitem_i64")
-
-    def ewise_setitem(a, out, shape, strides, offset) -> None:
-        n = check_view(out.size, shape, strides, offset, "ewise_setitem")
-        check_sizes("ewise_setitem", n, a=a)
-        if n == 0:
-            return
-        cshape, cstrides = coalesce(shape, strides)
-        if is_contiguous(cshape, cstrides):
-            rt.dtod(out._ptr + offset * F32, a._ptr, n * F32)
-            return
-        launch = set32 if n < layout.INT32_LIMIT else set64
-        launch(*rt.grid_1d(n), a._ptr, out._ptr, *layout.pack_layout(cshape, cstrides), offset, n, len(cshape))
 
     def scalar_setitem(size, val, out, shape, strides, offset) -> None:
         n = check_view(out.size, shape, strides, offset, "scalar_setitem")
