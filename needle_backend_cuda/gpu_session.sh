@@ -68,8 +68,7 @@ stage_probe() {
 
 PYTEST=(python -m pytest -q -p no:cacheprovider -o addopts= -rfEs)  # addopts= drops pytest.ini's -m "not slow"
 stage_unit() {
-    NEEDLE_REQUIRE_DEVICES=cuda "${PYTEST[@]}" tests/test_cuda_probe.py tests/test_cuda_sources.py \
-        tests/test_cuda_compile.py tests/test_cuda_kernels.py tests/test_cuda_gpu.py tests/test_cuda_emulator.py
+    NEEDLE_REQUIRE_DEVICES=cuda "${PYTEST[@]}" needle_backend_cuda/tests  # the backend's own tests (test_cuda_*.py)
 }
 stage_suite() { NEEDLE_REQUIRE_DEVICES=cuda "${PYTEST[@]}" --pyargs needle.testing --needle-device cuda; }
 stage_devtests() {
@@ -80,7 +79,7 @@ stage_bench() { python bench/run.py -m cuda -m training -m cnn -o "$OUT/bench.tx
 stage_sanitize() {
     local rc=0 tool
     for tool in memcheck racecheck synccheck; do
-        compute-sanitizer --tool $tool --error-exitcode 9 "${PYTEST[@]}" tests/test_cuda_kernels.py -k gpu || rc=1
+        compute-sanitizer --tool $tool --error-exitcode 9 "${PYTEST[@]}" needle_backend_cuda/tests/test_cuda_kernels.py -k gpu || rc=1
     done
     return $rc
 }

@@ -19,7 +19,6 @@ def _installed(distribution: str) -> bool:
 collect_ignore_glob = [
     pattern
     for pattern, distribution in {
-        "test_cuda_*.py": "needle-backend-cuda",
         "test_opencl_*.py": "needle-backend-opencl",
         "test_cpu_backend_*.py": "needle-backend-cpu",
     }.items()

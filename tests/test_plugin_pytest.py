@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from registry_support import isolated_env, run_module
+from registry_support import isolated_env, run_module, run_python
 
 TESTS = """
 import pytest
@@ -113,3 +113,39 @@ def test_a_required_device_that_is_not_installed_cannot_pass_silently(tmp_path):
     rc, outcomes, out = _pytest(tmp_path, isolated_env(NEEDLE_REQUIRE_DEVICES="opencl"), "-k", "uses_device")
     assert rc == 1 and outcomes["test_uses_device[opencl]"] == "ERROR", out
     assert outcomes["test_uses_device[cpu_numpy]"] == "PASSED"
+
+
+def test_known_failures_are_read_from_the_device_spec_only():
+    """One place: a hooks module's CONFORMANCE_XFAIL (the older spelling) is folded into each
+    DeviceSpec.conformance_xfail it declares (the spec's keys win), with a DeprecationWarning."""
+    proc = run_python(
+        """
+        import types, warnings
+        import needle as ndl
+        import needle_backend_numpy.kernels as k
+        from needle_core.hookspecs import DeviceSpec, hookimpl
+        from needle_core.registry import conformance_xfail
+
+        mod = types.ModuleType("needle_inline_xfail")
+        mod.CONFORMANCE_XFAIL = {"test_a": "module", "test_b": "module"}
+
+        @hookimpl
+        def needle_declare_devices():
+            return [DeviceSpec(name="xf_one", factory=lambda i: k, conformance_xfail={"test_b": "spec"}),
+                    DeviceSpec(name="xf_two", factory=lambda i: k)]
+
+        mod.needle_declare_devices = needle_declare_devices
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ndl.backends.register(mod)
+        print(sorted(conformance_xfail("xf_one").items()))
+        print(sorted(conformance_xfail("xf_two").items()))
+        print(sorted(ndl.backends.STATE.providers["xf_one"][0].spec.conformance_xfail.items()))
+        print([str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)])
+        """,
+        isolated_env(),
+    )
+    one, two, spec, warned = proc.stdout.strip().splitlines()
+    assert one == spec == "[('test_a', 'module'), ('test_b', 'spec')]"
+    assert two == "[('test_a', 'module'), ('test_b', 'module')]"
+    assert "DeviceSpec(conformance_xfail" in warned and "needle_inline_xfail" in warned

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .probe import find_nvcc
-from .sources import all_sources, kernel_names
+from .render import all_sources, kernel_names
 
 DEFAULT_ARCHS: tuple[str, ...] = ("sm_80", "sm_90")
 _WHERE = "PATH, $CUDA_HOME/bin, /usr/local/cuda/bin"

@@ -16,7 +16,7 @@ from . import probe as _probe
 
 def make_device(index: int) -> dict[str, Any]:
     """The kernel namespace of ``cuda:<index>`` (imports pycuda, creates the context)."""
-    from .backend import build_namespace
+    from .kernels import build_namespace
     from .runtime import CudaRuntime
 
     return build_namespace(CudaRuntime(index))

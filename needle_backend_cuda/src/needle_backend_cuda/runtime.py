@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .probe import find_nvcc
-from .sources import module_source
+from .render import module_source
 
 THREADS = 256  # threads per block of the 1-D kernels (NDL_THREADS in prelude.cuh)
 BLOCKS_PER_SM = 32  # grid-stride kernels launch at most this many blocks per SM
@@ -38,7 +38,7 @@ SIGNATURES: dict[str, tuple[str, str]] = {
 
 
 def elementwise_signature(arity: int, is_scalar: bool) -> str:
-    """``prepare`` format of a rendered elementwise kernel (see sources.py)."""
+    """``prepare`` format of a rendered elementwise kernel (see render.py)."""
     if arity == 1:
         return "PPq"
     return "PPqf" if is_scalar else "PPPq"

@@ -53,7 +53,7 @@ def fake_pycuda() -> Iterator[Any]:
 
 def make_namespace(index: int = 0) -> dict[str, Any]:
     """The cuda backend's kernel namespace over the emulator."""
-    from needle_backend_cuda.backend import build_namespace
+    from needle_backend_cuda.kernels import build_namespace
     from needle_backend_cuda.runtime import CudaRuntime
 
     with fake_pycuda():

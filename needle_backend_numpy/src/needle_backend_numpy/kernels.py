@@ -11,12 +11,14 @@ kernel in bounds, no allocation beyond the NumPy call itself.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import numpy as np
-from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
+from needle_core.views import check_sizes, check_view
 
-from .quiet import quiet
+from . import render
+from .runtime import quiet
 
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _FLOAT32 = _DTYPES["float32"]
@@ -52,13 +54,26 @@ def _view(buf: Array, shape: tuple, strides: tuple, offset: int) -> np.ndarray:
 
     ``np.ndarray(buffer=...)`` rather than ``as_strided``: it is ~9x cheaper per
     call and it refuses views that reach outside the buffer, so a bad
-    (shape, strides, offset) raises instead of reading out of bounds.
+    (shape, strides, offset) raises instead of reading out of bounds. Only then
+    does needle_core.views run, to raise the ABI's ValueError with its message.
     """
     arr = buf.array
     item = arr.itemsize
     if strides and min(strides) < 0:
-        raise ValueError(f"strides must be non-negative (docs/backends.md §1), got {strides}")
-    return np.ndarray(shape, arr.dtype, arr, offset * item, [s * item for s in strides])
+        check_view(buf.size, shape, strides, offset, _kernel_name())  # raises: negative strides
+    try:
+        return np.ndarray(shape, arr.dtype, arr, offset * item, [s * item for s in strides])
+    except (TypeError, ValueError):
+        check_view(buf.size, shape, strides, offset, _kernel_name())
+        raise
+
+
+def _kernel_name() -> str:
+    """The public kernel on the call stack (error path only: the message names the kernel)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_name.startswith("_"):
+        frame = frame.f_back
+    return frame.f_code.co_name if frame is not None else "cpu_numpy"
 
 
 # -- buffers and strided copies ----------------------------------------------------
@@ -91,50 +106,10 @@ def scalar_setitem(size: int, val: float, out: Array, shape: tuple, strides: tup
     _view(out, shape, strides, offset)[...] = val
 
 
-# -- the elementwise family, rendered from needle_core.kernels.ELEMENTWISE ------------
-# Rows whose ufunc never raises a floating-point flag (fmax, comparisons, tanh and
-# negation: NaN in gives NaN out quietly) run bare. Every other row (add, mul, div,
-# pow, log, exp, sqrt, sigmoid, and any row added later) can give NaN/inf, which NumPy
-# warns about where C is silent, so it runs with NumPy's warnings muted (quiet.py,
-# ~0.15 us per call). add/mul are muted too: float32 overflow (3e38 * 10) and inf - inf
-# happen in diverging training runs, and a -W error run must then behave as on the
-# compiled backends rather than raise on cpu_numpy only.
-_NEVER_WARNS = frozenset(
-    {"ewise_maximum", "scalar_maximum", "ewise_eq", "scalar_eq", "ewise_ge", "scalar_ge", "ewise_tanh",
-     "ewise_neg", "ewise_relu"}
-)  # fmt: skip
+# -- the elementwise family, rendered from needle_core.kernels.ELEMENTWISE (render.py) --
+globals().update(render.elementwise_kernels())
 
-
-def _render(row: ElementwiseKernel) -> Callable[..., None]:
-    ref = row.numpy
-    if row.arity == 1:
-
-        def unary(a: Array, out: Array) -> None:
-            ref(a.array, out=out.array)
-
-        kernel = unary
-    elif row.is_scalar:
-
-        def scalar(a: Array, val: float, out: Array) -> None:
-            ref(a.array, val, out=out.array)
-
-        kernel = scalar
-    else:
-
-        def binary(a: Array, b: Array, out: Array) -> None:
-            ref(a.array, b.array, out=out.array)
-
-        kernel = binary
-    if row.name not in _NEVER_WARNS:
-        kernel = quiet(kernel)
-    kernel.__name__ = kernel.__qualname__ = row.name
-    kernel.__doc__ = f"out[i] = {row.expr}"
-    return kernel
-
-
-globals().update({row.name: _render(row) for row in ELEMENTWISE})
-
-_STRIDED_ROWS = {row.name: row.numpy for row in ELEMENTWISE if row.arity == 2 and not row.is_scalar}
+_STRIDED_ROWS = render.strided_ufuncs()
 
 
 @quiet  # its rows (add, mul, div, power) can warn
@@ -208,21 +183,12 @@ def logsumexp(a: Array, out: Array, reduce_size: int) -> None:
 
 
 # -- fused optimiser updates ------------------------------------------------------------
-def _check_sizes(kernel: str, size: int, **buffers: Array) -> None:
-    """Every buffer holds exactly ``size`` elements (NumPy would broadcast a 1-element
-    one, or update more than ``size`` elements, silently)."""
-    for name, buf in buffers.items():
-        if buf.size != size:
-            raise ValueError(f"{kernel}: expected `{name}` to hold {size} elements (size), got a buffer of {buf.size}")
-
-
-
 # The same ufunc sequence as needle.optim's NDArray fallback (scalars rounded to the
 # buffer's dtype by NumPy, power(., 0.5) rather than sqrt), so a cpu_numpy trajectory
 # is bit-identical with or without these kernels; in place, no NDArray per step.
 @quiet
 def sgd_update(w: Array, g: Array, u: Array, size: int, lr: float, momentum: float, weight_decay: float) -> None:
-    _check_sizes("sgd_update", size, w=w, g=g, u=u)
+    check_sizes("sgd_update", size, w=w, g=g, u=u)
     W, G, U = w.array, g.array, u.array
     if weight_decay:
         G = G + W * weight_decay
@@ -246,7 +212,7 @@ def adam_update(
     weight_decay: float,
     t: int,
 ) -> None:
-    _check_sizes("adam_update", size, w=w, g=g, m=m, v=v)
+    check_sizes("adam_update", size, w=w, g=g, m=m, v=v)
     W, G, M, V = w.array, g.array, m.array, v.array
     if weight_decay:
         G = G + W * weight_decay

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from needle_core.hookspecs import DeviceSpec, ProbeResult, hookimpl
+from needle_core.hookspecs import DeviceSpec, hookimpl
+
+from .probe import probe
 
 
 def _factory(index: int):
@@ -10,10 +12,6 @@ def _factory(index: int):
     from . import kernels
 
     return kernels
-
-
-def _probe() -> ProbeResult:
-    return ProbeResult(True)  # NumPy is a hard dependency: always runnable
 
 
 @hookimpl
@@ -25,7 +23,7 @@ def needle_declare_devices() -> list[DeviceSpec]:
             priority=0,
             dtypes=("float32", "float64"),
             factory=_factory,
-            probe=_probe,
+            probe=probe,
             install_hint="pip install needle-backend-numpy",
         )
     ]

@@ -18,9 +18,6 @@ import numpy as np
 from ._reload import keep
 from .kernels import DEVICE_ATTRIBUTES, OPTIONAL_KERNELS, PRIMITIVE_KERNELS
 
-# repr of well-known device types in the course's style: cpu(), cuda(), cpu_numpy()
-_COURSE_REPR = {"cpu", "cuda", "cpu_numpy"}
-
 
 class DeviceUnavailableError(RuntimeError, AttributeError):
     """Raised when a disabled device is asked to allocate or compute.
@@ -114,14 +111,14 @@ class Device:
         msg = f"device {str(self)!r} is not available: {why}."
         if self._hint:
             msg += f" {self._hint}"
-        if self.name == "cpu_numpy":
-            return msg
-        return msg + " The NumPy reference device works everywhere: ndl.cpu_numpy()."
+        from .registry.course import reference_suggestion  # the registry imports this module
+
+        return msg + reference_suggestion(self.name)
 
     def __repr__(self) -> str:
-        if self.name in _COURSE_REPR:
-            return f"{self.name}({self.index})" if self.index else f"{self.name}()"
-        return f"device({str(self)!r})"
+        from .registry.course import course_repr  # the registry imports this module
+
+        return course_repr(self.name, self.index) or f"device({str(self)!r})"
 
     def __str__(self) -> str:
         """The name ``ndl.device()`` and ``--device`` take: ``cpu``, ``opencl``, ``cuda:1``.

@@ -1,39 +1,62 @@
 """Every extension point of needle, in one documented module: the backend contract.
 
-A third party extends needle through these, and only these:
+A third party extends needle through these, and only these. docs/backends.md is the
+full contract (kernel signatures, registry behaviour); docs/writing-a-backend.md a
+worked example.
 
 =====================================================================================
 Entry-point groups (declared in the extending package's ``pyproject.toml``)
 =====================================================================================
-- ``needle.backends``: ``name = "package.module"``, the module carrying the hook
-  implementations below (or a plain course-style kernel module). Loaded lazily on
-  the first device lookup, each plugin in isolation (docs/backends.md §6).
-- ``needle.commands``: ``name = "package.module:main"``, a subcommand of
-  ``python -m needle NAME`` (``main(argv: list[str]) -> int``); core registers
-  ``devices``, needle-nn registers ``train``.
-- ``pytest11``: needle-core registers ``needle = "needle.testing.plugin"``, the
-  conformance suite's pytest plugin (``--needle-device``, ``NEEDLE_TEST_DEVICES``).
+:param needle.backends: ``name = "package.module"``, the module carrying the hook
+    implementations below (or a plain course-style kernel module). Loaded lazily on
+    the first device lookup, each plugin in isolation (docs/backends.md §6);
+    ``NEEDLE_PLUGINS`` adds modules by name, ``NEEDLE_BLOCK_PLUGINS`` blocks them.
+:param needle.commands: ``name = "package.module:main"``, a subcommand of
+    ``python -m needle NAME``; ``main(argv: list[str]) -> int``. Core registers
+    ``devices``, needle-nn registers ``train``.
+:param needle.train_hooks: needle-nn's extension of ``needle train``:
+    ``name = "package.module:attach"``, ``attach(args) -> hook | None``
+    (needle-distributed's; the hook's methods: ``needle_nn/cli/hooks.py``).
+:param pytest11: needle-core registers ``needle = "needle.testing.plugin"``, the
+    conformance suite's pytest plugin: the ``needle_device`` fixture,
+    ``--needle-device NAME`` / ``NEEDLE_TEST_DEVICES``, ``NEEDLE_REQUIRE_DEVICES`` and
+    the strict xfails of known failures.
 
 =====================================================================================
 Hooks (implement with ``@hookimpl``; pluggy calls them only while loading)
 =====================================================================================
-- ``needle_declare_devices()``: the device types a plugin provides (``DeviceSpec``).
-- ``needle_contribute_kernels(device_type, index)``: kernels added to or overriding
-  those of a device type, its own or another plugin's (``KernelContribution``).
+:param needle_declare_devices: ``() -> list[DeviceSpec]``, the device types a plugin
+    provides (see the hook's docstring and ``DeviceSpec`` below).
+:param needle_contribute_kernels: ``(device_type, index) -> list[KernelContribution]
+    | None``, kernels added to or overriding those of a device type, its own or
+    another plugin's (see ``KernelContribution``).
 A plugin implements either or both; a kernels-only plugin needs no declaration.
 
 =====================================================================================
 Module attributes the registry reads from a plugin module
 =====================================================================================
-- ``NEEDLE_API_VERSION`` (int, default 1): the registry API version the plugin was
-  built for; a mismatch with ``needle_core.kernels.API_VERSION`` marks it broken.
-- ``CONFORMANCE_XFAIL`` (``{"node id substring": "reason"}``): known conformance
-  failures of every device the module declares; merged with (and overridden by)
-  ``DeviceSpec.conformance_xfail``. This and that field are the only two places to
-  declare known failures (matching rules: docs/backends.md §4).
-- For a plain kernel module without hooks (a course backend module):
-  ``DEVICE_NAME`` (str, default: the module's last name component) and ``DTYPES``
-  (tuple of dtype names, default ``("float32",)``).
+:param NEEDLE_API_VERSION: int, default 1: the registry API version the plugin was
+    built for; a mismatch with ``needle_core.kernels.API_VERSION`` marks it broken.
+:param DEVICE_NAME: a plain kernel module without hooks (a course backend module):
+    the device name, default the module's last name component.
+:param DTYPES: a plain kernel module: the dtype names its buffers hold, default
+    ``("float32",)`` (``DeviceSpec.dtypes``).
+:param CONFORMANCE_XFAIL: a plain kernel module: its known conformance failures,
+    ``{"node id substring": "reason"}`` (``DeviceSpec.conformance_xfail``). Known
+    failures are declared in one place, the device's ``DeviceSpec.conformance_xfail``;
+    a plain module has no spec, so it writes the mapping here. Next to hooks this
+    attribute is the older spelling: it still applies to every device the module
+    declares (the spec's keys win) and warns with a ``DeprecationWarning``.
+    Matching rules: docs/backends.md §4.
+
+=====================================================================================
+Objects a plugin returns (fields documented on each class below)
+=====================================================================================
+``DeviceSpec`` (a device type), ``ProbeResult`` (can it run here, and why not),
+``KernelContribution`` (kernels for a device type); ``hookimpl`` marks the hooks.
+The kernel names and tables a factory or contribution fills in are data in
+``needle_core.kernels``; the host-side view checks backends share are in
+``needle_core.views``.
 """
 
 from __future__ import annotations
@@ -55,7 +78,12 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """Whether a device type can run here; ``reason`` says why not."""
+    """Whether a device type can run here; ``reason`` says why not.
+
+    :param ok: True when the device type can run here.
+    :param reason: why it cannot (shown by ``ndl.devices()`` and in errors).
+    :param hint: what to do about it.
+    """
 
     ok: bool
     reason: str = ""
@@ -91,7 +119,8 @@ class DeviceSpec:
         tiny kernel. Returns ``ProbeResult``, a bool or None (fine), or raises; a
         failure disables that index with the reason.
     :param conformance_xfail: known conformance failures of this device, ``{"node id
-        substring": "reason"}``, run as strict xfails (docs/backends.md §4).
+        substring": "reason"}``, run as strict xfails; the one place to declare them
+        (matching rules: docs/backends.md §4).
     :param describe: ``describe()`` returns extra lines printed under the device's row
         by ``python -m needle devices`` (e.g. every OpenCL platform found).
     """

@@ -1,4 +1,4 @@
-// Shared by every needle CUDA module (sources.py inlines it: SourceModule gets one
+// Shared by every needle CUDA module (render.py inlines it: SourceModule gets one
 // self-contained string, and the compile check compiles the same text).
 //
 // The elementwise table writes exp/log/tanh/pow/fmax/sqrt: CUDA's device math

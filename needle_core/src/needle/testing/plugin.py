@@ -10,9 +10,10 @@ and it imports needle only when such a test is collected.
 - A selected device that cannot run here is skipped with the registry's reason,
   unless ``NEEDLE_REQUIRE_DEVICES`` names it: then its tests fail (CI sets it for
   the devices it provides, so a silent skip cannot pass).
-- Known failures: a backend declares ``CONFORMANCE_XFAIL = {"test id substring":
-  "reason"}`` on its plugin module or ``DeviceSpec(conformance_xfail=...)``; the
-  matching tests are marked strict xfail on that device (an unexpected pass fails).
+- Known failures: a backend declares them in one place,
+  ``DeviceSpec(conformance_xfail={"test id substring": "reason"})`` (a plain kernel
+  module without hooks: ``CONFORMANCE_XFAIL``); the matching tests are marked strict
+  xfail on that device (an unexpected pass fails).
 """
 
 from __future__ import annotations

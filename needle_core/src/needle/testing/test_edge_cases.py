@@ -275,3 +275,20 @@ def test_optimizer_kernels_reject_buffers_of_another_size(needle_device, name):
             kernel(*bufs, 4, 0.1, 0.9, 0.0)
         else:
             kernel(*bufs, 4, 0.1, 0.9, 0.999, 1e-8, 0.0, 1)
+
+
+# -- kernels: a view outside its buffer is a ValueError on every backend (docs/backends.md §1) ------
+@pytest.mark.parametrize("kernel", ["compact", "ewise_setitem", "scalar_setitem", "to_numpy"])
+def test_views_reaching_outside_the_buffer_raise_value_error(needle_device, kernel):
+    buf = to_device(needle_device, np.zeros(10, np.float32))
+    shape, strides, offset = (2, 2), (9, 1), 0  # its last element is 10, one past the end
+    with pytest.raises(ValueError):
+        if kernel == "compact":
+            needle_device.compact(buf, alloc(needle_device, 4), shape, strides, offset)
+        elif kernel == "ewise_setitem":
+            needle_device.ewise_setitem(to_device(needle_device, np.ones(4, np.float32)), buf, shape, strides, offset)
+        elif kernel == "scalar_setitem":
+            needle_device.scalar_setitem(4, 1.0, buf, shape, strides, offset)
+        else:
+            needle_device.to_numpy(buf, shape, strides, offset)
+    np.testing.assert_array_equal(read(needle_device, buf, (10,)), 0.0)  # nothing written

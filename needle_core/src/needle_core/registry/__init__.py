@@ -17,7 +17,9 @@ from typing import Any
 import pluggy
 
 from ..device import Device, DeviceUnavailableError
-from . import loading, records, resolve
+from . import course, loading, records, resolve
+from .course import cpu, cpu_numpy, cuda
+from .course import soft as _soft
 from .errors import BackendError, ExperimentalDeviceWarning, PluginWarning, UnknownDeviceError
 from .naming import canonical, parse
 from .records import BackendRecord
@@ -63,28 +65,6 @@ def device(name: str | Device | None = None) -> Device:
     return found
 
 
-def _soft(name: str) -> Device:
-    found = STATE.soft.get(name)
-    if found is None:
-        found = STATE.soft[name] = resolve.resolve(STATE, name, soft=True)
-    return found
-
-
-def cpu() -> Device:
-    """The compiled CPU device; disabled (``enabled()`` False) if it cannot run here."""
-    return _soft("cpu")
-
-
-def cuda(index: int = 0) -> Device:
-    """The CUDA device ``index``; disabled (``enabled()`` False) if it cannot run here."""
-    return _soft(f"cuda:{index}" if index else "cuda")
-
-
-def cpu_numpy() -> Device:
-    """The NumPy reference device (alias ``numpy``)."""
-    return _soft("cpu_numpy")
-
-
 def default_device() -> Device:
     """``NEEDLE_DEVICE`` if set (an error if unusable), else ``cpu`` if available, else ``cpu_numpy``."""
     env = os.environ.get("NEEDLE_DEVICE") or None
@@ -97,9 +77,7 @@ def default_device() -> Device:
         except (UnknownDeviceError, BackendError, DeviceUnavailableError, ValueError) as exc:
             raise type(exc)(f"NEEDLE_DEVICE={env!r} names a device that cannot be used. {exc}") from exc
     else:
-        chosen = cpu()  # accelerators are never chosen implicitly
-        if not chosen.enabled():
-            chosen = cpu_numpy()
+        chosen = course.implicit_default()  # cpu, else cpu_numpy: never an accelerator
     STATE.default = (env, chosen)
     return chosen
 
@@ -111,8 +89,8 @@ def all_devices() -> list[Device]:
     """
     with STATE.lock:
         loading.load(STATE)
-        others = sorted(set(STATE.providers) - {"cpu", "cuda", "cpu_numpy"})
-    return [cpu(), cuda(), cpu_numpy(), *(_soft(name) for name in others)]
+        others = set(STATE.providers)
+    return course.course_first(others)
 
 
 def devices(verify: bool = False) -> list[BackendRecord]:
@@ -173,7 +151,7 @@ def conformance_xfail(name: str) -> dict[str, str]:
         provider = STATE.built_by.get(canonical(type_name, index), best)
         if provider is None:
             return {}
-        return {**provider.plugin.xfail, **dict(provider.spec.conformance_xfail)}
+        return dict(provider.spec.conformance_xfail)
 
 
 def plugin_manager() -> pluggy.PluginManager:

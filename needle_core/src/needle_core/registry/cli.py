@@ -8,6 +8,7 @@ import warnings
 
 from . import STATE, devices
 from .errors import ExperimentalDeviceWarning, PluginWarning
+from .course import PACKAGES, REFERENCE
 from .hints import install_command
 from .records import BackendRecord
 from .resolve import resolve
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             failed |= result == "FAIL"
             rows.append((record.name, record.status, result, record.provider, _notes(record, failure)))
     if not rows:
-        print(f"no needle backend is installed: {install_command('needle-backend-numpy')} (see docs/backends.md)")
+        print(f"no needle backend is installed: {install_command(PACKAGES[REFERENCE])} (see docs/backends.md)")
         return 1
     widths = [max(len(str(r[i])) for r in (*rows, _COLUMNS)) for i in range(len(_COLUMNS) - 1)]
     for row in (_COLUMNS, *rows):

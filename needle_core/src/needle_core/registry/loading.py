@@ -9,6 +9,7 @@ unregistered and none of its devices are kept); every other plugin keeps working
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import os
@@ -183,11 +184,11 @@ def add(state: RegistryState, module: Any, plugin: Plugin) -> list[Provider]:
     registered = False
     try:
         _check_api(getattr(module, "NEEDLE_API_VERSION", 1), "the plugin module")
-        plugin.xfail = dict(getattr(module, "CONFORMANCE_XFAIL", {}) or {})
         if _has_hooks(module):
             pm.register(module, name=f"needle-{plugin.source}-{plugin.name}")
             registered = True
             specs = [s for result in call_one(state, module, "needle_declare_devices") for s in _as_list(result)]
+            specs = _with_module_xfail(module, specs)
         else:
             specs = [_plain_module_spec(module)]
         plugin.declared = _declared_names(specs)
@@ -271,7 +272,28 @@ def _plain_module_spec(module: Any) -> DeviceSpec:
     default_name = getattr(module, "__name__", type(module).__name__).rsplit(".", 1)[-1].lower()
     name = getattr(module, "DEVICE_NAME", default_name)
     dtypes = tuple(getattr(module, "DTYPES", ("float32",)))
-    return DeviceSpec(name=name, factory=lambda index: module, dtypes=dtypes)
+    xfail = dict(getattr(module, "CONFORMANCE_XFAIL", {}) or {})  # the spec field, spelled as a module attribute
+    return DeviceSpec(name=name, factory=lambda index: module, dtypes=dtypes, conformance_xfail=xfail)
+
+
+def _with_module_xfail(module: Any, specs: list[Any]) -> list[Any]:
+    """A hooks plugin's module-level ``CONFORMANCE_XFAIL`` (the older spelling) folded into
+    each of its specs, the spec's own keys winning: known failures are then read from one
+    place, ``DeviceSpec.conformance_xfail``."""
+    xfail = dict(getattr(module, "CONFORMANCE_XFAIL", {}) or {})
+    if not xfail:
+        return specs
+    warnings.warn(
+        f"needle: {getattr(module, '__name__', module)} declares CONFORMANCE_XFAIL next to its hooks; declare "
+        "known failures on the device instead, DeviceSpec(conformance_xfail={...}) (needle_core/hookspecs.py)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return [
+        dataclasses.replace(s, conformance_xfail={**xfail, **dict(s.conformance_xfail)})
+        if dataclasses.is_dataclass(s) and hasattr(s, "conformance_xfail") else s
+        for s in specs
+    ]
 
 
 def module_from(target: Any) -> tuple[Any, str]:

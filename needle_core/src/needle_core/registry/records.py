@@ -10,6 +10,7 @@ from .._reload import keep
 from ..hookspecs import ProbeResult
 from .errors import PluginWarning
 from .naming import canonical
+from .course import PACKAGES, REFERENCE
 from .hints import install_command
 from .state import Plugin, Provider, RegistryState, short_error
 
@@ -181,7 +182,7 @@ def _record(
 def installed_text(state: RegistryState) -> str:
     """The list every lookup error ends with: each backend, its status and why."""
     lines = [f"  {r}" + (f"; {r.hint}" if r.hint and not r.usable else "") for r in records(state)]
-    none = f"  (none: {install_command('needle-backend-numpy')})"
+    none = f"  (none: {install_command(PACKAGES[REFERENCE])})"
     text = "installed backends:\n" + ("\n".join(lines) if lines else none)
     if state.blocked:
         text += "\nblocked by NEEDLE_BLOCK_PLUGINS: " + ", ".join(state.blocked)

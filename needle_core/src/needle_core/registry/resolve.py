@@ -6,7 +6,7 @@ import warnings
 
 from ..device import Device, DeviceUnavailableError
 from .errors import BackendError, ExperimentalDeviceWarning, UnknownDeviceError
-from .hints import install_command
+from .course import PACKAGES, install_fix
 from .loading import gather_contributions, load
 from .naming import canonical, parse, suggest
 from .records import AVAILABLE, BROKEN, EXPERIMENTAL, candidates, installed_text, status_of
@@ -14,13 +14,6 @@ from .state import Plugin, Provider, RegistryState, short_error
 from .table import build_table, missing_primitives, namespace_table
 
 _USABLE = (AVAILABLE, EXPERIMENTAL)
-# Well-known types: what to install when cpu()/cuda()/cpu_numpy() find no backend.
-_PACKAGE = {
-    "cpu": "needle-backend-cpu",
-    "cuda": "needle-backend-cuda",
-    "cpu_numpy": "needle-backend-numpy",
-    "opencl": "needle-backend-opencl",
-}
 
 
 def resolve(state: RegistryState, name: str, *, soft: bool) -> Device:
@@ -36,10 +29,7 @@ def resolve(state: RegistryState, name: str, *, soft: bool) -> Device:
                 broken = broken_plugin_for(state, type_name)
                 if broken is not None:
                     return _disabled(state, type_name, index, f"its plugin is broken: {broken.error}", "")
-                package = _PACKAGE.get(type_name)
-                fix = (f"Install it: {install_command(package)}." if package
-                       else f"Install the backend package that provides {type_name!r}.")
-                return _disabled(state, type_name, index, "its backend is not installed", fix)
+                return _disabled(state, type_name, index, "its backend is not installed", install_fix(type_name))
             raise _not_found(state, name, type_name)
         failures: list[tuple[str, str, str]] = []
         for provider in providers:
@@ -169,9 +159,9 @@ def _not_found(state: RegistryState, name: str, type_name: str) -> Exception:
             + (f" (pip uninstall {plugin.distribution})" if plugin.distribution else "")
             + f", or block it: NEEDLE_BLOCK_PLUGINS={plugin.name}.\n{installed_text(state)}"
         )
-    known = [*state.providers, *state.aliases, *_PACKAGE]  # well-known names help typos too
+    known = [*state.providers, *state.aliases, *PACKAGES]  # well-known names help typos too
     blocked = f" Its plugin is blocked by NEEDLE_BLOCK_PLUGINS={type_name}." if type_name in state.blocked else ""
-    install = f" Install it: {install_command(_PACKAGE[type_name])}." if type_name in _PACKAGE and not blocked else ""
+    install = f" {install_fix(type_name)}" if type_name in PACKAGES and not blocked else ""
     hint = install or suggest(type_name, known)
     return UnknownDeviceError(
         f"unknown device {name!r}: no installed backend provides {type_name!r}.{hint}{blocked}"

@@ -39,7 +39,6 @@ class Plugin:
     distribution: str | None = None
     version: str | None = None
     error: str = ""  # non-empty: broken (the short error)
-    xfail: dict[str, str] = field(default_factory=dict)  # module-level CONFORMANCE_XFAIL
     declared: tuple[str, ...] = ()  # device names it tried to declare (kept when it broke)
 
     def would_provide(self, type_name: str) -> bool:

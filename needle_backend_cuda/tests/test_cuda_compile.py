@@ -11,7 +11,7 @@ pytest.importorskip("needle_backend_cuda", reason="needle-backend-cuda is not in
 
 from needle_backend_cuda.probe import find_nvcc  # noqa: E402
 
-from needle_backend_cuda import compile_check, sources  # noqa: E402
+from needle_backend_cuda import compile_check, render  # noqa: E402
 
 NVCC = find_nvcc()
 pytestmark = [
@@ -27,12 +27,12 @@ def results(tmp_path_factory):
 
 
 @pytest.mark.parametrize("arch", compile_check.DEFAULT_ARCHS)
-@pytest.mark.parametrize("module", sorted(sources.MODULES))
+@pytest.mark.parametrize("module", sorted(render.MODULES))
 def test_module_compiles(results, module, arch):
     result = results[(module, arch)]
     assert result.ok, result.message
     ptx = result.ptx.read_text()
-    for kernel in sources.kernel_names(sources.module_source(module)):
+    for kernel in render.kernel_names(render.module_source(module)):
         assert f".entry {kernel}(" in ptx
 
 
@@ -53,21 +53,21 @@ def test_double_precision_is_rejected(tmp_path):
 def test_main_exit_status(tmp_path, capsys):
     assert compile_check.main(["--arch", "sm_80", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert f"{len(sources.MODULES)} passed, 0 failed" in out
-    assert sorted(p.name for p in tmp_path.glob("*.cu")) == sorted(f"{m}.cu" for m in sources.MODULES)
+    assert f"{len(render.MODULES)} passed, 0 failed" in out
+    assert sorted(p.name for p in tmp_path.glob("*.cu")) == sorted(f"{m}.cu" for m in render.MODULES)
 
 
 # Every needle kernel launches 256-thread blocks (runtime.THREADS, 16x16 for
 # sgemm_tiled16): a block fits an SM's 64K registers whenever a thread uses <= 255,
 # and static shared memory must stay within 48 KiB. Spills mean local-memory traffic
 # in a hot loop: none is expected, so a change that adds some shows up here.
-@pytest.mark.parametrize("module", sorted(sources.MODULES))
+@pytest.mark.parametrize("module", sorted(render.MODULES))
 def test_kernels_fit_an_sm_without_spills(tmp_path, module):
     from needle_backend_cuda import runtime
 
     cu = compile_check.write_sources(tmp_path)[module]
     used = compile_check.resources(NVCC, cu, "sm_90")
-    assert sorted(k.kernel for k in used) == sorted(sources.kernel_names(cu.read_text()))
+    assert sorted(k.kernel for k in used) == sorted(render.kernel_names(cu.read_text()))
     for k in used:
         assert k.registers * runtime.THREADS <= 65536, k
         assert k.shared_bytes <= 48 * 1024, k

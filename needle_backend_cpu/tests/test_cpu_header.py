@@ -15,7 +15,7 @@ import pytest
 
 from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
 TOOL = ROOT / "needle_backend_cpu" / "tools" / "gen_header.py"
 HEADER = ROOT / "needle_backend_cpu" / "csrc" / "elementwise_table.h"
 

@@ -137,7 +137,7 @@ def test_device_spec_declares_cuda():
 def test_plugin_import_does_not_import_pycuda():
     code = (
         "import sys, needle as ndl\n"
-        "import needle_backend_cuda.plugin, needle_backend_cuda.sources, needle_backend_cuda.compile_check\n"
+        "import needle_backend_cuda.plugin, needle_backend_cuda.render, needle_backend_cuda.compile_check\n"
         "ndl.cuda().enabled(); ndl.devices()\n"
         "loaded = sorted(m for m in sys.modules if m == 'pycuda' or m.startswith('pycuda.'))\n"
         "assert not loaded, loaded\n"

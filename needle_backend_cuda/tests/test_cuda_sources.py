@@ -17,7 +17,7 @@ pytest.importorskip("needle_backend_cuda", reason="needle-backend-cuda is not in
 from needle_backend_cuda.runtime import SIGNATURES, elementwise_signature  # noqa: E402
 from needle_core.kernels import ELEMENTWISE, ElementwiseKernel  # noqa: E402
 
-from needle_backend_cuda import layout, sources  # noqa: E402
+from needle_backend_cuda import layout, render  # noqa: E402
 
 pytestmark = pytest.mark.absent_device
 
@@ -38,8 +38,8 @@ def _param_format(source: str, kernel: str) -> str:
 
 
 def test_every_table_row_is_rendered_as_a_kernel():
-    src = sources.module_source("elementwise")
-    names = sources.kernel_names(src)
+    src = render.module_source("elementwise")
+    names = render.kernel_names(src)
     assert names == ["fill", *(k.name for k in ELEMENTWISE)]
     for k in ELEMENTWISE:
         assert f"return ({k.expr});" in src
@@ -47,22 +47,22 @@ def test_every_table_row_is_rendered_as_a_kernel():
 
 def test_a_new_row_is_one_line_of_table():
     row = ElementwiseKernel("ewise_softplus", 1, "log(1.0f + exp(a))", np.logaddexp, False)
-    src = sources.render_elementwise((row,))
-    assert sources.kernel_names(src) == ["fill", "ewise_softplus"]
+    src = render.render_elementwise((row,))
+    assert render.kernel_names(src) == ["fill", "ewise_softplus"]
     assert "return (log(1.0f + exp(a)));" in src
 
 
 @pytest.mark.parametrize("row", ELEMENTWISE, ids=lambda k: k.name)
 def test_elementwise_parameters_match_the_packing(row):
-    src = sources.module_source("elementwise")
+    src = render.module_source("elementwise")
     assert _param_format(src, row.name) == elementwise_signature(row.arity, row.is_scalar)
 
 
 @pytest.mark.parametrize("kernel", sorted(SIGNATURES))
 def test_kernel_parameters_match_the_packing(kernel):
     module, fmt = SIGNATURES[kernel]
-    src = sources.module_source(module)
-    assert kernel in sources.kernel_names(src)
+    src = render.module_source(module)
+    assert kernel in render.kernel_names(src)
     assert _param_format(src, kernel) == fmt
 
 
@@ -76,63 +76,17 @@ def test_packed_arguments_need_no_padding(kernel):
 
 
 def test_modules_are_self_contained():
-    for name, src in sources.all_sources().items():
+    for name, src in render.all_sources().items():
         assert "#include" not in src, f"{name}: SourceModule gets one string; inline headers instead"
         assert src.count("struct NdlLayout {") == 1
 
 
 def test_unknown_module_is_a_clear_error():
     with pytest.raises(KeyError, match="expected one of"):
-        sources.module_source("nope")
+        render.module_source("nope")
 
 
-# -- host-side view simplification -------------------------------------------------
-def _offsets(shape, strides, offset):
-    """Element offsets of a view in row-major order, by brute force."""
-    idx = np.indices(shape).reshape(len(shape), -1) if shape else np.zeros((0, 1), dtype=int)
-    return offset + (np.asarray(strides, dtype=np.int64)[:, None] * idx).sum(axis=0)
-
-
-def _random_view(rng):
-    ndim = int(rng.integers(1, 6))
-    base = [int(rng.integers(1, 5)) for _ in range(ndim)]
-    arr = np.arange(int(np.prod(base)) * 8).reshape([*base[:-1], base[-1] * 8])
-    view = arr
-    if rng.random() < 0.5:
-        view = view.transpose(rng.permutation(ndim))
-    slices = tuple(slice(int(rng.integers(0, 2)), None, int(rng.integers(1, 3))) for _ in range(view.ndim))
-    view = view[slices]
-    if rng.random() < 0.3:
-        view = np.broadcast_to(view[:1], (3, *view.shape[1:]))
-    strides = tuple(s // view.itemsize for s in view.strides)
-    offset = (view.__array_interface__["data"][0] - arr.__array_interface__["data"][0]) // arr.itemsize
-    return arr, view, strides, offset
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_coalesce_keeps_the_elements_and_their_order(seed):
-    rng = np.random.default_rng(seed)
-    arr, view, strides, offset = _random_view(rng)
-    cshape, cstrides = layout.coalesce(view.shape, strides)
-    assert len(cshape) <= view.ndim
-    np.testing.assert_array_equal(arr.reshape(-1)[_offsets(cshape, cstrides, offset)], view.reshape(-1))
-    assert layout.span(view.shape, strides, offset) == layout.span(cshape, cstrides, offset)
-
-
-def test_coalesce_merges_contiguous_and_drops_unit_axes():
-    assert layout.coalesce((2, 3, 4), (12, 4, 1)) == ([24], [1])
-    assert layout.is_contiguous(*layout.coalesce((1, 5, 1), (99, 1, 7)))
-    assert layout.coalesce((4, 3), (1, 4)) == ([4, 3], [1, 4])  # transposed: nothing to merge
-    assert layout.coalesce((), ()) == ([], [])
-
-
-def test_check_view_rejects_views_outside_the_buffer():
-    assert layout.check_view(12, (3, 4), (4, 1), 0, "t") == 12
-    with pytest.raises(IndexError, match="reaches elements 1..12 of a buffer of 12"):
-        layout.check_view(12, (3, 4), (4, 1), 1, "t")
-    assert layout.check_view(0, (0, 4), (4, 1), 5, "t") == 0  # empty views touch nothing
-
-
+# -- host-side view packing (the view math itself: needle_core.views, tests/test_views.py) --
 def test_pack_layout_pads_to_max_dims_and_rejects_more():
     assert layout.pack_layout([3, 4], [4, 1]) == [3, 4, 0, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0]
     with pytest.raises(ValueError, match="at most 8"):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
+from needle_core.views import check_sizes, check_view, coalesce, is_contiguous
 
 from . import layout
 from .runtime import CudaRuntime, elementwise_signature
@@ -54,13 +55,6 @@ def layout_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(out))
 
 
-def _need(buf: Any, n: int, what: str) -> None:
-    """Operands hold exactly the elements the call names (docs/backends.md §1): a
-    larger buffer is as wrong as a smaller one (a caller mixing up sizes)."""
-    if buf.size != n:
-        raise ValueError(f"{what}: buffer has {buf.size} elements, the kernel needs exactly {n}")
-
-
 def _dims_fit(what: str, **dims: int) -> None:
     """The GEMM/im2col kernels take matrix dimensions as 32-bit ints (their flat
     indices are 64-bit): refuse a dimension they cannot represent."""
@@ -84,12 +78,12 @@ def build_namespace(rt: CudaRuntime) -> dict[str, Any]:
 
     def to_numpy(a: CudaBuffer, shape, strides, offset) -> np.ndarray:
         shape = tuple(int(s) for s in shape)
-        n = layout.check_view(a.size, shape, strides, offset, "to_numpy")
+        n = check_view(a.size, shape, strides, offset, "to_numpy")
         host = np.empty(shape, dtype=np.float32)
         if n == 0:
             return host
-        cshape, cstrides = layout.coalesce(shape, strides)
-        if layout.is_contiguous(cshape, cstrides):
+        cshape, cstrides = coalesce(shape, strides)
+        if is_contiguous(cshape, cstrides):
             rt.dtoh(host, a._ptr + offset * F32)
         else:
             tmp = Array(n)
@@ -132,7 +126,7 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
         def unary(a, out):
             n = out.size
             if a.size != n:
-                _need(a, n, name)
+                check_sizes(name, n, a=a)
             if n:
                 launch(*grid_1d((n + 3) >> 2), a._ptr, out._ptr, n)
         unary.__name__ = name
@@ -141,7 +135,7 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
         def scalar(a, val, out):
             n = out.size
             if a.size != n:
-                _need(a, n, name)
+                check_sizes(name, n, a=a)
             if n:
                 launch(*grid_1d((n + 3) >> 2), a._ptr, out._ptr, n, float(val))
         scalar.__name__ = name
@@ -150,8 +144,7 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
     def binary(a, b, out):
         n = out.size
         if a.size != n or b.size != n:
-            _need(a, n, name)
-            _need(b, n, name)
+            check_sizes(name, n, a=a, b=b)
         if n:
             launch(*grid_1d((n + 3) >> 2), a._ptr, b._ptr, out._ptr, n)
     binary.__name__ = name
@@ -159,47 +152,43 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
 
 
 # -- strided views ----------------------------------------------------------------------
-def _make_compact(rt: CudaRuntime) -> Callable[..., None]:
-    launch32, launch64 = rt.launcher("compact_i32"), rt.launcher("compact_i64")
+def _make_copy(rt: CudaRuntime, kernel: str, view_is_source: bool) -> Callable[..., None]:
+    """``compact`` (the view is the source ``a``) or ``ewise_setitem`` (the view is ``out``)."""
+    launch32, launch64 = rt.launcher(f"{kernel}_i32"), rt.launcher(f"{kernel}_i64")
 
-    def compact(a, out, shape, strides, offset) -> None:
-        n = layout.check_view(a.size, shape, strides, offset, "compact")
-        _need(out, n, "compact (out)")
+    def copy(a, out, shape, strides, offset) -> None:
+        viewed, whole = (a, {"out": out}) if view_is_source else (out, {"a": a})
+        n = check_view(viewed.size, shape, strides, offset, kernel)
+        check_sizes(kernel, n, **whole)
         if n == 0:
             return
-        cshape, cstrides = layout.coalesce(shape, strides)
-        if layout.is_contiguous(cshape, cstrides):
-            rt.dtod(out._ptr, a._ptr + offset * F32, n * F32)
+        cshape, cstrides = coalesce(shape, strides)
+        if is_contiguous(cshape, cstrides):  # one run of memory: a plain device copy
+            src, dst = (a._ptr + offset * F32, out._ptr) if view_is_source else (a._ptr, out._ptr + offset * F32)
+            rt.dtod(dst, src, n * F32)
             return
         launch = launch32 if n < layout.INT32_LIMIT else launch64
         launch(*rt.grid_1d(n), a._ptr, out._ptr, *layout.pack_layout(cshape, cstrides), offset, n, len(cshape))
 
-    return compact
+    copy.__name__ = kernel
+    return copy
+
+
+def _make_compact(rt: CudaRuntime) -> Callable[..., None]:
+    return _make_copy(rt, "compact", view_is_source=True)
 
 
 def _make_views(rt: CudaRuntime, compact: Callable[..., None]) -> dict[str, Callable[..., None]]:
-    set32, set64 = rt.launcher("ewise_setitem_i32"), rt.launcher("ewise_setitem_i64")
+    ewise_setitem = _make_copy(rt, "ewise_setitem", view_is_source=False)
     fill32, fill64 = rt.launcher("scalar_setitem_i32"), rt.launcher("scalar_setitem_i64")
 
-    def ewise_setitem(a, out, shape, strides, offset) -> None:
-        n = layout.check_view(out.size, shape, strides, offset, "ewise_setitem")
-        _need(a, n, "ewise_setitem (source)")
-        if n == 0:
-            return
-        cshape, cstrides = layout.coalesce(shape, strides)
-        if layout.is_contiguous(cshape, cstrides):
-            rt.dtod(out._ptr + offset * F32, a._ptr, n * F32)
-            return
-        launch = set32 if n < layout.INT32_LIMIT else set64
-        launch(*rt.grid_1d(n), a._ptr, out._ptr, *layout.pack_layout(cshape, cstrides), offset, n, len(cshape))
-
     def scalar_setitem(size, val, out, shape, strides, offset) -> None:
-        n = layout.check_view(out.size, shape, strides, offset, "scalar_setitem")
+        n = check_view(out.size, shape, strides, offset, "scalar_setitem")
         if n != size:
             raise ValueError(f"scalar_setitem: size {size} does not match prod(shape) = {n} for shape {tuple(shape)}")
         if n == 0:
             return
-        cshape, cstrides = layout.coalesce(shape, strides)
+        cshape, cstrides = coalesce(shape, strides)
         launch = fill32 if n < layout.INT32_LIMIT else fill64
         launch(*rt.grid_1d(n), out._ptr, *layout.pack_layout(cshape, cstrides), offset, n, len(cshape), float(val))
 
@@ -224,7 +213,7 @@ def _make_reductions(rt: CudaRuntime, Array: type, compact_into: Callable[..., N
 
         def reduce(a, out, reduce_size) -> None:
             rows, size = out.size, int(reduce_size)
-            _need(a, rows * size, prefix)
+            check_sizes(prefix, rows * size, a=a)
             if rows == 0:
                 return
             if size == 0:  # an empty block: the reduction's identity
@@ -257,9 +246,9 @@ def _make_reductions(rt: CudaRuntime, Array: type, compact_into: Callable[..., N
             shape, strides, k = tuple(int(s) for s in shape), tuple(int(t) for t in strides), int(reduce_ndim)
             if not 1 <= k <= len(shape):
                 raise ValueError(f"{name}: reduce_ndim must be in 1..{len(shape)} for shape {shape}, got {k}")
-            layout.check_view(a.size, shape, strides, offset, name)
+            check_view(a.size, shape, strides, offset, name)
             rows, size = prod(shape[:-k]), prod(shape[-k:])
-            _need(out, rows, f"{name} (out)")
+            check_sizes(name, rows, out=out)
             if rows == 0:
                 return
             repeats = prod(n for n, s in zip(shape[-k:], strides[-k:], strict=True) if s == 0 and n > 1)
@@ -295,8 +284,8 @@ def _make_reductions(rt: CudaRuntime, Array: type, compact_into: Callable[..., N
                 compact_into(a, tmp, shape, strides, offset)
                 contiguous(tmp, out, size)
                 return
-            kshape, kstrides = layout.coalesce(shape[:-k], strides[:-k])
-            rshape, rstrides = layout.coalesce(shape[-k:], strides[-k:])
+            kshape, kstrides = coalesce(shape[:-k], strides[:-k])
+            rshape, rstrides = coalesce(shape[-k:], strides[-k:])
             launch = v32 if rows * size < layout.INT32_LIMIT and offset < layout.INT32_LIMIT else v64
             launch(*rt.grid_1d(rows), a._ptr, out._ptr, *layout.pack_layout(kshape, kstrides),
                    *layout.pack_layout(rshape, rstrides), offset, rows, size, len(kshape), len(rshape))
@@ -351,17 +340,17 @@ def _make_matmuls(rt: CudaRuntime, Array: type) -> dict[str, Callable[..., None]
     def matmul(a, b, out, m, n, p) -> None:
         m, n, p = int(m), int(n), int(p)
         _dims_fit("matmul", m=m, n=n, p=p)
-        _need(a, m * n, "matmul (a)")
-        _need(b, n * p, "matmul (b)")
-        _need(out, m * p, "matmul (out)")
+        check_sizes("matmul", m * n, a=a)
+        check_sizes("matmul", n * p, b=b)
+        check_sizes("matmul", m * p, out=out)
         gemm(a._ptr, b._ptr, out._ptr, 1, m, n, p)
 
     def batched_matmul(a, b, out, batch, m, n, p) -> None:
         batch, m, n, p = int(batch), int(m), int(n), int(p)
         _dims_fit("batched_matmul", m=m, n=n, p=p)
-        _need(a, batch * m * n, "batched_matmul (a)")
-        _need(b, batch * n * p, "batched_matmul (b)")
-        _need(out, batch * m * p, "batched_matmul (out)")
+        check_sizes("batched_matmul", batch * m * n, a=a)
+        check_sizes("batched_matmul", batch * n * p, b=b)
+        check_sizes("batched_matmul", batch * m * p, out=out)
         gemm(a._ptr, b._ptr, out._ptr, batch, m, n, p)
 
     def conv2d_nhwc(a, w, out, shape_a, shape_w, stride) -> None:
@@ -378,9 +367,9 @@ def _make_matmuls(rt: CudaRuntime, Array: type) -> dict[str, Callable[..., None]
             )
         Ho, Wo = (H - K) // stride + 1, (W - K) // stride + 1
         _dims_fit("conv2d_nhwc", H=H, W=W, C=C, C_out=C_out, stride=stride, rows=N * Ho * Wo, cols=K * K * C)
-        _need(a, N * H * W * C, "conv2d_nhwc (a)")
-        _need(w, K * K * C * C_out, "conv2d_nhwc (w)")
-        _need(out, N * Ho * Wo * C_out, "conv2d_nhwc (out)")
+        check_sizes("conv2d_nhwc", N * H * W * C, a=a)
+        check_sizes("conv2d_nhwc", K * K * C * C_out, w=w)
+        check_sizes("conv2d_nhwc", N * Ho * Wo * C_out, out=out)
         rows, cols = N * Ho * Wo, K * K * C
         if rows == 0 or C_out == 0:
             return
@@ -398,15 +387,13 @@ def _make_optim(rt: CudaRuntime) -> dict[str, Callable[..., None]]:
 
     def sgd_update(w, g, u, size, lr, momentum, weight_decay) -> None:
         n = int(size)
-        for buf, what in ((w, "w"), (g, "g"), (u, "u")):
-            _need(buf, n, f"sgd_update ({what})")
+        check_sizes("sgd_update", n, w=w, g=g, u=u)
         if n:
             sgd(*rt.grid_1d(n), w._ptr, g._ptr, u._ptr, n, float(lr), float(momentum), float(weight_decay))
 
     def adam_update(w, g, m, v, size, lr, beta1, beta2, eps, weight_decay, t) -> None:
         n = int(size)
-        for buf, what in ((w, "w"), (g, "g"), (m, "m"), (v, "v")):
-            _need(buf, n, f"adam_update ({what})")
+        check_sizes("adam_update", n, w=w, g=g, m=m, v=v)
         if n:
             bias1, bias2 = 1.0 - float(beta1) ** t, 1.0 - float(beta2) ** t  # in float64 on the host
             adam(*rt.grid_1d(n), w._ptr, g._ptr, m._ptr, v._ptr, n,

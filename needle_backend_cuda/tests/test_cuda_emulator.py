@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-FAKE_DIR = Path(__file__).resolve().parents[1] / "needle_backend_cuda" / "tests" / "fakecuda"
+FAKE_DIR = Path(__file__).resolve().parent / "fakecuda"
 pytestmark = pytest.mark.absent_device
 
 if not (FAKE_DIR / "needle_cuda_emulated.py").exists():

@@ -1,4 +1,6 @@
-"""Silence NumPy's floating-point warnings inside kernels, at the lowest per-call cost.
+"""The cpu_numpy runtime: its only state is NumPy's floating-point error state.
+
+Silence NumPy's floating-point warnings inside kernels, at the lowest per-call cost.
 
 The compiled backends produce NaN/inf for ``log(-1)``, ``(-2) ** 0.5``, ``1 / 0`` or
 ``exp(1000)`` silently, as C does; NumPy would warn (``RuntimeWarning: invalid value
