@@ -1,7 +1,8 @@
 """The header generator's old path: runs ``src/needle_backend_cpu/render.py``.
 
 pip builds the extension in an isolated environment that cannot import needle-core,
-so the table is rendered (by ``src/needle_backend_cpu/render.py``, which this old path runs), committed as ``csrc/elementwise_table.h``, and a test
+so the table is rendered (by ``src/needle_backend_cpu/render.py``, which this old
+path runs), committed as ``csrc/elementwise_table.h``, and a test
 (needle_backend_cpu/tests/test_cpu_header.py) checks it still matches the table.
 
     python needle_backend_cpu/tools/gen_header.py          # rewrite the header
