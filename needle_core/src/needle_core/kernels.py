@@ -123,6 +123,8 @@ OPTIONAL_KERNELS: tuple[str, ...] = (
     "reduce_max_view",
     "logsumexp",
     "conv2d_nhwc",
+    "conv2d_nhwc_grad_input",
+    "conv2d_nhwc_grad_weight",
     "lstm_cell",
     "lstm_cell_backward",
     "take_rows",
