@@ -92,7 +92,7 @@ void conv2d_nhwc(const Array& a, const Array& w, Array& out, const Shape& sa, co
   if (rows == 0 || Co == 0) return;
   if (KH == 1 && KW == 1 && stride == 1) return sgemm(rows, C, Co, a.ptr, C, w.ptr, Co, out.ptr, Co);
 
-  const ConvDims d{N, H, W, C, KH, KW, Co, stride, 0, Ho, Wo};
+  const ConvDims d{N, H, W, C, KH, KW, Co, stride, 0, 0, Ho, Wo};
   if (Co <= 8 || (Co <= 16 && kdim >= 2048)) {  // few outputs, or few outputs per long window
     std::vector<float> wt(Co * kdim);  // (K, K, C, Co) -> (Co, K*K*C)
     for (int64_t k2 = 0; k2 < kdim; ++k2)
