@@ -77,3 +77,35 @@ def test_conv_grad_matches_reference_and_ignores_thread_count(name, case):
     np.testing.assert_allclose(results[0], want, rtol=1e-4, atol=scale * 4)
     for other in results[1:]:
         np.testing.assert_array_equal(other, results[0])
+
+
+def test_backward_skips_the_adjoint_of_an_input_without_grad():
+    """A first conv's images need no adjoint: its input-gradient kernel must not run."""
+    import needle as ndl
+
+    dev = ndl.cpu()
+    calls = {"conv2d_nhwc_grad_input": 0, "conv2d_nhwc_grad_weight": 0}
+    saved = {name: dev.__dict__[name] for name in calls}
+
+    def counting(name):
+        def kernel(*args):
+            calls[name] += 1
+            return saved[name](*args)
+
+        return kernel
+
+    rng = np.random.default_rng(0)
+    try:
+        for name in calls:
+            dev.__dict__[name] = counting(name)
+        x = ndl.Tensor(rng.standard_normal((2, 6, 6, 3)), device=dev, requires_grad=False)
+        w = ndl.Tensor(rng.standard_normal((3, 3, 3, 4)), device=dev, requires_grad=True)
+        ndl.ops.conv(x, w, stride=1, padding=1).sum().backward()
+        assert calls == {"conv2d_nhwc_grad_input": 0, "conv2d_nhwc_grad_weight": 1}
+        x2 = ndl.Tensor(x.numpy(), device=dev, requires_grad=True)
+        ndl.ops.conv(x2, w, stride=1, padding=1).sum().backward()
+        assert calls == {"conv2d_nhwc_grad_input": 1, "conv2d_nhwc_grad_weight": 2}
+        want = np_conv_nhwc_grad_input(np.ones((2, 6, 6, 4), np.float32), w.numpy(), 1, 1, (6, 6))
+        np.testing.assert_allclose(x2.grad.numpy(), want, rtol=1e-5, atol=1e-5)
+    finally:
+        dev.__dict__.update(saved)

@@ -53,13 +53,16 @@ class Conv(TensorOp):
                 a, b = nd.promote(a, b)
         return nd.conv2d_nhwc(a, b, stride=self.stride, padding=p)
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, w = node.inputs
         n, h, wd, c_in = a.shape
         k, c_out = w.shape[0], w.shape[3]
         s, p = self.stride, self.padding
-        grad_w = ConvGradWeight(k, s, p)(a, out_grad)
-        if a.device.conv2d_nhwc_grad_input is not None:
+        # an input without requires_grad (a first layer's images) gets None: its GEMM is skipped
+        grad_w = ConvGradWeight(k, s, p)(a, out_grad) if w.requires_grad else None
+        if not a.requires_grad:
+            grad_a = None
+        elif a.device.conv2d_nhwc_grad_input is not None:
             grad_a = ConvGradInput(s, p, (h, wd))(out_grad, w)
         elif a.device.conv2d_nhwc is not None and s == 1:
             grad_a = _full_correlation(out_grad, w, k, p)
@@ -84,10 +87,10 @@ class ConvGradInput(TensorOp):
     def compute(self, g: NDArray, w: NDArray) -> NDArray:
         return nd.conv2d_nhwc_grad_input(g, w, self.stride, self.padding, self.size)
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         g, w = node.inputs
-        return (Conv(self.stride, self.padding)(out_grad, w),
-                ConvGradWeight(w.shape[0], self.stride, self.padding)(out_grad, g))
+        return (Conv(self.stride, self.padding)(out_grad, w) if g.requires_grad else None,
+                ConvGradWeight(w.shape[0], self.stride, self.padding)(out_grad, g) if w.requires_grad else None)
 
 
 class ConvGradWeight(TensorOp):
@@ -100,11 +103,11 @@ class ConvGradWeight(TensorOp):
     def compute(self, x: NDArray, g: NDArray) -> NDArray:
         return nd.conv2d_nhwc_grad_weight(x, g, self.kernel, self.stride, self.padding)
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, g = node.inputs
         size = (x.shape[1], x.shape[2])
-        return (ConvGradInput(self.stride, self.padding, size)(g, out_grad),
-                Conv(self.stride, self.padding)(x, out_grad))
+        return (ConvGradInput(self.stride, self.padding, size)(g, out_grad) if x.requires_grad else None,
+                Conv(self.stride, self.padding)(x, out_grad) if g.requires_grad else None)
 
 
 def _full_correlation(g: Tensor, w: Tensor, k: int, p: int) -> Tensor:
