@@ -58,6 +58,11 @@ class Conv(TensorOp):
         n, h, wd, c_in = a.shape
         k, c_out = w.shape[0], w.shape[3]
         s, p = self.stride, self.padding
+        if not out_grad.requires_grad and a.device.conv2d_nhwc_grad_input is not None:
+            # both adjoint kernels read G compact: copy a strided G (NCHW modules) once, not twice
+            data = out_grad.realize_cached_data()
+            if not data.is_compact():
+                out_grad = Tensor.make_const(data.compact())
         # an input without requires_grad (a first layer's images) gets None: its GEMM is skipped
         grad_w = ConvGradWeight(k, s, p)(a, out_grad) if w.requires_grad else None
         if not a.requires_grad:
