@@ -125,6 +125,7 @@ OPTIONAL_KERNELS: tuple[str, ...] = (
     "conv2d_nhwc",
     "conv2d_nhwc_grad_input",
     "conv2d_nhwc_grad_weight",
+    "batchnorm_forward",
     "lstm_cell",
     "lstm_cell_backward",
     "take_rows",

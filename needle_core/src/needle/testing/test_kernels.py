@@ -458,6 +458,32 @@ def test_conv2d_nhwc_grad_kernels_reject_bad_shapes(needle_device, name):
         kernel(first, second, out, (2, 1, 1, 3), (3, 3, 3, 4), 1, 0)
 
 
+@SETTINGS
+@given(rows=st.integers(1, 300), channels=st.integers(1, 40), shift=st.floats(-100, 100), seed=seeds)
+def test_batchnorm_forward_kernel(needle_device, rows, channels, shift, seed):
+    kernel = _need_kernel(needle_device, "batchnorm_forward")
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((rows, channels)) * 3 + shift).astype(np.float32)  # a large mean: two-pass variance
+    w, b = rng.standard_normal(channels).astype(np.float32), rng.standard_normal(channels).astype(np.float32)
+    eps = 1e-5
+    bufs = [alloc(needle_device, n) for n in (x.size, x.size, channels, channels, channels)]
+    kernel(to_device(needle_device, x), to_device(needle_device, w), to_device(needle_device, b), *bufs, rows,
+           channels, eps)
+    out, xhat, mean, var, inv_std = (read(needle_device, buf, shape) for buf, shape in
+                                     zip(bufs, [x.shape, x.shape, (channels,), (channels,), (channels,)], strict=True))
+    x64 = x.astype(np.float64)
+    want_mean, want_var = x64.mean(0), x64.var(0)
+    want_xhat = (x64 - want_mean) / np.sqrt(want_var + eps)
+    tol = reduction_tol(rows, 4.0)
+    np.testing.assert_allclose(mean, want_mean, rtol=tol["rtol"], atol=tol["atol"] * (1 + abs(shift)))
+    np.testing.assert_allclose(var, want_var, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(inv_std, 1 / np.sqrt(want_var + eps), rtol=1e-4)
+    # x̂ loses the digits the mean cancels: its error scales with |shift| / std
+    scale = (1 + abs(shift)) * np.sqrt(1 / (want_var + eps))
+    np.testing.assert_allclose(xhat, want_xhat, rtol=1e-4, atol=1e-5 * scale.max())
+    np.testing.assert_allclose(out, want_xhat * w + b, rtol=1e-4, atol=1e-5 * (scale * (1 + abs(w))).max())
+
+
 def test_sgd_update_kernel(needle_device):
     kernel = _need_kernel(needle_device, "sgd_update")
     rng = np.random.default_rng(0)
@@ -562,6 +588,12 @@ _FALLBACK_CASES = {
         lambda r: (_normal((2, 8, 6, 6), r), _normal((2, 4, 3, 5), r)),
         lambda x, g: nd.conv2d_nhwc_grad_weight(x, g, 3, 2, 1),
         reduction_tol(24, 4.0),
+    ),
+    # 2 x 5 x 7 rows of 6 channels, mean far from 0
+    "batchnorm_forward": (
+        lambda r: (_normal((70, 6), r) * 2 + 5, _normal((6,), r), _normal((6,), r)),
+        lambda x, w, b: nd.batchnorm_forward(x, w, b, 1e-5),
+        {"rtol": 1e-4, "atol": 1e-5},
     ),
     # hidden 19: SIMD bodies and scalar tails at every vector width
     "lstm_cell": (lambda r: (_normal((3, 4 * 19), r) * 3, _normal((3, 19), r)), nd.lstm_cell, EWISE_TOL),
