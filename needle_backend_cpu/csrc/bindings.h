@@ -31,6 +31,7 @@ void register_elementwise(py::module_& m);
 void register_reductions(py::module_& m);
 void register_matmul(py::module_& m);
 void register_conv(py::module_& m);
+void register_norm(py::module_& m);
 void register_optim(py::module_& m);
 void register_recurrent(py::module_& m);
 void register_gather(py::module_& m);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "bindings.h"
+#include "conv.h"
 #include "gemm.h"
 #include "parallel.h"
 #include "simd.h"
@@ -18,13 +19,11 @@ namespace {
 constexpr int64_t kColFloats = int64_t{1} << 22;   // shared im2col chunk: at most 16 MB
 constexpr int64_t kL2Floats = int64_t{1} << 16;    // per-thread im2col chunk: 256 KB
 
-struct ConvDims {
-  int64_t N, H, W, C, KH, KW, Co, stride, Ho, Wo;
-  const float* window(const float* a, int64_t row) const {  // top-left of output pixel `row`'s window
-    int64_t wo = row % Wo, ho = (row / Wo) % Ho, n = row / (Wo * Ho);
-    return a + ((n * H + ho * stride) * W + wo * stride) * C;
-  }
-};
+// top-left of output pixel `row`'s window in an input without padding (pad == 0)
+inline const float* window(const float* a, int64_t row, const ConvDims& d) {
+  int64_t wo = row % d.Wo, ho = (row / d.Wo) % d.Ho, n = row / (d.Wo * d.Ho);
+  return a + ((n * d.H + ho * d.stride) * d.W + wo * d.stride) * d.C;
+}
 
 // out[row, j] = <window(row), wt[j]> for j < P; wt is the kernel transposed to (P, KH*KW*C).
 // Rows go in blocks of R whose partial sums stay in memory while the loop walks the
@@ -44,7 +43,7 @@ void conv_dot(const float* a, const float* wt, float* out, const ConvDims& d) {
       for (int64_t kh = 0; kh < d.KH; ++kh) {
         const float* w = wt + kh * L;
         for (int64_t r = 0; r < nr; ++r) {
-          const float* seg = d.window(a, r0 + r) + kh * d.W * d.C;
+          const float* seg = window(a, r0 + r, d) + kh * d.W * d.C;
           vfloat acc[P];
           for (int j = 0; j < P; ++j) acc[j] = vload(&part[(r * P + j) * VL]);
           int64_t t = 0;
@@ -71,16 +70,6 @@ void conv_dot_dispatch(int64_t co, const float* a, const float* wt, float* out, 
   }
 }
 
-void im2col(const float* a, float* col, int64_t r0, int64_t nr, const ConvDims& d) {
-  const int64_t kdim = d.KH * d.KW * d.C;
-  for (int64_t r = 0; r < nr; ++r) {
-    const float* src = d.window(a, r0 + r);
-    float* dst = col + r * kdim;
-    for (int64_t kh = 0; kh < d.KH; ++kh)
-      std::memcpy(dst + kh * d.KW * d.C, src + kh * d.W * d.C, d.KW * d.C * sizeof(float));
-  }
-}
-
 void conv2d_nhwc(const Array& a, const Array& w, Array& out, const Shape& sa, const Shape& sw, int64_t stride) {
   const char* k = "conv2d_nhwc";
   if (sa.size() != 4 || sw.size() != 4)
@@ -103,7 +92,7 @@ void conv2d_nhwc(const Array& a, const Array& w, Array& out, const Shape& sa, co
   if (rows == 0 || Co == 0) return;
   if (KH == 1 && KW == 1 && stride == 1) return sgemm(rows, C, Co, a.ptr, C, w.ptr, Co, out.ptr, Co);
 
-  const ConvDims d{N, H, W, C, KH, KW, Co, stride, Ho, Wo};
+  const ConvDims d{N, H, W, C, KH, KW, Co, stride, 0, 0, Ho, Wo};
   if (Co <= 8 || (Co <= 16 && kdim >= 2048)) {  // few outputs, or few outputs per long window
     std::vector<float> wt(Co * kdim);  // (K, K, C, Co) -> (Co, K*K*C)
     for (int64_t k2 = 0; k2 < kdim; ++k2)
@@ -136,9 +125,12 @@ void conv2d_nhwc(const Array& a, const Array& w, Array& out, const Shape& sa, co
 
 }  // namespace
 
+void register_conv_grad(py::module_& m);  // conv_grad.cpp
+
 void register_conv(py::module_& m) {
   m.def("conv2d_nhwc", &conv2d_nhwc, py::arg("a"), py::arg("w"), py::arg("out"), py::arg("shape_a"),
         py::arg("shape_w"), py::arg("stride"));
+  register_conv_grad(m);
 }
 
 }  // namespace needle

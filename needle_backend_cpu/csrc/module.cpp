@@ -19,6 +19,7 @@ PYBIND11_MODULE(NEEDLE_MODULE_NAME, m) {
   needle::register_reductions(m);
   needle::register_matmul(m);
   needle::register_conv(m);
+  needle::register_norm(m);
   needle::register_optim(m);
   needle::register_recurrent(m);
   needle::register_gather(m);

@@ -1,9 +1,10 @@
 """The cpu_numpy kernel namespace: every primitive of docs/backends.md §2 plus a
 few optional kernels of §3.
 
-``conv2d_nhwc`` and ``matmul_tiled`` are deliberately absent, so the reference device
-also exercises core's fallback compositions (the optimisers' NDArray fallback is
-covered by the suite with ``sgd_update``/``adam_update`` patched to None).
+``conv2d_nhwc`` (and its adjoints ``conv2d_nhwc_grad_*``) and ``matmul_tiled`` are
+deliberately absent, so the reference device also exercises core's fallback
+compositions (the optimisers' NDArray fallback is covered by the suite with
+``sgd_update``/``adam_update`` patched to None).
 
 Every kernel here is on the per-op hot path: no validation beyond what keeps a
 kernel in bounds, no allocation beyond the NumPy call itself.
@@ -180,6 +181,23 @@ def logsumexp(a: Array, out: Array, reduce_size: int) -> None:
     m[~np.isfinite(m)] = 0.0  # all -inf (or inf/nan) blocks: shift by 0, keep -inf/inf/nan
     np.log(np.exp(x - m).sum(axis=1), out=out.array)  # log(0) = -inf is the documented result
     out.array += m[:, 0]
+
+
+@quiet
+def batchnorm_forward(x: Array, weight: Array, bias: Array, out: Array, xhat: Array, mean: Array, var: Array,
+                      inv_std: Array, rows: int, channels: int, eps: float) -> None:
+    """Per-column statistics of ``x`` (rows, channels), accumulated in float64."""
+    _check_sizes("batchnorm_forward", rows * channels, x=x, out=out, xhat=xhat)
+    _check_sizes("batchnorm_forward", channels, weight=weight, bias=bias, mean=mean, var=var, inv_std=inv_std)
+    if rows < 1:
+        raise ValueError(f"batchnorm_forward: expected rows >= 1, got {rows}")
+    X = x.array.reshape(rows, channels)
+    mean.array[:] = X.mean(axis=0, dtype=np.float64)
+    centred = X - mean.array
+    var.array[:] = np.square(centred, dtype=np.float64).mean(axis=0)
+    np.power(var.array + var.array.dtype.type(eps), -0.5, out=inv_std.array)
+    np.multiply(centred, inv_std.array, out=xhat.array.reshape(rows, channels))
+    np.add(xhat.array.reshape(rows, channels) * weight.array, bias.array, out=out.array.reshape(rows, channels))
 
 
 # -- fused optimiser updates ------------------------------------------------------------

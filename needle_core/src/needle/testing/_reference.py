@@ -130,3 +130,32 @@ def np_conv_nhwc(a: np.ndarray, w: np.ndarray, stride: int = 1, padding: int = 0
             window = a[:, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride, :]
             out += window @ w[i, j].astype(np.float64)
     return out
+
+
+def np_conv_nhwc_grad_input(g: np.ndarray, w: np.ndarray, stride: int, padding: int,
+                            size: tuple[int, int]) -> np.ndarray:
+    """The input adjoint of ``np_conv_nhwc`` for the output adjoint ``g``, in float64:
+    each window's ``g @ w^T`` added back onto the padded input, then cropped."""
+    n, ho, wo, _ = g.shape
+    k, c = w.shape[0], w.shape[2]
+    h, wd = size[0] + 2 * padding, size[1] + 2 * padding
+    out = np.zeros((n, h, wd, c))
+    g64, w64 = g.astype(np.float64), w.astype(np.float64)
+    for i in range(k):
+        for j in range(k):
+            rows, cols = slice(i, i + stride * (ho - 1) + 1, stride), slice(j, j + stride * (wo - 1) + 1, stride)
+            out[:, rows, cols, :] += g64 @ w64[i, j].T
+    return out[:, padding : padding + size[0], padding : padding + size[1], :]
+
+
+def np_conv_nhwc_grad_weight(x: np.ndarray, g: np.ndarray, k: int, stride: int, padding: int) -> np.ndarray:
+    """The kernel adjoint of ``np_conv_nhwc`` for the output adjoint ``g``, in float64."""
+    a = np.pad(x.astype(np.float64), ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    n, ho, wo, c_out = g.shape
+    g2 = g.astype(np.float64).reshape(-1, c_out)
+    out = np.zeros((k, k, x.shape[3], c_out))
+    for i in range(k):
+        for j in range(k):
+            window = a[:, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride, :]
+            out[i, j] = window.reshape(-1, x.shape[3]).T @ g2
+    return out

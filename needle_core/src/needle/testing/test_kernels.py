@@ -25,6 +25,8 @@ from ._reference import (
     dtypes_of,
     extent,
     np_conv_nhwc,
+    np_conv_nhwc_grad_input,
+    np_conv_nhwc_grad_weight,
     np_logsumexp,
     np_view,
     read,
@@ -418,6 +420,85 @@ def test_conv2d_nhwc_kernel(needle_device, n, h, w, c_in, c_out, k, stride, seed
     np.testing.assert_allclose(read(needle_device, out, expected.shape), expected, **reduction_tol(k * k * c_in, 4.0))
 
 
+_CONV_GRAD_CASE = dict(
+    n=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), c_in=st.integers(1, 5),
+    c_out=st.integers(1, 5), k=st.integers(1, 4), stride=st.integers(1, 3), padding=st.integers(0, 2), seed=seeds,
+)  # fmt: skip
+
+
+def _conv_grad_case(n, h, w, c_in, c_out, k, stride, padding, seed):
+    """Unpadded input, kernel and output adjoint; the input is grown so one window fits."""
+    h, w = max(h, k - 2 * padding), max(w, k - 2 * padding)
+    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c_in)).astype(np.float32)
+    wt = rng.standard_normal((k, k, c_in, c_out)).astype(np.float32)
+    g = rng.standard_normal((n, ho, wo, c_out)).astype(np.float32)
+    return x, wt, g
+
+
+@SETTINGS
+@given(**_CONV_GRAD_CASE)
+def test_conv2d_nhwc_grad_input_kernel(needle_device, n, h, w, c_in, c_out, k, stride, padding, seed):
+    kernel = _need_kernel(needle_device, "conv2d_nhwc_grad_input")
+    x, wt, g = _conv_grad_case(n, h, w, c_in, c_out, k, stride, padding, seed)
+    out = alloc(needle_device, x.size)
+    out_is_overwritten = to_device(needle_device, np.full(x.shape, np.nan, np.float32))
+    for buf in (out, out_is_overwritten):
+        kernel(to_device(needle_device, g), to_device(needle_device, wt), buf, x.shape, wt.shape, stride, padding)
+        expected = np_conv_nhwc_grad_input(g, wt, stride, padding, x.shape[1:3])
+        # each input pixel sums at most K*K windows of C_out terms
+        np.testing.assert_allclose(read(needle_device, buf, x.shape), expected, **reduction_tol(k * k * c_out, 4.0))
+
+
+@SETTINGS
+@given(**_CONV_GRAD_CASE)
+def test_conv2d_nhwc_grad_weight_kernel(needle_device, n, h, w, c_in, c_out, k, stride, padding, seed):
+    kernel = _need_kernel(needle_device, "conv2d_nhwc_grad_weight")
+    x, wt, g = _conv_grad_case(n, h, w, c_in, c_out, k, stride, padding, seed)
+    out = to_device(needle_device, np.full(wt.shape, np.nan, np.float32))
+    kernel(to_device(needle_device, x), to_device(needle_device, g), out, x.shape, wt.shape, stride, padding)
+    expected = np_conv_nhwc_grad_weight(x, g, k, stride, padding)
+    np.testing.assert_allclose(read(needle_device, out, wt.shape), expected, **reduction_tol(g.size // c_out, 4.0))
+
+
+@pytest.mark.parametrize("name", ["conv2d_nhwc_grad_input", "conv2d_nhwc_grad_weight"])
+def test_conv2d_nhwc_grad_kernels_reject_bad_shapes(needle_device, name):
+    kernel = _need_kernel(needle_device, name)
+    x, wt, g = (alloc(needle_device, n) for n in (2 * 5 * 5 * 3, 3 * 3 * 3 * 4, 2 * 25 * 4))
+    first, second, out = (g, wt, x) if name == "conv2d_nhwc_grad_input" else (x, g, wt)
+    with pytest.raises(ValueError, match="C_in"):  # the kernel's C_in differs from the input's channels
+        kernel(first, second, out, (2, 5, 5, 2), (3, 3, 3, 4), 1, 1)
+    with pytest.raises(ValueError, match="does not fit"):  # a 3x3 kernel does not fit a 1x1 input, no padding
+        kernel(first, second, out, (2, 1, 1, 3), (3, 3, 3, 4), 1, 0)
+
+
+@SETTINGS
+@given(rows=st.integers(1, 300), channels=st.integers(1, 40), shift=st.floats(-100, 100), seed=seeds)
+def test_batchnorm_forward_kernel(needle_device, rows, channels, shift, seed):
+    kernel = _need_kernel(needle_device, "batchnorm_forward")
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((rows, channels)) * 3 + shift).astype(np.float32)  # a large mean: two-pass variance
+    w, b = rng.standard_normal(channels).astype(np.float32), rng.standard_normal(channels).astype(np.float32)
+    eps = 1e-5
+    bufs = [alloc(needle_device, n) for n in (x.size, x.size, channels, channels, channels)]
+    kernel(to_device(needle_device, x), to_device(needle_device, w), to_device(needle_device, b), *bufs, rows,
+           channels, eps)
+    out, xhat, mean, var, inv_std = (read(needle_device, buf, shape) for buf, shape in
+                                     zip(bufs, [x.shape, x.shape, (channels,), (channels,), (channels,)], strict=True))
+    x64 = x.astype(np.float64)
+    want_mean, want_var = x64.mean(0), x64.var(0)
+    want_xhat = (x64 - want_mean) / np.sqrt(want_var + eps)
+    tol = reduction_tol(rows, 4.0)
+    np.testing.assert_allclose(mean, want_mean, rtol=tol["rtol"], atol=tol["atol"] * (1 + abs(shift)))
+    np.testing.assert_allclose(var, want_var, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(inv_std, 1 / np.sqrt(want_var + eps), rtol=1e-4)
+    # x̂ loses the digits the mean cancels: its error scales with |shift| / std
+    scale = (1 + abs(shift)) * np.sqrt(1 / (want_var + eps))
+    np.testing.assert_allclose(xhat, want_xhat, rtol=1e-4, atol=1e-5 * scale.max())
+    np.testing.assert_allclose(out, want_xhat * w + b, rtol=1e-4, atol=1e-5 * (scale * (1 + abs(w))).max())
+
+
 def test_sgd_update_kernel(needle_device):
     kernel = _need_kernel(needle_device, "sgd_update")
     rng = np.random.default_rng(0)
@@ -518,6 +599,23 @@ _FALLBACK_CASES = {
         lambda r: (_normal((2, 7, 6, 3), r), _normal((3, 3, 3, 4), r)),
         lambda a, w: nd.conv2d_nhwc(a, w, stride=2, padding=1),
         reduction_tol(27, 4.0),
+    ),
+    # stride 2 with a leftover row and column, padding 1: the windows clip at every edge
+    "conv2d_nhwc_grad_input": (
+        lambda r: (_normal((2, 4, 3, 5), r), _normal((3, 3, 6, 5), r)),
+        lambda g, w: nd.conv2d_nhwc_grad_input(g, w, 2, 1, (8, 6)),
+        reduction_tol(45, 4.0),
+    ),
+    "conv2d_nhwc_grad_weight": (
+        lambda r: (_normal((2, 8, 6, 6), r), _normal((2, 4, 3, 5), r)),
+        lambda x, g: nd.conv2d_nhwc_grad_weight(x, g, 3, 2, 1),
+        reduction_tol(24, 4.0),
+    ),
+    # 2 x 5 x 7 rows of 6 channels, mean far from 0
+    "batchnorm_forward": (
+        lambda r: (_normal((70, 6), r) * 2 + 5, _normal((6,), r), _normal((6,), r)),
+        lambda x, w, b: nd.batchnorm_forward(x, w, b, 1e-5),
+        {"rtol": 1e-4, "atol": 1e-5},
     ),
     # hidden 19: SIMD bodies and scalar tails at every vector width
     "lstm_cell": (lambda r: (_normal((3, 4 * 19), r) * 3, _normal((3, 19), r)), nd.lstm_cell, EWISE_TOL),

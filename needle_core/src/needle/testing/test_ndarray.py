@@ -423,6 +423,26 @@ def test_conv2d_nhwc(needle_device, stride, padding):
         nd.conv2d_nhwc(a, nd.full((3, 3, 4, 5), 1.0, device=needle_device))
 
 
+# (H, W), K, stride, padding: images small enough that some kernel taps only meet padding
+# (they are dropped), including a tap that meets none, and rows no window reaches
+@pytest.mark.parametrize(
+    "size,k,stride,padding",
+    [((1, 1), 3, 1, 1), ((2, 2), 3, 2, 1), ((1, 2), 5, 1, 2), ((3, 1), 4, 3, 3), ((1, 1), 1, 3, 1), ((5, 4), 3, 3, 2)],
+)
+def test_conv2d_nhwc_small_images(needle_device, size, k, stride, padding):
+    x, a = _arr(needle_device, (2, *size, 3), 6)
+    w, kern = _arr(needle_device, (k, k, 3, 4), 7)
+    expected = np_conv_nhwc(x, w, stride, padding)
+    for disabled in (False, True):
+        if disabled:
+            with nd.optional_kernels_disabled(needle_device):
+                got = nd.conv2d_nhwc(a, kern, stride, padding).numpy()
+        else:
+            got = nd.conv2d_nhwc(a, kern, stride, padding).numpy()
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, **reduction_tol(k * k * 3, 4.0))
+
+
 # -- dtypes ------------------------------------------------------------------------------------------
 def test_implicit_dtype_conversion(needle_device):
     a64 = nd.NDArray(np.ones((2, 2), dtype=np.float64), device=needle_device)

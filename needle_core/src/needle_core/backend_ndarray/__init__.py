@@ -15,12 +15,15 @@ from .ndarray import NDArray, array, empty, full
 from .pickling import map_location
 from .gather import scatter_add_rows, take_rows
 from .recurrent import lstm_cell, lstm_cell_backward
+from .conv_grad import col2im, conv2d_nhwc_grad_input, conv2d_nhwc_grad_weight, im2col
+from .norm import batchnorm_forward
 
 __all__ = [
     "NDArray", "array", "empty", "full", "devices",
     "broadcast_to", "reshape", "permute", "maximum", "log", "exp", "tanh", "sum", "max", "flip", "pad",
     "power", "neg", "sqrt", "sigmoid", "relu", "matmul", "logsumexp", "conv2d_nhwc",
     "lstm_cell", "lstm_cell_backward", "take_rows", "scatter_add_rows",
+    "conv2d_nhwc_grad_input", "conv2d_nhwc_grad_weight", "im2col", "col2im", "batchnorm_forward",
     "optional_kernels_disabled", "promote", "astype", "map_location", "from_dlpack",
     "Device", "cpu", "cuda", "cpu_numpy", "default_device", "all_devices", "device",
 ]  # fmt: skip

@@ -3,14 +3,17 @@
 The gradients do the forward's multiply-adds once, whatever the stride (no dilated
 adjoint, no adjoint-sized kernel):
 
-- weight: ``dW = im2col(X)^T @ G``, one GEMM (``G``: the output adjoint, a row per pixel);
-- input, on a device with a ``conv2d_nhwc`` kernel: stride 1 correlates ``G`` with
+- weight: ``ConvGradWeight``, ``dW = im2col(X)^T @ G`` (``G``: the output adjoint, a
+  row per pixel), the device's ``conv2d_nhwc_grad_weight`` kernel when it has one;
+- input, on a device with a ``conv2d_nhwc_grad_input`` kernel: ``ConvGradInput``;
+- input, on a device with only ``conv2d_nhwc``: stride 1 correlates ``G`` with
   the flipped kernel; stride > 1 splits the kernel into its s*s stride phases and runs
   them as one stride-1 conv (``_phase_correlation``) when that wastes under ~2x;
 - input otherwise: ``col2im(G @ W^T)``, one GEMM, then each window added back.
 
-``Im2Col`` and ``Col2Im`` are Tensor ops and each other's adjoints, so every
-gradient stays an ordinary differentiable Tensor computation (second derivatives work).
+``Conv``, ``ConvGradInput`` and ``ConvGradWeight`` are the three partial derivatives of
+``<conv(X, W), G>``, so each one's adjoints are the other two (second derivatives
+work); ``Im2Col`` and ``Col2Im`` are likewise each other's adjoints.
 """
 
 from __future__ import annotations
@@ -50,25 +53,66 @@ class Conv(TensorOp):
                 a, b = nd.promote(a, b)
         return nd.conv2d_nhwc(a, b, stride=self.stride, padding=p)
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, w = node.inputs
         n, h, wd, c_in = a.shape
         k, c_out = w.shape[0], w.shape[3]
         s, p = self.stride, self.padding
-        _, ho, wo, _ = out_grad.shape
-        rows = n * ho * wo
-        g = reshape(out_grad, (rows, c_out))  # one row per output pixel
-        cols = reshape(Im2Col(k, s, p)(a), (rows, k * k * c_in))
-        # (C_out, rows) @ (rows, K*K*C_in): the small adjoint is the one transposed
-        grad_w = reshape(transpose(matmul(transpose(g), cols)), (k, k, c_in, c_out))
-        if a.device.conv2d_nhwc is not None and s == 1:
+        if not out_grad.requires_grad and a.device.conv2d_nhwc_grad_input is not None:
+            # both adjoint kernels read G compact: copy a strided G (NCHW modules) once, not twice
+            data = out_grad.realize_cached_data()
+            if not data.is_compact():
+                out_grad = Tensor.make_const(data.compact())
+        # an input without requires_grad (a first layer's images) gets None: its GEMM is skipped
+        grad_w = ConvGradWeight(k, s, p)(a, out_grad) if w.requires_grad else None
+        if not a.requires_grad:
+            grad_a = None
+        elif a.device.conv2d_nhwc_grad_input is not None:
+            grad_a = ConvGradInput(s, p, (h, wd))(out_grad, w)
+        elif a.device.conv2d_nhwc is not None and s == 1:
             grad_a = _full_correlation(out_grad, w, k, p)
-        elif a.device.conv2d_nhwc is not None and _phase_waste(k, s, ho, wo) <= 2.0:
+        elif a.device.conv2d_nhwc is not None and _phase_waste(k, s, *out_grad.shape[1:3]) <= 2.0:
             grad_a = _phase_correlation(out_grad, w, s, p, h, wd)
         else:
+            _, ho, wo, _ = out_grad.shape
+            g = reshape(out_grad, (n * ho * wo, c_out))  # one row per output pixel
             g_cols = matmul(g, transpose(reshape(w, (k * k * c_in, c_out))))
             grad_a = Col2Im(k, s, p, (h, wd))(reshape(g_cols, (n, ho, wo, k, k, c_in)))
         return grad_a, grad_w
+
+
+class ConvGradInput(TensorOp):
+    """``(G, W) -> dX``: the input adjoint of ``Conv(stride, padding)`` for an input of
+    spatial ``size``; adjoints ``Conv(dX̄, W)`` and ``ConvGradWeight(dX̄, G)``."""
+
+    def __init__(self, stride: int, padding: int, size: tuple[int, int]) -> None:
+        self.stride, self.padding = int(stride), int(padding)
+        self.size = (int(size[0]), int(size[1]))
+
+    def compute(self, g: NDArray, w: NDArray) -> NDArray:
+        return nd.conv2d_nhwc_grad_input(g, w, self.stride, self.padding, self.size)
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        g, w = node.inputs
+        return (Conv(self.stride, self.padding)(out_grad, w) if g.requires_grad else None,
+                ConvGradWeight(w.shape[0], self.stride, self.padding)(out_grad, g) if w.requires_grad else None)
+
+
+class ConvGradWeight(TensorOp):
+    """``(X, G) -> dW``: the kernel adjoint of ``Conv(stride, padding)`` with a K x K
+    kernel; adjoints ``ConvGradInput(G, W̄)`` and ``Conv(X, W̄)``."""
+
+    def __init__(self, kernel: int, stride: int, padding: int) -> None:
+        self.kernel, self.stride, self.padding = int(kernel), int(stride), int(padding)
+
+    def compute(self, x: NDArray, g: NDArray) -> NDArray:
+        return nd.conv2d_nhwc_grad_weight(x, g, self.kernel, self.stride, self.padding)
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, g = node.inputs
+        size = (x.shape[1], x.shape[2])
+        return (ConvGradInput(self.stride, self.padding, size)(g, out_grad) if x.requires_grad else None,
+                Conv(self.stride, self.padding)(x, out_grad) if g.requires_grad else None)
 
 
 def _full_correlation(g: Tensor, w: Tensor, k: int, p: int) -> Tensor:
@@ -125,12 +169,7 @@ class Im2Col(TensorOp):
         self.kernel, self.stride, self.padding = int(kernel), int(stride), int(padding)
 
     def compute(self, a: NDArray) -> NDArray:
-        k, s, p = self.kernel, self.stride, self.padding
-        a = a.pad(((0, 0), (p, p), (p, p), (0, 0))) if p else a.compact()
-        n, h, wd, c = a.shape
-        ho, wo = _out_size(h, k, s, "Im2Col"), _out_size(wd, k, s, "Im2Col")
-        s_n, s_h, s_w, s_c = a.strides
-        return a.as_strided((n, ho, wo, k, k, c), (s_n, s_h * s, s_w * s, s_h, s_w, s_c)).compact()
+        return nd.im2col(a, self.kernel, self.stride, self.padding)
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         _, h, wd, _ = node.inputs[0].shape
@@ -147,47 +186,13 @@ class Col2Im(TensorOp):
         self.size = (int(size[0]), int(size[1]))
 
     def compute(self, cols: NDArray) -> NDArray:
-        k, s, p = self.kernel, self.stride, self.padding
-        h, wd = self.size[0] + 2 * p, self.size[1] + 2 * p
-        ho, wo = _out_size(h, k, s, "Col2Im"), _out_size(wd, k, s, "Col2Im")
-        if cols.ndim != 6 or cols.shape[1:5] != (ho, wo, k, k):
-            raise ValueError(
-                f"Col2Im: expected windows of shape (N, {ho}, {wo}, {k}, {k}, C) for a {self.size} image "
-                f"(kernel {k}, stride {s}, padding {p}), got {cols.shape}"
-            )
-        n, c = cols.shape[0], cols.shape[5]
-        # Kernel offsets i0 + ii with ii < s hit distinct rows (i0 + ii + s*y), so one
-        # block of up to s x s offsets is a single non-overlapping accumulate. Rows and
-        # columns are grouped by s (out viewed as (N, R, s, Q, s, C)) so each block's
-        # destination is a plain slice; R x s and Q x s cover the padded image.
-        t = -(-k // s)
-        r, q = max(ho + t - 1, -(-h // s)), max(wo + t - 1, -(-wd // s))
-        out = nd.full((n, r * s, q * s, c), 0.0, dtype=cols.dtype, device=cols.device)
-        grid = out.reshape((n, r, s, q, s, c))
-        for i0 in range(0, k, s):
-            bi = min(s, k - i0)
-            for j0 in range(0, k, s):
-                bj = min(s, k - j0)
-                block = (
-                    slice(None),
-                    slice(i0 // s, i0 // s + ho),
-                    slice(0, bi),
-                    slice(j0 // s, j0 // s + wo),
-                    slice(0, bj),
-                    slice(None),
-                )
-                part = cols[:, :, :, i0 : i0 + bi, j0 : j0 + bj, :].permute((0, 1, 3, 2, 4, 5))
-                grid[block] = grid[block] + part
-        return out[:, p : p + self.size[0], p : p + self.size[1], :].compact()
+        if cols.ndim != 6 or cols.shape[3:5] != (self.kernel, self.kernel):
+            raise ValueError(f"Col2Im: expected windows of shape (N, Ho, Wo, {self.kernel}, {self.kernel}, C), "
+                             f"got {cols.shape}")
+        return nd.col2im(cols, self.stride, self.padding, self.size)
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         return Im2Col(self.kernel, self.stride, self.padding)(out_grad)
-
-
-def _out_size(padded: int, k: int, s: int, who: str) -> int:
-    if padded < k:
-        raise ValueError(f"{who}: a {k}x{k} kernel does not fit a padded extent of {padded}")
-    return (padded - k) // s + 1
 
 
 def conv(a: Tensor, b: Tensor, stride: int = 1, padding: int = 1) -> Tensor:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from needle_core import backend_ndarray as nd
 from needle_core.autograd import Tensor, TensorOp
 from needle_core.ops import reshape, summation
 
@@ -55,6 +56,15 @@ class NormStats:
     def mean(self) -> Any:
         """The batch mean (an NDArray in ``stat_shape``)."""
         return self.neg_mean * -1.0
+
+    @classmethod
+    def from_parts(cls, x: Any, axes: tuple[int, ...], stat_shape: tuple[int, ...], eps: float, count: int,
+                   mean: Any, var: Any, inv_std: Any, xhat: Any) -> NormStats:
+        """Statistics a fused kernel computed (``mean``, ``var``, ``inv_std`` in ``stat_shape``)."""
+        st = cls.__new__(cls)
+        st.source, st.axes, st.stat_shape, st.count, st.eps = x, axes, stat_shape, count, eps
+        st.neg_mean, st.var, st.inv_std, st.xhat = mean * -1.0, var, inv_std, xhat
+        return st
 
     def of(self, x: Any) -> NormStats:
         """These statistics when they were taken from ``x``, else fresh ones."""
@@ -126,6 +136,11 @@ class NormTrain(TensorOp):
         self.stats: NormStats | None = None
 
     def compute(self, x: Any, weight: Any, bias: Any) -> Any:
+        if self.param_axes == self.axes and x.device.batchnorm_forward is not None:
+            fused = _batchnorm_channels_last(x, weight, bias, self.axes, self.stat_shape, self.eps)
+            if fused is not None:
+                self.stats, out = fused
+                return out
         st = self.stats = NormStats(x, self.axes, self.stat_shape, self.eps)
         shape, ps = x.shape, self.param_shape
         return st.xhat * weight.reshape(ps).broadcast_to(shape) + bias.reshape(ps).broadcast_to(shape)
@@ -149,6 +164,31 @@ class NormTrain(TensorOp):
         else:
             d_x = _xhat_adjoint(st, xhat, inv_std, g * _to_stat_shape(weight, self.param_shape))
         return d_x, _as_shape(d_weight, weight.shape), _as_shape(d_bias, bias.shape)
+
+
+def _batchnorm_channels_last(x: Any, weight: Any, bias: Any, axes: tuple[int, ...], stat_shape: tuple[int, ...],
+                             eps: float) -> tuple[NormStats, Any] | None:
+    """BatchNorm's forward through the device's ``batchnorm_forward`` kernel when the one
+    kept axis is the innermost in memory (an NCHW view of NHWC data, as ``nn.Conv``
+    returns, or a compact ``(batch, dim)``): ``x`` is then a ``(rows, channels)`` matrix
+    without a copy. None for other layouts (the composition handles them)."""
+    kept = tuple(i for i in range(len(x.shape)) if i not in axes)
+    if len(kept) != 1 or not x.dtype == weight.dtype == bias.dtype:  # mixed dtypes: the composition promotes
+        return None
+    order = (*axes, kept[0])
+    last = x.permute(order)
+    if not last.is_compact():
+        return None
+    rows, c = last.size // x.shape[kept[0]], x.shape[kept[0]]
+    out, xhat, mean, var, inv_std = nd.batchnorm_forward(last.reshape((rows, c)), weight, bias, eps)
+    back = tuple(order.index(i) for i in range(len(order)))
+
+    def as_x(a: Any) -> Any:
+        return a.reshape(last.shape).permute(back)
+
+    st = NormStats.from_parts(x, axes, stat_shape, eps, rows, mean.reshape(stat_shape), var.reshape(stat_shape),
+                              inv_std.reshape(stat_shape), as_x(xhat))
+    return st, as_x(out)
 
 
 def _as_shape(t: Tensor, shape: tuple[int, ...]) -> Tensor:

@@ -1,0 +1,85 @@
+// What the convolution kernels share: the geometry of an NHWC convolution and the
+// window copy (im2col) both the forward and the weight gradient run over chunks of
+// output pixels.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace needle {
+
+// Input (N, H, W, C), kernel (KH, KW, C, Co), output (N, Ho, Wo, Co); output pixel
+// (y, x)'s window starts at input row y*stride - pad_h and column x*stride - pad_w
+// (negative: zero padding, not in memory).
+struct ConvDims {
+  int64_t N, H, W, C, KH, KW, Co, stride, pad_h, pad_w, Ho, Wo;
+  int64_t rows() const { return N * Ho * Wo; }
+  int64_t kdim() const { return KH * KW * C; }
+};
+
+// The kernel taps [lo, hi) along one axis that some window puts on the image: taps
+// outside only ever meet padding (a 3x3 kernel over a 1x1 image padded by 1 has one
+// live tap per axis), so the products can skip them.
+struct TapRange {
+  int64_t lo, hi;
+};
+inline TapRange live_taps(int64_t k, int64_t extent, int64_t pad, int64_t stride, int64_t out) {
+  const int64_t lo = std::max<int64_t>(0, pad - (out - 1) * stride), hi = std::min<int64_t>(k, extent + pad);
+  return {std::min(lo, hi), hi};
+}
+
+// `d` restricted to the live taps: the kernel shrinks to th x tw, the padding with it.
+inline ConvDims trimmed(const ConvDims& d, TapRange th, TapRange tw) {
+  ConvDims t = d;
+  t.KH = th.hi - th.lo, t.KW = tw.hi - tw.lo;
+  t.pad_h = d.pad_h - th.lo, t.pad_w = d.pad_w - tw.lo;
+  return t;
+}
+
+// col[r, :] = the (KH, KW, C) window of output pixel r0 + r, r < nr, zeros where the
+// window covers padding. Each kernel row is one contiguous run of KW*C floats in the
+// input, clipped at the left and right edges.
+inline void im2col(const float* a, float* col, int64_t r0, int64_t nr, const ConvDims& d) {
+  const int64_t L = d.KW * d.C, kdim = d.KH * L;
+  for (int64_t r = 0; r < nr; ++r) {
+    const int64_t row = r0 + r, wo = row % d.Wo, ho = (row / d.Wo) % d.Ho, n = row / (d.Wo * d.Ho);
+    const int64_t y0 = ho * d.stride - d.pad_h, x0 = wo * d.stride - d.pad_w;
+    const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min<int64_t>(d.KW, d.W - x0);
+    float* dst = col + r * kdim;
+    for (int64_t kh = 0; kh < d.KH; ++kh, dst += L) {
+      const int64_t y = y0 + kh;
+      if (y < 0 || y >= d.H || kx0 >= kx1) {
+        std::fill_n(dst, L, 0.0f);
+        continue;
+      }
+      std::fill_n(dst, kx0 * d.C, 0.0f);
+      std::memcpy(dst + kx0 * d.C, a + ((n * d.H + y) * d.W + x0 + kx0) * d.C, (kx1 - kx0) * d.C * sizeof(float));
+      std::fill(dst + kx1 * d.C, dst + L, 0.0f);
+    }
+  }
+}
+
+// The adjoint of im2col for the output pixels [r0, r0 + nr): adds col[r, :] back onto
+// the input pixels its window read (padding dropped). Callers give each thread whole
+// images, so no two threads add to one pixel.
+inline void col2im_add(const float* col, float* a, int64_t r0, int64_t nr, const ConvDims& d) {
+  const int64_t L = d.KW * d.C, kdim = d.KH * L;
+  for (int64_t r = 0; r < nr; ++r) {
+    const int64_t row = r0 + r, wo = row % d.Wo, ho = (row / d.Wo) % d.Ho, n = row / (d.Wo * d.Ho);
+    const int64_t y0 = ho * d.stride - d.pad_h, x0 = wo * d.stride - d.pad_w;
+    const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min<int64_t>(d.KW, d.W - x0);
+    if (kx0 >= kx1) continue;
+    const float* src = col + r * kdim;
+    for (int64_t kh = 0; kh < d.KH; ++kh) {
+      const int64_t y = y0 + kh;
+      if (y < 0 || y >= d.H) continue;
+      float* dst = a + ((n * d.H + y) * d.W + x0 + kx0) * d.C;
+      const float* s = src + kh * L + kx0 * d.C;
+      const int64_t len = (kx1 - kx0) * d.C;
+      for (int64_t t = 0; t < len; ++t) dst[t] += s[t];
+    }
+  }
+}
+
+}  // namespace needle

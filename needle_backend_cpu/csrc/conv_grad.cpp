@@ -1,0 +1,180 @@
+// The adjoints of conv2d_nhwc, each the forward's multiply-adds once, as packed SGEMMs
+// over chunks of output pixels (no full-size im2col buffer, no dilated or flipped
+// copies), padding handled in the window copies instead of a padded input copy:
+//
+// - conv2d_nhwc_grad_weight: dW (K*K*C, Co) = im2col(X)^T @ G, computed as
+//   dW^T = G^T @ im2col(X) per chunk of rows (G^T is the short side to transpose).
+//   Chunks have a fixed size that depends on the shapes only, and their partial
+//   products are added in chunk order, so the result does not depend on the thread count.
+// - conv2d_nhwc_grad_input: dX = col2im(G @ W^T), chunks of whole images, so threads
+//   never add into the same pixel.
+#include <vector>
+
+#include "bindings.h"
+#include "conv.h"
+#include "gemm.h"
+#include "parallel.h"
+
+namespace needle {
+
+namespace {
+
+constexpr int64_t kChunkFloats = int64_t{1} << 17;  // one chunk's window copy: 512 KB, about half an L2
+constexpr int64_t kMaxChunks = 64;                   // bounds the partial products of the weight gradient
+
+ConvDims check_dims(const char* k, const Shape& sx, const Shape& sw, int64_t stride, int64_t pad) {
+  if (sx.size() != 4 || sw.size() != 4)
+    throw std::invalid_argument(std::string(k) + ": shape_x must be (N, H, W, C_in) and shape_w (K, K, C_in, C_out), "
+                                "got " + fmt_tuple(sx) + " and " + fmt_tuple(sw));
+  if (sw[2] != sx[3])
+    throw std::invalid_argument(std::string(k) + ": the kernel's C_in (" + std::to_string(sw[2]) +
+                                ") differs from the input's channels (" + std::to_string(sx[3]) + ")");
+  if (stride < 1 || pad < 0)
+    throw std::invalid_argument(std::string(k) + ": expected stride >= 1 and padding >= 0, got " +
+                                std::to_string(stride) + " and " + std::to_string(pad));
+  const int64_t H = sx[1] + 2 * pad, W = sx[2] + 2 * pad;
+  if (sw[0] < 1 || sw[1] < 1 || sw[0] > H || sw[1] > W)
+    throw std::invalid_argument(std::string(k) + ": the kernel " + fmt_tuple(sw) + " does not fit the input " +
+                                fmt_tuple(sx) + " padded by " + std::to_string(pad));
+  checked_numel(k, sx);
+  checked_numel(k, sw);
+  return ConvDims{sx[0], sx[1], sx[2], sx[3], sw[0], sw[1], sw[3], stride, pad, pad, (H - sw[0]) / stride + 1,
+                  (W - sw[1]) / stride + 1};
+}
+
+// `d` without the kernel taps that only meet padding, and where its rows sit in the
+// full (K*K*C, Co) kernel: trimmed row k2 is full row offset(k2).
+struct Trim {
+  ConvDims t;
+  int64_t lo_h, lo_w, KW;
+  int64_t offset(int64_t k2) const {
+    const int64_t L = t.KW * t.C, kh = k2 / L, rest = k2 % L;
+    return ((kh + lo_h) * KW + lo_w) * t.C + rest;
+  }
+};
+
+Trim trim(const ConvDims& d) {
+  const TapRange th = live_taps(d.KH, d.H, d.pad_h, d.stride, d.Ho), tw = live_taps(d.KW, d.W, d.pad_w, d.stride, d.Wo);
+  return Trim{trimmed(d, th, tw), th.lo, tw.lo, d.KW};
+}
+
+// dst (cols x rows) = src (rows x cols, leading dimension ld)^T, in cache-sized tiles
+void transpose(const float* src, int64_t rows, int64_t cols, int64_t ld, float* dst) {
+  constexpr int64_t T = 32;
+  for (int64_t i0 = 0; i0 < rows; i0 += T)
+    for (int64_t j0 = 0; j0 < cols; j0 += T)
+      for (int64_t i = i0; i < std::min(rows, i0 + T); ++i)
+        for (int64_t j = j0; j < std::min(cols, j0 + T); ++j) dst[j * rows + i] = src[i * ld + j];
+}
+
+// out rows tr.offset(k2) = the weight gradient of the live taps
+void grad_weight_rows(const float* xp, const float* gp, float* outp, const Trim& tr) {
+  const ConvDims& d = tr.t;
+  const int64_t rows = d.rows(), kdim = d.kdim(), Co = d.Co;
+  int64_t chunk = std::max<int64_t>(64, kChunkFloats / kdim);
+  chunk = std::max(chunk, (rows + kMaxChunks - 1) / kMaxChunks);
+  const int64_t chunks = (rows + chunk - 1) / chunk, span = Co * kdim;
+  // partial dW^T (Co x kdim) of each chunk
+  std::vector<float> part(chunks * span);
+  auto one_chunk = [&](int64_t c, float* col, float* gt, bool threaded) {
+    const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
+    im2col(xp, col, r0, nr, d);
+    transpose(gp + r0 * Co, nr, Co, Co, gt);
+    (threaded ? sgemm : sgemm_serial)(Co, nr, kdim, gt, nr, col, kdim, part.data() + c * span, kdim);
+  };
+  if (chunks >= 2 * num_threads()) {
+    parallel_for(chunks, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<float> col(chunk * kdim), gt(chunk * Co);
+      for (int64_t c = lo; c < hi; ++c) one_chunk(c, col.data(), gt.data(), false);
+    }, 1);
+  } else {
+    std::vector<float> col(chunk * kdim), gt(chunk * Co);
+    for (int64_t c = 0; c < chunks; ++c) one_chunk(c, col.data(), gt.data(), true);
+  }
+  // out[k2, j] = sum over chunks, in chunk order, of part[c][j, k2]
+  parallel_for(kdim, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Co * chunks)), [&](int64_t lo, int64_t hi) {
+    for (int64_t k2 = lo; k2 < hi; ++k2)
+      for (int64_t j = 0; j < Co; ++j) {
+        float s = part[j * kdim + k2];
+        for (int64_t c = 1; c < chunks; ++c) s += part[c * span + j * kdim + k2];
+        outp[tr.offset(k2) * Co + j] = s;
+      }
+  }, 1);
+}
+
+void conv2d_nhwc_grad_weight(const Array& x, const Array& g, Array& out, const Shape& sx, const Shape& sw,
+                             int64_t stride, int64_t padding) {
+  const char* k = "conv2d_nhwc_grad_weight";
+  const ConvDims d = check_dims(k, sx, sw, stride, padding);
+  const int64_t rows = d.rows(), kdim = d.kdim(), Co = d.Co;
+  check_size(k, "x", x.size, checked_numel(k, sx));
+  check_size(k, "g", g.size, rows * Co);
+  check_size(k, "out", out.size, kdim * Co);
+  ReleaseGIL nogil(rows * kdim);
+  if (kdim == 0 || Co == 0) return;
+  const Trim tr = trim(d);
+  const bool trimmed_taps = tr.t.KH != d.KH || tr.t.KW != d.KW;
+  if (rows == 0 || tr.t.kdim() == 0 || trimmed_taps) std::fill_n(out.ptr, kdim * Co, 0.0f);  // dead taps: 0
+  if (rows == 0 || tr.t.kdim() == 0) return;
+  grad_weight_rows(x.ptr, g.ptr, out.ptr, tr);
+}
+
+// out (zeroed) += col2im(G @ W^T) over the live taps, in chunks of whole images
+void grad_input_images(const float* gp, const float* wp, float* outp, const Trim& tr) {
+  const ConvDims& d = tr.t;
+  const int64_t kdim = d.kdim(), Co = d.Co, per_image = d.Ho * d.Wo;
+  std::vector<float> wt(Co * kdim);  // W^T of the live taps: (Co, KH'*KW'*C)
+  for (int64_t k2 = 0; k2 < kdim; ++k2) {
+    const float* row = wp + tr.offset(k2) * Co;
+    for (int64_t j = 0; j < Co; ++j) wt[j * kdim + k2] = row[j];
+  }
+  const int64_t images = std::max<int64_t>(1, kChunkFloats / (per_image * kdim));
+  const int64_t chunks = (d.N + images - 1) / images;
+  if (chunks >= 2 * num_threads()) {
+    parallel_for(chunks, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<float> col(images * per_image * kdim);
+      for (int64_t c = lo; c < hi; ++c) {
+        const int64_t r0 = c * images * per_image, nr = std::min(images, d.N - c * images) * per_image;
+        sgemm_serial(nr, Co, kdim, gp + r0 * Co, Co, wt.data(), kdim, col.data(), kdim);
+        col2im_add(col.data(), outp, r0, nr, d);
+      }
+    }, 1);
+    return;
+  }
+  // few images, each large: one threaded GEMM per chunk, then its images added back in parallel
+  std::vector<float> col(images * per_image * kdim);
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t n0 = c * images, nn = std::min(images, d.N - n0), r0 = n0 * per_image;
+    sgemm(nn * per_image, Co, kdim, gp + r0 * Co, Co, wt.data(), kdim, col.data(), kdim);
+    parallel_for(nn, 1, [&](int64_t lo, int64_t hi) {
+      col2im_add(col.data() + lo * per_image * kdim, outp, r0 + lo * per_image, (hi - lo) * per_image, d);
+    }, 1);
+  }
+}
+
+void conv2d_nhwc_grad_input(const Array& g, const Array& w, Array& out, const Shape& sx, const Shape& sw,
+                            int64_t stride, int64_t padding) {
+  const char* k = "conv2d_nhwc_grad_input";
+  const ConvDims d = check_dims(k, sx, sw, stride, padding);
+  const int64_t kdim = d.kdim(), Co = d.Co;
+  check_size(k, "g", g.size, d.rows() * Co);
+  check_size(k, "w", w.size, kdim * Co);
+  check_size(k, "out", out.size, checked_numel(k, sx));
+  ReleaseGIL nogil(d.rows() * kdim);
+  std::fill_n(out.ptr, out.size, 0.0f);
+  if (d.rows() == 0 || kdim == 0 || Co == 0) return;
+  const Trim tr = trim(d);
+  if (tr.t.kdim() == 0) return;
+  grad_input_images(g.ptr, w.ptr, out.ptr, tr);
+}
+
+}  // namespace
+
+void register_conv_grad(py::module_& m) {
+  m.def("conv2d_nhwc_grad_weight", &conv2d_nhwc_grad_weight, py::arg("x"), py::arg("g"), py::arg("out"),
+        py::arg("shape_x"), py::arg("shape_w"), py::arg("stride"), py::arg("padding"));
+  m.def("conv2d_nhwc_grad_input", &conv2d_nhwc_grad_input, py::arg("g"), py::arg("w"), py::arg("out"),
+        py::arg("shape_x"), py::arg("shape_w"), py::arg("stride"), py::arg("padding"));
+}
+
+}  // namespace needle
