@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
+from needle_core.kernels import ELEMENTWISE, REDUCTIONS, ElementwiseKernel, ReductionKernel
 
 from .quiet import quiet
 
@@ -101,19 +101,19 @@ def scalar_setitem(size: int, val: float, out: Array, shape: tuple, strides: tup
 # compiled backends rather than raise on cpu_numpy only.
 _NEVER_WARNS = frozenset(
     {"ewise_maximum", "scalar_maximum", "ewise_eq", "scalar_eq", "ewise_ge", "scalar_ge", "ewise_tanh",
-     "ewise_neg", "ewise_relu"}
+     "ewise_neg", "ewise_relu", "reduce_max"}
 )  # fmt: skip
 
 
 def _render(row: ElementwiseKernel) -> Callable[..., None]:
     ref = row.numpy
-    if row.arity == 1:
+    if row.kind == "unary":
 
         def unary(a: Array, out: Array) -> None:
             ref(a.array, out=out.array)
 
         kernel = unary
-    elif row.is_scalar:
+    elif row.kind == "scalar":
 
         def scalar(a: Array, val: float, out: Array) -> None:
             ref(a.array, val, out=out.array)
@@ -134,7 +134,7 @@ def _render(row: ElementwiseKernel) -> Callable[..., None]:
 
 globals().update({row.name: _render(row) for row in ELEMENTWISE})
 
-_STRIDED_ROWS = {row.name: row.numpy for row in ELEMENTWISE if row.arity == 2 and not row.is_scalar}
+_STRIDED_ROWS = {row.name: row.numpy for row in ELEMENTWISE if row.kind == "binary"}
 
 
 @quiet  # its rows (add, mul, div, power) can warn
@@ -170,32 +170,33 @@ def batched_matmul(a: Array, b: Array, out: Array, batch: int, m: int, n: int, p
     np.matmul(a.array.reshape(batch, m, n), b.array.reshape(batch, n, p), out=out.array.reshape(batch, m, p))
 
 
-# ufunc.reduce directly: np.sum/np.max add a Python dispatch layer (~1 us per call)
-_sum, _max = np.add.reduce, np.maximum.reduce
+# -- reductions, rendered from needle_core.kernels.REDUCTIONS -------------------------
+# The rows' ``numpy`` column is ufunc.reduce itself: np.sum/np.max add a Python
+# dispatch layer (~1 us per call).
+def _render_reduction(row: ReductionKernel) -> tuple[Callable[..., None], Callable[..., None]]:
+    ref = row.numpy
+
+    def contiguous(a: Array, out: Array, reduce_size: int) -> None:
+        ref(a.array.reshape(out.size, reduce_size), 1, out=out.array)
+
+    def view(a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
+        ndim = len(shape)
+        axes = tuple(range(ndim - reduce_ndim, ndim))
+        ref(_view(a, shape, strides, offset), axes, out=out.array.reshape(shape[: ndim - reduce_ndim]))
+
+    kernels = []
+    for kernel, name in ((contiguous, row.name), (view, row.view_name)):
+        if row.name not in _NEVER_WARNS:  # a sum overflows to inf quietly, as in C
+            kernel = quiet(kernel)
+        kernel.__name__ = kernel.__qualname__ = name
+        kernel.__doc__ = f"acc = {row.combine} from {row.c_identity}; {row.nan_rule}"
+        kernels.append(kernel)
+    return kernels[0], kernels[1]
 
 
-@quiet
-def reduce_sum(a: Array, out: Array, reduce_size: int) -> None:
-    _sum(a.array.reshape(out.size, reduce_size), 1, out=out.array)
-
-
-def reduce_max(a: Array, out: Array, reduce_size: int) -> None:
-    _max(a.array.reshape(out.size, reduce_size), 1, out=out.array)
-
-
-def _reduce_view(fn: Callable, a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int):
-    ndim = len(shape)
-    axes = tuple(range(ndim - reduce_ndim, ndim))
-    fn(_view(a, shape, strides, offset), axes, out=out.array.reshape(shape[: ndim - reduce_ndim]))
-
-
-@quiet
-def reduce_sum_view(a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
-    _reduce_view(_sum, a, out, shape, strides, offset, reduce_ndim)
-
-
-def reduce_max_view(a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
-    _reduce_view(_max, a, out, shape, strides, offset, reduce_ndim)
+for _row in REDUCTIONS:
+    globals()[_row.name], globals()[_row.view_name] = _render_reduction(_row)
+del _row
 
 
 @quiet

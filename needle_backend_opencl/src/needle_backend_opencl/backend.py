@@ -87,7 +87,7 @@ def _elementwise(rt: Runtime, row: ElementwiseKernel) -> Callable[..., None]:
         if n:
             rt.launch(name, (_round_up(n, group),), local, a.mem, _F32(val), out.mem, _I32(n))
 
-    fn = unary if row.arity == 1 else scalar if row.is_scalar else ewise
+    fn = {"unary": unary, "scalar": scalar, "binary": ewise}[row.kind]
     fn.__name__ = fn.__qualname__ = name
     return fn
 
