@@ -17,7 +17,7 @@ import numpy as np
 from . import backend_ndarray as nd
 from .backend_ndarray import NDArray
 from .backend_ndarray.dtypes import check_dtype, normalize_dtype
-from .registry import default_device
+from .registry import resolve_device as _resolve_device
 
 #: Number of live ``Value`` objects; tests use it to prove optimisers build no graph.
 #: (A reload keeps the count: the values made before it are still alive.)
@@ -332,26 +332,8 @@ class Tensor(Value):
             return Tensor(other, device=self.device, dtype=self.dtype, requires_grad=False)
         return None
 
-    def __add__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            lifted = self._lift(other)
-            if lifted is None:
-                return ops.AddScalar(other)(self)
-            other = lifted
-        return Tensor.make_from_op(ops.EWISE_ADD, (self, other))
-
-    __radd__ = __add__
-
-    def __mul__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            lifted = self._lift(other)
-            if lifted is None:
-                return ops.MulScalar(other)(self)
-            other = lifted
-        return Tensor.make_from_op(ops.EWISE_MUL, (self, other))
-
-    __rmul__ = __mul__
-
+    # __add__, __mul__, __truediv__, __pow__ (and __radd__, __rmul__) come from
+    # _OPERATORS below the class; the desugarings of the rest stay here.
     def __sub__(self, other: Any) -> Tensor:
         if not isinstance(other, Tensor):
             lifted = self._lift(other)
@@ -365,26 +347,10 @@ class Tensor(Value):
             return lifted - self
         return ops.AddScalar(other)(Tensor.make_from_op(ops.NEGATE, (self,)))
 
-    def __truediv__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            lifted = self._lift(other)
-            if lifted is None:
-                return ops.DivScalar(other)(self)
-            other = lifted
-        return Tensor.make_from_op(ops.EWISE_DIV, (self, other))
-
     def __rtruediv__(self, other: Any) -> Tensor:
         if (lifted := self._lift(other)) is not None:
             return lifted / self
         return ops.MulScalar(other)(ops.PowerScalar(-1.0)(self))
-
-    def __pow__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            lifted = self._lift(other)
-            if lifted is None:
-                return ops.PowerScalar(other)(self)
-            other = lifted
-        return ops.EWisePow()(self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
         if (lifted := self._lift(other)) is not None:
@@ -415,16 +381,6 @@ class Tensor(Value):
 
 
 # -- conversion of user data to NDArrays (Tensor construction) ---------------------
-def _resolve_device(device: Any) -> Any:
-    if device is None:
-        return default_device()
-    if isinstance(device, str):
-        from .registry import device as lookup
-
-        return lookup(device)
-    return device
-
-
 def to_ndarray(array: Any, device: Any = None, dtype: Any = None, share: bool = False) -> NDArray:
     """The NDArray a ``Tensor(array, device=, dtype=)`` holds (docs/api.md section 3 rules).
 
@@ -459,11 +415,12 @@ def _sum_node_list(node_list: list[Tensor]) -> Tensor:
     return total
 
 
-def find_topo_sort(node_list: Iterable[Value]) -> list[Value]:
+def find_topo_sort(node_list: Iterable[Value], *, grad_only: bool = False) -> list[Value]:
     """Post-order depth-first traversal, inputs left to right.
 
     Iterative, so graphs deeper than Python's recursion limit (long RNN unrolls)
-    work; the order equals the recursive course definition.
+    work; the order equals the recursive course definition. ``grad_only`` skips the
+    inputs that do not require grad (backward's walk).
     """
     visited: set[Value] = set()
     topo_order: list[Value] = []
@@ -475,7 +432,7 @@ def find_topo_sort(node_list: Iterable[Value]) -> list[Value]:
         while stack:
             node, children = stack[-1]
             for child in children:
-                if child not in visited:
+                if child not in visited and (child.requires_grad or not grad_only):
                     visited.add(child)
                     stack.append((child, iter(child.inputs)))
                     break
@@ -554,20 +511,7 @@ def _grad_topo_sort(root: Value) -> list[Value]:
     A node without ``requires_grad`` holds no inputs outside LAZY_MODE, so this only
     drops those leaves; under LAZY_MODE it also skips their (gradient-free) subgraphs.
     """
-    visited = {root}
-    topo_order: list[Value] = []
-    stack = [(root, iter(root.inputs))]
-    while stack:
-        node, children = stack[-1]
-        for child in children:
-            if child.requires_grad and child not in visited:
-                visited.add(child)
-                stack.append((child, iter(child.inputs)))
-                break
-        else:
-            stack.pop()
-            topo_order.append(node)
-    return topo_order
+    return find_topo_sort((root,), grad_only=True)
 
 
 def _detached(grad: Value) -> Value:
@@ -619,6 +563,36 @@ keep(globals(), "Op", "TensorOp", "TensorTupleOp", "Value", "TensorTuple", "Tens
 
 # Bound last: ops imports this module, and operators look ops up at call time.
 from . import ops  # noqa: E402
+
+
+# -- Tensor operators: one table --------------------------------------------------------
+# ``t op x`` is ``ScalarOp(x)(t)`` for a real scalar ``x`` and the array op for a Tensor
+# (or a multi-element array, lifted to a constant Tensor), as the course desugars them.
+# (make_from_op is looked up per call: the profiler patches it.)
+def _operator(name: str, scalar_op: type[TensorOp], array_op: TensorOp) -> Any:
+    def method(self: Tensor, other: Any) -> Tensor:
+        if not isinstance(other, Tensor):
+            lifted = self._lift(other)
+            if lifted is None:
+                return scalar_op(other)(self)
+            other = lifted
+        return Tensor.make_from_op(array_op, (self, other))
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+_OPERATORS: dict[str, tuple[type[TensorOp], TensorOp]] = {
+    "__add__": (ops.AddScalar, ops.EWISE_ADD),
+    "__radd__": (ops.AddScalar, ops.EWISE_ADD),
+    "__mul__": (ops.MulScalar, ops.EWISE_MUL),
+    "__rmul__": (ops.MulScalar, ops.EWISE_MUL),
+    "__truediv__": (ops.DivScalar, ops.EWISE_DIV),
+    "__pow__": (ops.PowerScalar, ops.EWisePow()),
+}
+for _name, (_scalar_op, _array_op) in _OPERATORS.items():
+    setattr(Tensor, _name, _operator(_name, _scalar_op, _array_op))
+del _name, _scalar_op, _array_op
 
 # NEEDLE_CHECK_AGAINST=<device>: cross-device checking for the whole run (needle_core.tools).
 from os import environ as _environ  # noqa: E402
