@@ -258,16 +258,20 @@ def test_block_kernel_declared_special_values(needle_device, spec):
     kernel = getattr(needle_device, spec.name, None)
     if kernel is None:
         pytest.skip(f"{str(needle_device)!r} has no optional kernel {spec.name}")
+    row = REDUCTIONS_BY_NAME.get(spec.name)
+    neutral = row.identity if row is not None else -np.inf  # logsumexp ignores -inf elements
     for case in spec.special:
-        block = np.array(case.args[0], np.float32)
-        out = alloc(needle_device, 1)
-        with np.errstate(all="ignore"):
-            kernel(to_device(needle_device, block), out, block.size)
-            got = float(read(needle_device, out, (1,))[0])
-            row = REDUCTIONS_BY_NAME.get(spec.name)
-            ref = float(row.numpy(block, 0) if row is not None else np_logsumexp(block))
-        assert _same_special(got, case.expected), f"{spec.name}({case.args[0]}) = {got}, expected {case.expected}"
-        assert _same_special(ref, case.expected), f"{spec.name}({case.args[0]}): the NumPy reference gives {ref}"
+        short = np.array(case.args[0], np.float32)
+        # also inside a long block (backends switch to tree/split kernels for long rows)
+        for block in (short, np.concatenate([np.full(5000, neutral, np.float32), short])):
+            out = alloc(needle_device, 1)
+            with np.errstate(all="ignore"):
+                kernel(to_device(needle_device, block), out, block.size)
+                got = float(read(needle_device, out, (1,))[0])
+                ref = float(row.numpy(block, 0) if row is not None else np_logsumexp(block))
+            what = f"{spec.name} over {block.size} elements ending {case.args[0]}"
+            assert _same_special(got, case.expected), f"{what} = {got}, expected {case.expected}"
+            assert _same_special(ref, case.expected), f"{what}: the NumPy reference gives {ref}"
 
 
 # -- ewise_strided: binary rows over strided views ------------------------------------------------

@@ -57,7 +57,13 @@ def elementwise(kernel: str) -> Callable[..., NDArray]:
     if row.kind == "unary":
 
         def unary(a: NDArray) -> NDArray:
-            return a._unary(kernel) if getattr(a.device, kernel) is not None else fallback(a)
+            dev = a.device
+            fn = getattr(dev, kernel)  # one lookup: the kernel, or None for the fallback
+            if fn is None:
+                return fallback(a)
+            out = _alloc(a.shape, dev, a.dtype)
+            fn(a._handle if a._compact else a._copy()._handle, out._handle)
+            return out
 
         function = unary
     else:

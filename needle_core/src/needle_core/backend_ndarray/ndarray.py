@@ -411,7 +411,12 @@ class NDArray:
                 _check_device(a, b)
             if a.dtype != b.dtype:
                 a, b = promote(a, b)
-            return ewise_binary(a, b, ewise)
+            out = _alloc(a.shape, dev, a.dtype)
+            if a._compact and b._compact:  # (ewise_binary inlined: the NDArray operators' hot path)
+                getattr(dev, ewise)(a._handle, b._handle, out._handle)
+            else:
+                _ewise_views(a, b, ewise, out)
+            return out
         value = _scalar(self, other, scalar)
         out = _alloc(self.shape, dev, self.dtype)
         getattr(dev, scalar)(self._handle if self._compact else self._copy()._handle, value, out._handle)
@@ -512,10 +517,6 @@ class NDArray:
 # A pair names the row's array and scalar kernels (``a op b`` for an NDArray ``b`` of
 # the same shape, or a real scalar); a function is a composition of other operators.
 # Comparisons write 1.0/0.0 and are composed so that NaN compares false (as in C).
-def _negated_scalar(a: NDArray, other: Any, what: str) -> float:
-    return -_scalar(a, other, what)
-
-
 _OPERATORS: dict[str, tuple[str, str] | Callable[..., NDArray]] = {
     "__add__": ("ewise_add", "scalar_add"),
     "__radd__": ("ewise_add", "scalar_add"),
@@ -525,7 +526,9 @@ _OPERATORS: dict[str, tuple[str, str] | Callable[..., NDArray]] = {
     "maximum": ("ewise_maximum", "scalar_maximum"),
     "__eq__": ("ewise_eq", "scalar_eq"),
     "__ge__": ("ewise_ge", "scalar_ge"),
-    "__sub__": lambda a, b: a + (_composite.neg(b) if isinstance(b, NDArray) else _negated_scalar(a, b, "sub")),
+    "__sub__": lambda a, b: a._binary(
+        _composite.neg(b) if isinstance(b, NDArray) else -_scalar(a, b, "sub"), "ewise_add", "scalar_add"
+    ),
     "__rsub__": lambda a, b: _composite.neg(a) + b,
     "__rtruediv__": lambda a, b: full(a.shape, _scalar(a, b, "rtruediv"), a.dtype, a.device)._binary(
         a, "ewise_div", "scalar_div"
@@ -540,8 +543,8 @@ _OPERATORS: dict[str, tuple[str, str] | Callable[..., NDArray]] = {
     "sin": lambda a: _composite.sin(a),
     "__ne__": lambda a, b: 1.0 - (a == b),
     "__gt__": lambda a, b: (a >= b) - (a == b),
-    "__lt__": lambda a, b: b > a if isinstance(b, NDArray) else _composite.neg(a) > _negated_scalar(a, b, "lt"),
-    "__le__": lambda a, b: b >= a if isinstance(b, NDArray) else _composite.neg(a) >= _negated_scalar(a, b, "le"),
+    "__lt__": lambda a, b: b > a if isinstance(b, NDArray) else _composite.neg(a) > -_scalar(a, b, "lt"),
+    "__le__": lambda a, b: b >= a if isinstance(b, NDArray) else _composite.neg(a) >= -_scalar(a, b, "le"),
 }  # fmt: skip
 
 

@@ -1,13 +1,13 @@
 """Declaring elementwise ops from rows: one call builds a course op class (a real
 ``TensorOp`` subclass with the course's name) and its public function.
 
-    EWiseAdd, add = binary_op("EWiseAdd", "add", "ewise_add", lambda g, node, op: ...)
+    EWiseAdd, add = binary_op("EWiseAdd", "add", "ewise_add", lambda op, g, node: ...)
 
 ``kernel`` names a row of ``needle_core.kernels.ELEMENTWISE``; ``compute`` comes from
 the row's kind (an optional row uses the device's kernel or its fallback in
-``backend_ndarray.composite.FALLBACKS``); ``gradient(out_grad, node, op)`` returns
-the adjoints as Tensor ops. ``docs/backends.md`` ("Adding an elementwise op") gives
-the whole recipe.
+``backend_ndarray.composite.FALLBACKS``); ``gradient(op, out_grad, node)`` (the
+class's ``gradient`` method itself) returns the adjoints as Tensor ops.
+``docs/backends.md`` ("Adding an elementwise op") gives the whole recipe.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ..backend_ndarray.ndarray import ewise_binary, scalar_binary
 from ..kernels import ELEMENTWISE_BY_NAME
 from .common import align, as_scalar, unbroadcast
 
-Gradient = Callable[[Tensor, Tensor, TensorOp], Any]
+Gradient = Callable[[TensorOp, Tensor, Tensor], Any]  # (op, out_grad, node): the method itself
 
 _MODULE = "needle_core.ops.mathematic"  # where the course's classes live (reprs, pickles)
 
@@ -34,10 +34,7 @@ def _row(kernel: str, kind: str) -> None:
 
 
 def _make(cls_name: str, namespace: dict[str, Any], gradient: Gradient, doc: str | None) -> type[TensorOp]:
-    def grad(self: TensorOp, out_grad: Tensor, node: Tensor) -> Any:
-        return gradient(out_grad, node, self)
-
-    namespace.update(gradient=grad, __module__=_MODULE, __doc__=doc)
+    namespace.update(gradient=gradient, __module__=_MODULE, __doc__=doc)
     return type(cls_name, (TensorOp,), namespace)
 
 
@@ -127,7 +124,7 @@ def each_input(grad_a: Callable[..., Tensor], grad_b: Callable[..., Tensor]) -> 
     each is computed only for an input that requires grad, then summed back to its
     input's shape (an input that was broadcast)."""
 
-    def gradient(out_grad: Tensor, node: Tensor, op: TensorOp) -> tuple[Tensor | None, Tensor | None]:
+    def gradient(op: TensorOp, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = node.inputs
         return (
             unbroadcast(grad_a(out_grad, a, b, node), a.shape) if a.requires_grad else None,

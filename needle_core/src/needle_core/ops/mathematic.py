@@ -20,7 +20,7 @@ from .declare import binary_op, each_input, scalar_op, unary_op
 
 
 # -- elementwise ops: one row each (declare.py builds the class and the function) ------
-# gradient(out_grad, node, op); binary rows give one adjoint per input through
+# gradient(op, out_grad, node) is the class's method; binary rows give one adjoint per input through
 # each_input (computed only where required, summed back over broadcast axes).
 def _power_scalar_compute(self: TensorOp, a: NDArray) -> NDArray:
     if self.scalar == 2.0:  # a square is one correctly rounded multiply: cheaper than pow
@@ -28,7 +28,7 @@ def _power_scalar_compute(self: TensorOp, a: NDArray) -> NDArray:
     return scalar_binary(a, self.scalar, "scalar_power")
 
 
-def _power_scalar_gradient(out_grad: Tensor, node: Tensor, op: TensorOp) -> Tensor:
+def _power_scalar_gradient(op: TensorOp, out_grad: Tensor, node: Tensor) -> Tensor:
     s, a = op.scalar, node.inputs[0]
     if s == 0.0:  # d/da a**0 = 0 everywhere (avoids 0 * inf at a = 0)
         return out_grad * 0.0
@@ -39,14 +39,14 @@ def _power_scalar_gradient(out_grad: Tensor, node: Tensor, op: TensorOp) -> Tens
     return out_grad * (PowerScalar(s - 1.0)(a) * s)
 
 
-def _divide_gradient(out_grad: Tensor, node: Tensor, op: TensorOp) -> tuple[Tensor | None, Tensor | None]:
+def _divide_gradient(op: TensorOp, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
     a, b = node.inputs
     grad_a = out_grad / b
     grad_b = unbroadcast(-(grad_a * node), b.shape) if b.requires_grad else None  # -g*a/b**2 = -(g/b)*(a/b)
     return (unbroadcast(grad_a, a.shape) if a.requires_grad else None), grad_b
 
 
-def _relu_gradient(out_grad: Tensor, node: Tensor, op: TensorOp) -> Tensor:
+def _relu_gradient(op: TensorOp, out_grad: Tensor, node: Tensor) -> Tensor:
     # The mask is piecewise constant: a constant Tensor keeps .grad differentiable.
     # relu's output is >= 0 and never NaN (fmax), so "> 0" is "not == 0": two
     # primitive kernels instead of the four of NDArray's composed ``>``.
@@ -56,24 +56,24 @@ def _relu_gradient(out_grad: Tensor, node: Tensor, op: TensorOp) -> Tensor:
 _POW_DOC = "``a ** b`` elementwise (NaN for negative bases with non-integer exponents, as in C)."
 
 EWiseAdd, add = binary_op("EWiseAdd", "add", "ewise_add", each_input(lambda g, a, b, n: g, lambda g, a, b, n: g))
-AddScalar, add_scalar = scalar_op("AddScalar", "add_scalar", "scalar_add", lambda g, node, op: g)
+AddScalar, add_scalar = scalar_op("AddScalar", "add_scalar", "scalar_add", lambda op, g, node: g)
 EWiseMul, multiply = binary_op("EWiseMul", "multiply", "ewise_mul",
                                each_input(lambda g, a, b, n: g * b, lambda g, a, b, n: g * a))
-MulScalar, mul_scalar = scalar_op("MulScalar", "mul_scalar", "scalar_mul", lambda g, node, op: g * op.scalar)
+MulScalar, mul_scalar = scalar_op("MulScalar", "mul_scalar", "scalar_mul", lambda op, g, node: g * op.scalar)
 EWisePow, power = binary_op("EWisePow", "power", "ewise_power",
                             each_input(lambda g, a, b, n: g * b * power(a, b - 1.0), lambda g, a, b, n: g * n * log(a)),
                             _POW_DOC)
 PowerScalar, power_scalar = scalar_op("PowerScalar", "power_scalar", "scalar_power", _power_scalar_gradient,
                                       "``a ** scalar`` for any real exponent.", _power_scalar_compute)
 EWiseDiv, divide = binary_op("EWiseDiv", "divide", "ewise_div", _divide_gradient)
-DivScalar, divide_scalar = scalar_op("DivScalar", "divide_scalar", "scalar_div", lambda g, node, op: g / op.scalar)
-Negate, negate = unary_op("Negate", "negate", "ewise_neg", lambda g, node, op: negate(g))
-Log, log = unary_op("Log", "log", "ewise_log", lambda g, node, op: g / node.inputs[0])
-Exp, exp = unary_op("Exp", "exp", "ewise_exp", lambda g, node, op: g * node)  # exp' = exp: the forward result
+DivScalar, divide_scalar = scalar_op("DivScalar", "divide_scalar", "scalar_div", lambda op, g, node: g / op.scalar)
+Negate, negate = unary_op("Negate", "negate", "ewise_neg", lambda op, g, node: negate(g))
+Log, log = unary_op("Log", "log", "ewise_log", lambda op, g, node: g / node.inputs[0])
+Exp, exp = unary_op("Exp", "exp", "ewise_exp", lambda op, g, node: g * node)  # exp' = exp: the forward result
 ReLU, relu = unary_op("ReLU", "relu", "ewise_relu", _relu_gradient)
-Tanh, tanh = unary_op("Tanh", "tanh", "ewise_tanh", lambda g, node, op: g * (1.0 - node * node))
-Sigmoid, sigmoid = unary_op("Sigmoid", "sigmoid", "ewise_sigmoid", lambda g, node, op: g * (node * (1.0 - node)))
-Sin, sin = unary_op("Sin", "sin", "ewise_sin", lambda g, node, op: g * sin(node.inputs[0] + math.pi / 2))  # cos
+Tanh, tanh = unary_op("Tanh", "tanh", "ewise_tanh", lambda op, g, node: g * (1.0 - node * node))
+Sigmoid, sigmoid = unary_op("Sigmoid", "sigmoid", "ewise_sigmoid", lambda op, g, node: g * (node * (1.0 - node)))
+Sin, sin = unary_op("Sin", "sin", "ewise_sin", lambda op, g, node: g * sin(node.inputs[0] + math.pi / 2))  # cos
 # fmt: skip
 
 
