@@ -332,34 +332,8 @@ class Tensor(Value):
             return Tensor(other, device=self.device, dtype=self.dtype, requires_grad=False)
         return None
 
-    # __add__, __mul__, __truediv__, __pow__ (and __radd__, __rmul__) come from
-    # _OPERATORS below the class; the desugarings of the rest stay here.
-    def __sub__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            lifted = self._lift(other)
-            if lifted is None:
-                return ops.AddScalar(-ops.as_scalar(other))(self)
-            other = lifted
-        return Tensor.make_from_op(ops.EWISE_ADD, (self, Tensor.make_from_op(ops.NEGATE, (other,))))
-
-    def __rsub__(self, other: Any) -> Tensor:
-        if (lifted := self._lift(other)) is not None:
-            return lifted - self
-        return ops.AddScalar(other)(Tensor.make_from_op(ops.NEGATE, (self,)))
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        if (lifted := self._lift(other)) is not None:
-            return lifted / self
-        return ops.MulScalar(other)(ops.PowerScalar(-1.0)(self))
-
-    def __rpow__(self, other: Any) -> Tensor:
-        if (lifted := self._lift(other)) is not None:
-            return ops.EWisePow()(lifted, self)
-        base = Tensor.make_const(nd.full(self.shape, ops.as_scalar(other), dtype=self.dtype, device=self.device))
-        return ops.EWisePow()(base, self)
-
-    def __neg__(self) -> Tensor:
-        return Tensor.make_from_op(ops.NEGATE, (self,))
+    # The arithmetic operators (+ - * / ** and their reflections, unary -) come from
+    # _OPERATORS at the end of this module.
 
     def __matmul__(self, other: Tensor) -> Tensor:
         return ops.MatMul()(self, other)
@@ -566,9 +540,10 @@ from . import ops  # noqa: E402
 
 
 # -- Tensor operators: one table --------------------------------------------------------
-# ``t op x`` is ``ScalarOp(x)(t)`` for a real scalar ``x`` and the array op for a Tensor
-# (or a multi-element array, lifted to a constant Tensor), as the course desugars them.
-# (make_from_op is looked up per call: the profiler patches it.)
+# A pair ``(ScalarOp, array op)``: ``t op x`` is ``ScalarOp(x)(t)`` for a real scalar
+# ``x`` and the array op for a Tensor (or a multi-element array, lifted to a constant
+# Tensor). A function: the course's desugaring into other ops (tests compare the
+# node lists). (make_from_op is looked up per call: the profiler patches it.)
 def _operator(name: str, scalar_op: type[TensorOp], array_op: TensorOp) -> Any:
     def method(self: Tensor, other: Any) -> Tensor:
         if not isinstance(other, Tensor):
@@ -582,17 +557,58 @@ def _operator(name: str, scalar_op: type[TensorOp], array_op: TensorOp) -> Any:
     return method
 
 
-_OPERATORS: dict[str, tuple[type[TensorOp], TensorOp]] = {
+def _sub(self: Tensor, other: Any) -> Tensor:  # a + (-b)
+    if not isinstance(other, Tensor):
+        lifted = self._lift(other)
+        if lifted is None:
+            return ops.AddScalar(-ops.as_scalar(other))(self)
+        other = lifted
+    return Tensor.make_from_op(ops.EWISE_ADD, (self, Tensor.make_from_op(ops.NEGATE, (other,))))
+
+
+def _rsub(self: Tensor, other: Any) -> Tensor:  # (-b) + a
+    if (lifted := self._lift(other)) is not None:
+        return lifted - self
+    return ops.AddScalar(other)(Tensor.make_from_op(ops.NEGATE, (self,)))
+
+
+def _rtruediv(self: Tensor, other: Any) -> Tensor:  # a * b ** -1
+    if (lifted := self._lift(other)) is not None:
+        return lifted / self
+    return ops.MulScalar(other)(ops.PowerScalar(-1.0)(self))
+
+
+def _rpow(self: Tensor, other: Any) -> Tensor:  # a constant base tensor ** b
+    if (lifted := self._lift(other)) is not None:
+        return ops.EWisePow()(lifted, self)
+    base = Tensor.make_const(nd.full(self.shape, ops.as_scalar(other), dtype=self.dtype, device=self.device))
+    return ops.EWisePow()(base, self)
+
+
+def _neg(self: Tensor) -> Tensor:
+    return Tensor.make_from_op(ops.NEGATE, (self,))
+
+
+_OPERATORS: dict[str, tuple[type[TensorOp], TensorOp] | Any] = {
     "__add__": (ops.AddScalar, ops.EWISE_ADD),
     "__radd__": (ops.AddScalar, ops.EWISE_ADD),
     "__mul__": (ops.MulScalar, ops.EWISE_MUL),
     "__rmul__": (ops.MulScalar, ops.EWISE_MUL),
     "__truediv__": (ops.DivScalar, ops.EWISE_DIV),
     "__pow__": (ops.PowerScalar, ops.EWisePow()),
+    "__sub__": _sub,
+    "__rsub__": _rsub,
+    "__rtruediv__": _rtruediv,
+    "__rpow__": _rpow,
+    "__neg__": _neg,
 }
-for _name, (_scalar_op, _array_op) in _OPERATORS.items():
-    setattr(Tensor, _name, _operator(_name, _scalar_op, _array_op))
-del _name, _scalar_op, _array_op
+for _name, _entry in _OPERATORS.items():
+    if isinstance(_entry, tuple):
+        _entry = _operator(_name, *_entry)
+    else:
+        _entry.__name__ = _entry.__qualname__ = _name
+    setattr(Tensor, _name, _entry)
+del _name, _entry
 
 # NEEDLE_CHECK_AGAINST=<device>: cross-device checking for the whole run (needle_core.tools).
 from os import environ as _environ  # noqa: E402
