@@ -51,6 +51,16 @@ _VECTOR_LOOP = """\
 """
 
 
+# row kind -> (device function parameters, kernel parameters, array operands, one
+# float4 lane's arguments, the scalar tail's arguments)
+_KINDS: dict[str, tuple[str, str, tuple[str, ...], str, str]] = {
+    "unary": ("float a", "const float* a, float* out, long long n", ("a",), "x.{c}", "a[i]"),
+    "scalar": ("float a, float b", "const float* a, float* out, long long n, float b", ("a",), "x.{c}, b", "a[i], b"),
+    "binary": ("float a, float b", "const float* a, const float* b, float* out, long long n", ("a", "b"),
+               "x.{c}, y.{c}", "a[i], b[i]"),
+}  # fmt: skip
+
+
 def render_elementwise_kernel(k: ElementwiseKernel) -> str:
     """One ``extern "C"`` kernel for one table row.
 
@@ -58,24 +68,9 @@ def render_elementwise_kernel(k: ElementwiseKernel) -> str:
     ``(a, b, out, n)``, scalar ``(a, out, n, b)``.
     """
     op = f"ndl_op_{k.name}"
-    if k.kind == "unary":
-        fn = f"__device__ __forceinline__ float {op}(float a) {{ return ({k.expr}); }}"
-        params = "const float* a, float* out, long long n"
-        ptrs = ["a"]
-        lane_args = {c: f"x.{c}" for c in "xyzw"}
-        scalar_args = "a[i]"
-    elif k.kind == "scalar":
-        fn = f"__device__ __forceinline__ float {op}(float a, float b) {{ return ({k.expr}); }}"
-        params = "const float* a, float* out, long long n, float b"
-        ptrs = ["a"]
-        lane_args = {c: f"x.{c}, b" for c in "xyzw"}
-        scalar_args = "a[i], b"
-    else:
-        fn = f"__device__ __forceinline__ float {op}(float a, float b) {{ return ({k.expr}); }}"
-        params = "const float* a, const float* b, float* out, long long n"
-        ptrs = ["a", "b"]
-        lane_args = {c: f"x.{c}, y.{c}" for c in "xyzw"}
-        scalar_args = "a[i], b[i]"
+    args, params, ptrs, lane, scalar_args = _KINDS[k.kind]
+    fn = f"__device__ __forceinline__ float {op}({args}) {{ return ({k.expr}); }}"
+    lane_args = {c: lane.format(c=c) for c in "xyzw"}
     vec_ptrs = "\n".join(
         f"    const float4* {p}4 = reinterpret_cast<const float4*>({p});" for p in ptrs
     ) + "\n    float4* o4 = reinterpret_cast<float4*>(out);"
