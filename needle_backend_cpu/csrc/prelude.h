@@ -1,5 +1,5 @@
 // The C++ prelude of the elementwise table: the overloaded names its expressions use
-// (exp, log, tanh, pow, fmax, sqrt), for `float` (scalar tails) and `vfloat` (SIMD
+// (exp, log, tanh, pow, fmax, sqrt, sin), for `float` (scalar tails) and `vfloat` (SIMD
 // bodies). Expressions are evaluated inside this namespace, so `exp(a)` picks
 // std::exp for a float and the libmvec variant for a vector.
 #pragma once
@@ -18,6 +18,7 @@ using std::exp;
 using std::fmax;
 using std::log;
 using std::pow;
+using std::sin;
 using std::sqrt;
 using std::tanh;
 
@@ -25,6 +26,7 @@ inline vfloat exp(vfloat a) { return mvec_exp(a); }
 inline vfloat log(vfloat a) { return mvec_log(a); }
 inline vfloat tanh(vfloat a) { return mvec_tanh(a); }
 inline vfloat pow(vfloat a, vfloat b) { return mvec_pow(a, b); }
+inline vfloat sin(vfloat a) { return lanewise(a, [](float v) { return std::sin(v); }); }
 
 // C's fmax: a NaN operand is ignored (NumPy's np.fmax agrees)
 inline vfloat fmax(vfloat a, vfloat b) { return (b != b) ? a : ((a > b) ? a : b); }

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "bindings.h"
+#include "elementwise_table.h"
 #include "parallel.h"
 #include "prelude.h"
 #include "strided.h"
@@ -21,22 +22,28 @@ constexpr int64_t kChunk = 1 << 16;   // a long row is split into chunks of this
 constexpr int64_t kGrain = 1 << 15;   // elements per thread below which reductions stay serial
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-struct Sum {
+// The operators come from needle_core.kernels.REDUCTIONS (elementwise_table.h):
+// reduce_sum_op / reduce_max_op hold the identity and the combine step, the same
+// expression on floats and SIMD vectors. Max propagates NaN like np.max.
+#define NEEDLE_REDUCTION_OP(name, identity, combine)          \
+  struct name##_op {                                          \
+    static constexpr float init = identity;                   \
+    template <class T>                                        \
+    static T step(T acc, T x) { return combine; }             \
+  };
+NEEDLE_REDUCTION_TABLE(NEEDLE_REDUCTION_OP)
+#undef NEEDLE_REDUCTION_OP
+
+struct Sum : reduce_sum_op {
   using Acc = double;
   static constexpr bool kScalesWithRepeats = true;  // a sum over a repeated element is a multiply
-  static constexpr float init = 0.0f;
-  static vfloat step(vfloat acc, vfloat x) { return acc + x; }
-  static float step(float acc, float x) { return acc + x; }
   static float fold(vfloat v) { return hsum(v); }
   static Acc join(Acc acc, float part) { return acc + part; }
 };
 
-struct Max {  // propagates NaN like np.max
+struct Max : reduce_max_op {
   using Acc = float;
   static constexpr bool kScalesWithRepeats = false;  // the max of repeats is the element
-  static constexpr float init = -kInf;
-  static vfloat step(vfloat acc, vfloat x) { return (x > acc || x != x) ? x : acc; }
-  static float step(float acc, float x) { return (x > acc || x != x) ? x : acc; }
   static float fold(vfloat v) {
     float m = init;
     for (int i = 0; i < VL; ++i) m = step(m, v[i]);

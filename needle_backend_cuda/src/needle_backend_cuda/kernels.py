@@ -12,7 +12,7 @@ from math import prod
 from typing import Any
 
 import numpy as np
-from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
+from needle_core.kernels import ELEMENTWISE, REDUCTIONS, ElementwiseKernel
 from needle_core.views import check_sizes, check_view, coalesce, is_contiguous
 
 from . import layout
@@ -118,11 +118,11 @@ def build_namespace(rt: CudaRuntime) -> dict[str, Any]:
 
 # -- elementwise family (rendered from the table) -------------------------------------
 def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., None]:
-    launch = rt.launcher(k.name, "elementwise", elementwise_signature(k.arity, k.is_scalar))
+    launch = rt.launcher(k.name, "elementwise", elementwise_signature(k.arity, k.kind == "scalar"))
     grid_1d = rt.grid_1d
     name = k.name
 
-    if k.arity == 1:
+    if k.kind == "unary":
         def unary(a, out):
             n = out.size
             if a.size != n:
@@ -131,7 +131,7 @@ def _make_elementwise(rt: CudaRuntime, k: ElementwiseKernel) -> Callable[..., No
                 launch(*grid_1d((n + 3) >> 2), a._ptr, out._ptr, n)
         unary.__name__ = name
         return unary
-    if k.is_scalar:
+    if k.kind == "scalar":
         def scalar(a, val, out):
             n = out.size
             if a.size != n:
@@ -298,13 +298,11 @@ def _make_reductions(rt: CudaRuntime, Array: type, compact_into: Callable[..., N
     def scale(buf, val: float) -> None:  # in place: each thread reads and writes its own element
         mul_launch(*rt.grid_1d((buf.size + 3) >> 2), buf._ptr, buf._ptr, buf.size, val)
 
-    reduce_sum = make("reduce_sum", ("thread", "warp", "block"), 0.0)
-    reduce_max = make("reduce_max", ("thread", "warp", "block"), float("-inf"))
+    # one contiguous and one view kernel per REDUCTIONS row (an empty block gives its identity)
+    contiguous = {r.name: make(r.name, ("thread", "warp", "block"), r.identity) for r in REDUCTIONS}
     return {
-        "reduce_sum_view": make_view("sum", reduce_sum),
-        "reduce_max_view": make_view("max", reduce_max),
-        "reduce_sum": reduce_sum,
-        "reduce_max": reduce_max,
+        **contiguous,
+        **{r.view_name: make_view(r.name.removeprefix("reduce_"), contiguous[r.name]) for r in REDUCTIONS},
         "logsumexp": make("logsumexp", ("warp", "block"), float("-inf")),
     }
 

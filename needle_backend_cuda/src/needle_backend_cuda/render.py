@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
+from needle_core.kernels import ELEMENTWISE, REDUCTIONS, ElementwiseKernel, ReductionKernel
 
 #: module name -> template file (None: rendered from the elementwise table)
 MODULES: dict[str, str | None] = {
@@ -51,6 +51,16 @@ _VECTOR_LOOP = """\
 """
 
 
+# row kind -> (device function parameters, kernel parameters, array operands, one
+# float4 lane's arguments, the scalar tail's arguments)
+_KINDS: dict[str, tuple[str, str, tuple[str, ...], str, str]] = {
+    "unary": ("float a", "const float* a, float* out, long long n", ("a",), "x.{c}", "a[i]"),
+    "scalar": ("float a, float b", "const float* a, float* out, long long n, float b", ("a",), "x.{c}, b", "a[i], b"),
+    "binary": ("float a, float b", "const float* a, const float* b, float* out, long long n", ("a", "b"),
+               "x.{c}, y.{c}", "a[i], b[i]"),
+}  # fmt: skip
+
+
 def render_elementwise_kernel(k: ElementwiseKernel) -> str:
     """One ``extern "C"`` kernel for one table row.
 
@@ -58,24 +68,9 @@ def render_elementwise_kernel(k: ElementwiseKernel) -> str:
     ``(a, b, out, n)``, scalar ``(a, out, n, b)``.
     """
     op = f"ndl_op_{k.name}"
-    if k.arity == 1:
-        fn = f"__device__ __forceinline__ float {op}(float a) {{ return ({k.expr}); }}"
-        params = "const float* a, float* out, long long n"
-        ptrs = ["a"]
-        lane_args = {c: f"x.{c}" for c in "xyzw"}
-        scalar_args = "a[i]"
-    elif k.is_scalar:
-        fn = f"__device__ __forceinline__ float {op}(float a, float b) {{ return ({k.expr}); }}"
-        params = "const float* a, float* out, long long n, float b"
-        ptrs = ["a"]
-        lane_args = {c: f"x.{c}, b" for c in "xyzw"}
-        scalar_args = "a[i], b"
-    else:
-        fn = f"__device__ __forceinline__ float {op}(float a, float b) {{ return ({k.expr}); }}"
-        params = "const float* a, const float* b, float* out, long long n"
-        ptrs = ["a", "b"]
-        lane_args = {c: f"x.{c}, y.{c}" for c in "xyzw"}
-        scalar_args = "a[i], b[i]"
+    args, params, ptrs, lane, scalar_args = _KINDS[k.kind]
+    fn = f"__device__ __forceinline__ float {op}({args}) {{ return ({k.expr}); }}"
+    lane_args = {c: lane.format(c=c) for c in "xyzw"}
     vec_ptrs = "\n".join(
         f"    const float4* {p}4 = reinterpret_cast<const float4*>({p});" for p in ptrs
     ) + "\n    float4* o4 = reinterpret_cast<float4*>(out);"
@@ -107,12 +102,55 @@ def render_elementwise(rows: tuple[ElementwiseKernel, ...] = ELEMENTWISE) -> str
     return header + _FILL + "\n" + "\n".join(render_elementwise_kernel(k) for k in rows)
 
 
+def reduction_op(row: ReductionKernel) -> str:
+    """The operator struct of one REDUCTIONS row (``reduce_sum`` -> ``NdlSum``)."""
+    return "Ndl" + row.name.removeprefix("reduce_").capitalize()
+
+
+_REDUCE_ENTRY = (
+    'extern "C" __global__ void {name}_{shape}(const float* a, float* out, long long rows, long long R) '
+    "{{ ndl_reduce_{shape}<{op}>(a, out, rows, R); }}\n"
+)
+_REDUCE_VIEW_ENTRY = """\
+extern "C" __global__ void {name}_i{bits}(const float* a, float* out, NdlLayout kept, NdlLayout red, long long offset,
+                                          long long rows, long long R, int kdim, int rdim) {{
+    ndl_reduce_view<{op}, {index}>(a, out, kept, red, offset, ({index})rows, ({index})R, kdim, rdim);
+}}
+"""
+
+
+def render_reduction_ops(rows: tuple[ReductionKernel, ...] = REDUCTIONS) -> str:
+    """One operator struct per row: ``identity()`` and ``apply(acc, x)`` = the row's combine."""
+    return "// Rendered from needle_core.kernels.REDUCTIONS: one operator per row.\n" + "".join(
+        f"struct {reduction_op(r)} {{  // {r.nan_rule}\n"
+        f"    static __device__ __forceinline__ float identity() {{ return {r.c_identity}; }}\n"
+        f"    static __device__ __forceinline__ float apply(float acc, float x) {{ return ({r.combine}); }}\n"
+        "};\n"
+        for r in rows
+    )
+
+
+def render_reduction_kernels(rows: tuple[ReductionKernel, ...] = REDUCTIONS) -> str:
+    """The entry points of each row: contiguous (thread/warp/block) and view (i32/i64)."""
+    parts = []
+    for r in rows:
+        op = reduction_op(r)
+        parts += [_REDUCE_ENTRY.format(name=r.name, shape=s, op=op) for s in ("thread", "warp", "block")]
+        parts += [
+            _REDUCE_VIEW_ENTRY.format(name=r.view_name, bits=bits, op=op, index=index)
+            for bits, index in ((32, "unsigned int"), (64, "unsigned long long"))
+        ]
+    return "".join(parts)
+
+
 def module_source(name: str) -> str:
     """The full source of module ``name`` (prelude + body)."""
     if name not in MODULES:
         raise KeyError(f"unknown CUDA module {name!r}; expected one of {sorted(MODULES)}")
     template = MODULES[name]
     body = render_elementwise() if template is None else _read(template)
+    if name == "reduce":
+        body = f"{render_reduction_ops()}\n{body}\n{render_reduction_kernels()}"
     return f"// needle CUDA module: {name}\n{prelude()}\n{body}"
 
 

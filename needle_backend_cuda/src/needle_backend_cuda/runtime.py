@@ -14,6 +14,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from needle_core.kernels import REDUCTIONS
+
 from .probe import find_nvcc
 from .render import module_source
 
@@ -25,8 +27,8 @@ SIGNATURES: dict[str, tuple[str, str]] = {
     "fill": ("elementwise", "Pqf"),
     **{f"{k}_i{w}": ("layout", "PP" + "q" * 16 + "qqi") for k in ("compact", "ewise_setitem") for w in (32, 64)},
     **{f"scalar_setitem_i{w}": ("layout", "P" + "q" * 16 + "qqif") for w in (32, 64)},
-    **{f"{r}_{s}": ("reduce", "PPqq") for r in ("reduce_sum", "reduce_max") for s in ("thread", "warp", "block")},
-    **{f"reduce_{r}_view_i{w}": ("reduce", "PP" + "q" * 32 + "qqqii") for r in ("sum", "max") for w in (32, 64)},
+    **{f"{r.name}_{s}": ("reduce", "PPqq") for r in REDUCTIONS for s in ("thread", "warp", "block")},
+    **{f"{r.view_name}_i{w}": ("reduce", "PP" + "q" * 32 + "qqqii") for r in REDUCTIONS for w in (32, 64)},
     "logsumexp_warp": ("reduce", "PPqq"),
     "logsumexp_block": ("reduce", "PPqq"),
     "sgemm_tiled16": ("matmul", "PPPqqqiii"),

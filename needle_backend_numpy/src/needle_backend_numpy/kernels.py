@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 from needle_core.views import check_sizes, check_view
+from needle_core.kernels import REDUCTIONS, ReductionKernel
 
 from . import render
 from .runtime import quiet
@@ -146,32 +147,33 @@ def batched_matmul(a: Array, b: Array, out: Array, batch: int, m: int, n: int, p
     np.matmul(a.array.reshape(batch, m, n), b.array.reshape(batch, n, p), out=out.array.reshape(batch, m, p))
 
 
-# ufunc.reduce directly: np.sum/np.max add a Python dispatch layer (~1 us per call)
-_sum, _max = np.add.reduce, np.maximum.reduce
+# -- reductions, rendered from needle_core.kernels.REDUCTIONS -------------------------
+# The rows' ``numpy`` column is ufunc.reduce itself: np.sum/np.max add a Python
+# dispatch layer (~1 us per call).
+def _render_reduction(row: ReductionKernel) -> tuple[Callable[..., None], Callable[..., None]]:
+    ref = row.numpy
+
+    def contiguous(a: Array, out: Array, reduce_size: int) -> None:
+        ref(a.array.reshape(out.size, reduce_size), 1, out=out.array)
+
+    def view(a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
+        ndim = len(shape)
+        axes = tuple(range(ndim - reduce_ndim, ndim))
+        ref(_view(a, shape, strides, offset), axes, out=out.array.reshape(shape[: ndim - reduce_ndim]))
+
+    kernels = []
+    for kernel, name in ((contiguous, row.name), (view, row.view_name)):
+        if row.name not in render.NEVER_WARNS:  # a sum overflows to inf quietly, as in C
+            kernel = quiet(kernel)
+        kernel.__name__ = kernel.__qualname__ = name
+        kernel.__doc__ = f"acc = {row.combine} from {row.c_identity}; {row.nan_rule}"
+        kernels.append(kernel)
+    return kernels[0], kernels[1]
 
 
-@quiet
-def reduce_sum(a: Array, out: Array, reduce_size: int) -> None:
-    _sum(a.array.reshape(out.size, reduce_size), 1, out=out.array)
-
-
-def reduce_max(a: Array, out: Array, reduce_size: int) -> None:
-    _max(a.array.reshape(out.size, reduce_size), 1, out=out.array)
-
-
-def _reduce_view(fn: Callable, a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int):
-    ndim = len(shape)
-    axes = tuple(range(ndim - reduce_ndim, ndim))
-    fn(_view(a, shape, strides, offset), axes, out=out.array.reshape(shape[: ndim - reduce_ndim]))
-
-
-@quiet
-def reduce_sum_view(a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
-    _reduce_view(_sum, a, out, shape, strides, offset, reduce_ndim)
-
-
-def reduce_max_view(a: Array, out: Array, shape: tuple, strides: tuple, offset: int, reduce_ndim: int) -> None:
-    _reduce_view(_max, a, out, shape, strides, offset, reduce_ndim)
+for _row in REDUCTIONS:
+    globals()[_row.name], globals()[_row.view_name] = _render_reduction(_row)
+del _row
 
 
 @quiet

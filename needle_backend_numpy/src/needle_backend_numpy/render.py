@@ -15,7 +15,7 @@ from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
 from .runtime import quiet
 
 # Rows whose ufunc never raises a floating-point flag (fmax, comparisons, tanh and
-# negation: NaN in gives NaN out quietly) run bare. Every other row (add, mul, div,
+# negation, max-reduction: NaN in gives NaN out quietly) run bare. Every other row (add, mul, div,
 # pow, log, exp, sqrt, sigmoid, and any row added later) can give NaN/inf, which NumPy
 # warns about where C is silent, so it runs with NumPy's warnings muted (runtime.py,
 # ~0.15 us per call). add/mul are muted too: float32 overflow (3e38 * 10) and inf - inf
@@ -23,20 +23,20 @@ from .runtime import quiet
 # compiled backends rather than raise on cpu_numpy only.
 NEVER_WARNS = frozenset(
     {"ewise_maximum", "scalar_maximum", "ewise_eq", "scalar_eq", "ewise_ge", "scalar_ge", "ewise_tanh",
-     "ewise_neg", "ewise_relu"}
+     "ewise_neg", "ewise_relu", "reduce_max"}
 )  # fmt: skip
 
 
 def render(row: ElementwiseKernel) -> Callable[..., None]:
     """The kernel of one table row over buffers holding a 1-D NumPy ``array``."""
     ref = row.numpy
-    if row.arity == 1:
+    if row.kind == "unary":
 
         def unary(a: Any, out: Any) -> None:
             ref(a.array, out=out.array)
 
         kernel = unary
-    elif row.is_scalar:
+    elif row.kind == "scalar":
 
         def scalar(a: Any, val: float, out: Any) -> None:
             ref(a.array, val, out=out.array)
@@ -62,4 +62,4 @@ def elementwise_kernels(rows: tuple[ElementwiseKernel, ...] = ELEMENTWISE) -> di
 
 def strided_ufuncs(rows: tuple[ElementwiseKernel, ...] = ELEMENTWISE) -> dict[str, Callable[..., Any]]:
     """``{row name: ufunc}`` of the binary array rows ``ewise_strided`` accepts."""
-    return {row.name: row.numpy for row in rows if row.arity == 2 and not row.is_scalar}
+    return {row.name: row.numpy for row in rows if row.kind == "binary"}

@@ -110,7 +110,7 @@ def _elementwise(rt: Runtime, row: ElementwiseKernel) -> Callable[..., None]:
         if n:
             launch(name, (-(-n // group) * group,), local, a.mem, val, out.mem, n)
 
-    fn = unary if row.arity == 1 else scalar if row.is_scalar else ewise
+    fn = {"unary": unary, "scalar": scalar, "binary": ewise}[row.kind]
     fn.__name__ = fn.__qualname__ = name
     return fn
 

@@ -58,9 +58,7 @@ _LAYOUTS = {
 
 
 def _kind(row: ElementwiseKernel) -> str:
-    if row.arity == 1:
-        return "unary"
-    return "scalar" if row.is_scalar else "ewise"
+    return "ewise" if row.kind == "binary" else row.kind
 
 
 def render_elementwise(row: ElementwiseKernel) -> str:
@@ -76,7 +74,7 @@ def render_elementwise(row: ElementwiseKernel) -> str:
 
 def strided_rows() -> tuple[ElementwiseKernel, ...]:
     """The rows ``ewise_strided`` serves: the binary array rows of the table."""
-    return tuple(row for row in ELEMENTWISE if row.arity == 2 and not row.is_scalar)
+    return tuple(row for row in ELEMENTWISE if row.kind == "binary")
 
 
 def render_strided(row: ElementwiseKernel) -> str:

@@ -47,15 +47,7 @@ from needle_core.init import ones, ones_like, zeros, zeros_like  # noqa: E402
 from needle_core.ops import *  # noqa: E402,F403
 from needle_core.tools import DivergenceError, check_against, profile  # noqa: E402
 from needle_core.backend_ndarray.dlpack import tensor_from_dlpack as from_dlpack  # noqa: E402
-from needle_core.registry import (  # noqa: E402
-    all_devices,
-    cpu,
-    cpu_numpy,
-    cuda,
-    default_device,
-    device,
-    devices,
-)
+from needle_core.registry import all_devices, cpu, cpu_numpy, cuda, default_device, device, devices  # noqa: E402
 
 _LAZY_NN = {"nn", "optim", "data", "apps", "distributed"}
 _LAZY_NN_ATTRS = {"save": "needle_nn.checkpoint", "load": "needle_nn.checkpoint"}

@@ -17,7 +17,7 @@ import numpy as np
 from . import backend_ndarray as nd
 from .backend_ndarray import NDArray
 from .backend_ndarray.dtypes import check_dtype, normalize_dtype
-from .registry import default_device
+from .registry import resolve_device as _resolve_device
 
 #: Number of live ``Value`` objects; tests use it to prove optimisers build no graph.
 #: (A reload keeps the count: the values made before it are still alive.)
@@ -332,68 +332,8 @@ class Tensor(Value):
             return Tensor(other, device=self.device, dtype=self.dtype, requires_grad=False)
         return None
 
-    def __add__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            lifted = self._lift(other)
-            if lifted is None:
-                return ops.AddScalar(other)(self)
-            other = lifted
-        return Tensor.make_from_op(ops.EWISE_ADD, (self, other))
-
-    __radd__ = __add__
-
-    def __mul__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            lifted = self._lift(other)
-            if lifted is None:
-                return ops.MulScalar(other)(self)
-            other = lifted
-        return Tensor.make_from_op(ops.EWISE_MUL, (self, other))
-
-    __rmul__ = __mul__
-
-    def __sub__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            lifted = self._lift(other)
-            if lifted is None:
-                return ops.AddScalar(-ops.as_scalar(other))(self)
-            other = lifted
-        return Tensor.make_from_op(ops.EWISE_ADD, (self, Tensor.make_from_op(ops.NEGATE, (other,))))
-
-    def __rsub__(self, other: Any) -> Tensor:
-        if (lifted := self._lift(other)) is not None:
-            return lifted - self
-        return ops.AddScalar(other)(Tensor.make_from_op(ops.NEGATE, (self,)))
-
-    def __truediv__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            lifted = self._lift(other)
-            if lifted is None:
-                return ops.DivScalar(other)(self)
-            other = lifted
-        return Tensor.make_from_op(ops.EWISE_DIV, (self, other))
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        if (lifted := self._lift(other)) is not None:
-            return lifted / self
-        return ops.MulScalar(other)(ops.PowerScalar(-1.0)(self))
-
-    def __pow__(self, other: Any) -> Tensor:
-        if not isinstance(other, Tensor):
-            lifted = self._lift(other)
-            if lifted is None:
-                return ops.PowerScalar(other)(self)
-            other = lifted
-        return ops.EWisePow()(self, other)
-
-    def __rpow__(self, other: Any) -> Tensor:
-        if (lifted := self._lift(other)) is not None:
-            return ops.EWisePow()(lifted, self)
-        base = Tensor.make_const(nd.full(self.shape, ops.as_scalar(other), dtype=self.dtype, device=self.device))
-        return ops.EWisePow()(base, self)
-
-    def __neg__(self) -> Tensor:
-        return Tensor.make_from_op(ops.NEGATE, (self,))
+    # The arithmetic operators (+ - * / ** and their reflections, unary -) come from
+    # _OPERATORS at the end of this module.
 
     def __matmul__(self, other: Tensor) -> Tensor:
         return ops.MatMul()(self, other)
@@ -415,16 +355,6 @@ class Tensor(Value):
 
 
 # -- conversion of user data to NDArrays (Tensor construction) ---------------------
-def _resolve_device(device: Any) -> Any:
-    if device is None:
-        return default_device()
-    if isinstance(device, str):
-        from .registry import device as lookup
-
-        return lookup(device)
-    return device
-
-
 def to_ndarray(array: Any, device: Any = None, dtype: Any = None, share: bool = False) -> NDArray:
     """The NDArray a ``Tensor(array, device=, dtype=)`` holds (docs/api.md section 3 rules).
 
@@ -459,11 +389,12 @@ def _sum_node_list(node_list: list[Tensor]) -> Tensor:
     return total
 
 
-def find_topo_sort(node_list: Iterable[Value]) -> list[Value]:
+def find_topo_sort(node_list: Iterable[Value], *, grad_only: bool = False) -> list[Value]:
     """Post-order depth-first traversal, inputs left to right.
 
     Iterative, so graphs deeper than Python's recursion limit (long RNN unrolls)
-    work; the order equals the recursive course definition.
+    work; the order equals the recursive course definition. ``grad_only`` skips the
+    inputs that do not require grad (backward's walk).
     """
     visited: set[Value] = set()
     topo_order: list[Value] = []
@@ -475,7 +406,7 @@ def find_topo_sort(node_list: Iterable[Value]) -> list[Value]:
         while stack:
             node, children = stack[-1]
             for child in children:
-                if child not in visited:
+                if child not in visited and (child.requires_grad or not grad_only):
                     visited.add(child)
                     stack.append((child, iter(child.inputs)))
                     break
@@ -554,20 +485,7 @@ def _grad_topo_sort(root: Value) -> list[Value]:
     A node without ``requires_grad`` holds no inputs outside LAZY_MODE, so this only
     drops those leaves; under LAZY_MODE it also skips their (gradient-free) subgraphs.
     """
-    visited = {root}
-    topo_order: list[Value] = []
-    stack = [(root, iter(root.inputs))]
-    while stack:
-        node, children = stack[-1]
-        for child in children:
-            if child.requires_grad and child not in visited:
-                visited.add(child)
-                stack.append((child, iter(child.inputs)))
-                break
-        else:
-            stack.pop()
-            topo_order.append(node)
-    return topo_order
+    return find_topo_sort((root,), grad_only=True)
 
 
 def _detached(grad: Value) -> Value:
@@ -619,6 +537,78 @@ keep(globals(), "Op", "TensorOp", "TensorTupleOp", "Value", "TensorTuple", "Tens
 
 # Bound last: ops imports this module, and operators look ops up at call time.
 from . import ops  # noqa: E402
+
+
+# -- Tensor operators: one table --------------------------------------------------------
+# A pair ``(ScalarOp, array op)``: ``t op x`` is ``ScalarOp(x)(t)`` for a real scalar
+# ``x`` and the array op for a Tensor (or a multi-element array, lifted to a constant
+# Tensor). A function: the course's desugaring into other ops (tests compare the
+# node lists). (make_from_op is looked up per call: the profiler patches it.)
+def _operator(name: str, scalar_op: type[TensorOp], array_op: TensorOp) -> Any:
+    def method(self: Tensor, other: Any) -> Tensor:
+        if not isinstance(other, Tensor):
+            lifted = self._lift(other)
+            if lifted is None:
+                return scalar_op(other)(self)
+            other = lifted
+        return Tensor.make_from_op(array_op, (self, other))
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+def _sub(self: Tensor, other: Any) -> Tensor:  # a + (-b)
+    if not isinstance(other, Tensor):
+        lifted = self._lift(other)
+        if lifted is None:
+            return ops.AddScalar(-ops.as_scalar(other))(self)
+        other = lifted
+    return Tensor.make_from_op(ops.EWISE_ADD, (self, Tensor.make_from_op(ops.NEGATE, (other,))))
+
+
+def _rsub(self: Tensor, other: Any) -> Tensor:  # (-b) + a
+    if (lifted := self._lift(other)) is not None:
+        return lifted - self
+    return ops.AddScalar(other)(Tensor.make_from_op(ops.NEGATE, (self,)))
+
+
+def _rtruediv(self: Tensor, other: Any) -> Tensor:  # a * b ** -1
+    if (lifted := self._lift(other)) is not None:
+        return lifted / self
+    return ops.MulScalar(other)(ops.PowerScalar(-1.0)(self))
+
+
+def _rpow(self: Tensor, other: Any) -> Tensor:  # a constant base tensor ** b
+    if (lifted := self._lift(other)) is not None:
+        return ops.EWisePow()(lifted, self)
+    base = Tensor.make_const(nd.full(self.shape, ops.as_scalar(other), dtype=self.dtype, device=self.device))
+    return ops.EWisePow()(base, self)
+
+
+def _neg(self: Tensor) -> Tensor:
+    return Tensor.make_from_op(ops.NEGATE, (self,))
+
+
+_OPERATORS: dict[str, tuple[type[TensorOp], TensorOp] | Any] = {
+    "__add__": (ops.AddScalar, ops.EWISE_ADD),
+    "__radd__": (ops.AddScalar, ops.EWISE_ADD),
+    "__mul__": (ops.MulScalar, ops.EWISE_MUL),
+    "__rmul__": (ops.MulScalar, ops.EWISE_MUL),
+    "__truediv__": (ops.DivScalar, ops.EWISE_DIV),
+    "__pow__": (ops.PowerScalar, ops.EWisePow()),
+    "__sub__": _sub,
+    "__rsub__": _rsub,
+    "__rtruediv__": _rtruediv,
+    "__rpow__": _rpow,
+    "__neg__": _neg,
+}
+for _name, _entry in _OPERATORS.items():
+    if isinstance(_entry, tuple):
+        _entry = _operator(_name, *_entry)
+    else:
+        _entry.__name__ = _entry.__qualname__ = _name
+    setattr(Tensor, _name, _entry)
+del _name, _entry
 
 # NEEDLE_CHECK_AGAINST=<device>: cross-device checking for the whole run (needle_core.tools).
 from os import environ as _environ  # noqa: E402

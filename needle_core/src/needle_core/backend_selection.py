@@ -5,15 +5,7 @@ lives on picks the kernels. The names below are the ones course code imports.
 """
 
 from . import backend_ndarray as array_api
-from .backend_ndarray import (
-    NDArray,
-    all_devices,
-    cpu,
-    cpu_numpy,
-    cuda,
-    default_device,
-    device,
-)
+from .backend_ndarray import NDArray, all_devices, cpu, cpu_numpy, cuda, default_device, device
 from .device import Device
 
 BACKEND = "nd"

@@ -35,15 +35,8 @@ __device__ __forceinline__ long long ndl_view_offset(I linear, const NdlLayout& 
     return pos;
 }
 
-// Reduction operators. Max propagates NaN like NumPy's max (fmaxf would drop it).
-struct NdlSum {
-    static __device__ __forceinline__ float identity() { return 0.0f; }
-    static __device__ __forceinline__ float apply(float x, float y) { return x + y; }
-};
-struct NdlMax {
-    static __device__ __forceinline__ float identity() { return -INFINITY; }
-    static __device__ __forceinline__ float apply(float x, float y) { return (x > y || x != x) ? x : y; }
-};
+// Reduction operators (NdlSum, NdlMax) are rendered from needle_core.kernels.REDUCTIONS
+// at the top of the reduce module (sources.py).
 
 // Sum/max over the 32 lanes of a warp; every lane must call it. Lane 0 holds the
 // result (down variant) or every lane does (xor variant).

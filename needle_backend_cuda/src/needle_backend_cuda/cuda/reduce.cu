@@ -43,12 +43,6 @@ __device__ __forceinline__ void ndl_reduce_block(const float* a, float* out, lon
     }
 }
 
-extern "C" __global__ void reduce_sum_thread(const float* a, float* out, long long rows, long long R) { ndl_reduce_thread<NdlSum>(a, out, rows, R); }
-extern "C" __global__ void reduce_max_thread(const float* a, float* out, long long rows, long long R) { ndl_reduce_thread<NdlMax>(a, out, rows, R); }
-extern "C" __global__ void reduce_sum_warp(const float* a, float* out, long long rows, long long R) { ndl_reduce_warp<NdlSum>(a, out, rows, R); }
-extern "C" __global__ void reduce_max_warp(const float* a, float* out, long long rows, long long R) { ndl_reduce_warp<NdlMax>(a, out, rows, R); }
-extern "C" __global__ void reduce_sum_block(const float* a, float* out, long long rows, long long R) { ndl_reduce_block<NdlSum>(a, out, rows, R); }
-extern "C" __global__ void reduce_max_block(const float* a, float* out, long long rows, long long R) { ndl_reduce_block<NdlMax>(a, out, rows, R); }
 
 // Stable log-sum-exp per row: m + log(sum(exp(x - m))), m the row max (NaN
 // propagates); an all -inf row gives -inf, like the composed fallback's formula
@@ -63,8 +57,8 @@ extern "C" __global__ void logsumexp_warp(const float* a, float* out, long long 
         float m = -INFINITY;
         for (long long j = lane; j < R; j += 32) m = NdlMax::apply(m, p[j]);
         m = ndl_warp_allreduce<NdlMax>(m);  // every lane needs m: the branch below stays uniform
-        if (m == -INFINITY) {
-            if (lane == 0) out[r] = -INFINITY;
+        if (!isfinite(m)) {  // all -inf gives -inf; +inf and NaN propagate (exp(inf - inf) would be NaN)
+            if (lane == 0) out[r] = m;
             continue;
         }
         float s = 0.0f;
@@ -81,10 +75,10 @@ extern "C" __global__ void logsumexp_block(const float* a, float* out, long long
         for (long long j = threadIdx.x; j < R; j += blockDim.x) m = NdlMax::apply(m, p[j]);
         m = ndl_block_allreduce<NdlMax>(m);
         float s = 0.0f;
-        if (m != -INFINITY)  // uniform: every thread holds the same m
+        if (isfinite(m))  // uniform: every thread holds the same m
             for (long long j = threadIdx.x; j < R; j += blockDim.x) s += expf(p[j] - m);
         s = ndl_block_allreduce<NdlSum>(s);
-        if (threadIdx.x == 0) out[r] = (m == -INFINITY) ? -INFINITY : ndl_lse_finish(m, s);
+        if (threadIdx.x == 0) out[r] = isfinite(m) ? ndl_lse_finish(m, s) : m;
     }
 }
 
@@ -110,19 +104,5 @@ __device__ __forceinline__ void ndl_reduce_view(const float* a, float* out, cons
     }
 }
 
-extern "C" __global__ void reduce_sum_view_i32(const float* a, float* out, NdlLayout kept, NdlLayout red, long long offset,
-                                              long long rows, long long R, int kdim, int rdim) {
-    ndl_reduce_view<NdlSum, unsigned int>(a, out, kept, red, offset, (unsigned int)rows, (unsigned int)R, kdim, rdim);
-}
-extern "C" __global__ void reduce_sum_view_i64(const float* a, float* out, NdlLayout kept, NdlLayout red, long long offset,
-                                              long long rows, long long R, int kdim, int rdim) {
-    ndl_reduce_view<NdlSum, unsigned long long>(a, out, kept, red, offset, (unsigned long long)rows, (unsigned long long)R, kdim, rdim);
-}
-extern "C" __global__ void reduce_max_view_i32(const float* a, float* out, NdlLayout kept, NdlLayout red, long long offset,
-                                              long long rows, long long R, int kdim, int rdim) {
-    ndl_reduce_view<NdlMax, unsigned int>(a, out, kept, red, offset, (unsigned int)rows, (unsigned int)R, kdim, rdim);
-}
-extern "C" __global__ void reduce_max_view_i64(const float* a, float* out, NdlLayout kept, NdlLayout red, long long offset,
-                                              long long rows, long long R, int kdim, int rdim) {
-    ndl_reduce_view<NdlMax, unsigned long long>(a, out, kept, red, offset, (unsigned long long)rows, (unsigned long long)R, kdim, rdim);
-}
+// The extern "C" entry points, one set per REDUCTIONS row, are rendered after this
+// template (sources.py: render_reduction_kernels).

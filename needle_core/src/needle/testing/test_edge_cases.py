@@ -229,6 +229,45 @@ def test_reducing_a_broadcast_view_does_not_expand_it(needle_device):
     assert grown_mb < 100, f"peak RSS grew by {grown_mb:.0f} MB reducing a broadcast view (expanded: 400 MB)"
 
 
+@pytest.mark.parametrize("fallback", [False, True], ids=["kernel", "fallback"])
+def test_logsumexp_of_a_block_holding_inf_is_inf(needle_device, fallback):
+    """+inf in a block gives +inf (not inf - inf = NaN), an all -inf block -inf, NaN
+    propagates: through the device's logsumexp kernel and through core's fallback."""
+    from needle_core.ops import logsumexp
+
+    x = np.array([[1.0, np.inf, 2.0], [-np.inf, -np.inf, -np.inf], [0.0, np.nan, 1.0], [0.5, 1.0, 2.0]], np.float32)
+    with np.errstate(all="ignore"):
+        expected = np.log(np.exp(x.astype(np.float64)).sum(axis=1))
+    expected[1] = -np.inf
+    if fallback:
+        with nd.optional_kernels_disabled(needle_device):
+            got = logsumexp(Tensor(x, device=needle_device), axes=(1,)).numpy()
+    else:
+        got = logsumexp(Tensor(x, device=needle_device), axes=(1,)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, equal_nan=True)
+
+
+def test_sin_special_values_and_gradient(needle_device):
+    """ewise_sin (an optional row whose fallback runs on the host): kernel and fallback
+    agree with np.sin, sin(inf) = NaN, sin(-0) = -0; the gradient is cos."""
+    from needle_core.ops import sin
+
+    x = np.array([0.0, -0.0, 1.0, -2.5, 30.0, np.inf], np.float32)
+    with np.errstate(invalid="ignore"):
+        expected = np.sin(x)
+    for disabled in (False, True):
+        if disabled:
+            with nd.optional_kernels_disabled(needle_device):
+                got = sin(Tensor(x, device=needle_device)).numpy()
+        else:
+            got = sin(Tensor(x, device=needle_device)).numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+        assert np.signbit(got[1]), f"sin(-0.0) = {got[1]} (fallback: {disabled})"
+    t = Tensor(x[:5], device=needle_device, requires_grad=True)
+    sin(t).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), np.cos(x[:5]), rtol=1e-4, atol=1e-5)
+
+
 # -- kernels: operands must have exactly the sizes the call names (docs/backends.md §1) -----------
 @pytest.mark.parametrize("row", ELEMENTWISE, ids=lambda r: r.name)
 def test_elementwise_kernels_reject_operands_larger_than_out(needle_device, row):

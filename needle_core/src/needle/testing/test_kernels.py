@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from needle_core.kernels import ELEMENTWISE, PRIMITIVE_KERNELS
+from needle_core.kernels import ELEMENTWISE, KERNEL_SPECS, PRIMITIVE_KERNELS, REDUCTIONS_BY_NAME
 
 from needle_core import backend_ndarray as nd
 
@@ -222,6 +222,58 @@ def test_elementwise_row_special_values(needle_device, row):
         with np.errstate(all="ignore"):
             got = _run_row(needle_device, row, a, b, float(val))
         np.testing.assert_allclose(got, _reference_row(row, a, b, float(val)), equal_nan=True, **EWISE_TOL)
+
+
+def _same_special(got: float, expected: float) -> bool:
+    """Equal as IEEE values: NaN matches NaN, and a zero's sign counts."""
+    if math.isnan(expected):
+        return math.isnan(got)
+    return got == expected and (expected != 0 or math.copysign(1, got) == math.copysign(1, expected))
+
+
+_SPECIAL_ROWS = [r for r in ELEMENTWISE if r.special]
+
+
+@pytest.mark.parametrize("row", _SPECIAL_ROWS, ids=[r.name for r in _SPECIAL_ROWS])
+def test_elementwise_row_declared_special_values(needle_device, row):
+    """Each row's declared special cases (kernels.py ``special``): the device and the
+    NumPy reference both give the stated IEEE value (e.g. C pow: (-inf) ** 0.5 = inf)."""
+    if not row.required:
+        _need_kernel(needle_device, row.name)
+    for case in row.special:
+        a = np.array([case.args[0]], np.float32)
+        b = np.array([case.args[-1]], np.float32)
+        with np.errstate(all="ignore"):
+            got = float(_run_row(needle_device, row, a, b, float(case.args[-1]))[0])
+            ref = float(_reference_row(row, a, b, float(case.args[-1]))[0])
+        assert _same_special(got, case.expected), f"{row.name}{case.args} = {got}, expected {case.expected}"
+        assert _same_special(ref, case.expected), f"{row.name}{case.args}: the NumPy reference gives {ref}"
+
+
+_BLOCK_SPECS = [s for s in KERNEL_SPECS if s.special and s.params == ("a", "out", "reduce_size")]
+
+
+@pytest.mark.parametrize("spec", _BLOCK_SPECS, ids=[s.name for s in _BLOCK_SPECS])
+def test_block_kernel_declared_special_values(needle_device, spec):
+    """Reductions and logsumexp over one block holding inf/NaN (e.g. logsumexp of a
+    block holding +inf is +inf): the device and the NumPy reference give the stated value."""
+    kernel = getattr(needle_device, spec.name, None)
+    if kernel is None:
+        pytest.skip(f"{str(needle_device)!r} has no optional kernel {spec.name}")
+    row = REDUCTIONS_BY_NAME.get(spec.name)
+    neutral = row.identity if row is not None else -np.inf  # logsumexp ignores -inf elements
+    for case in spec.special:
+        short = np.array(case.args[0], np.float32)
+        # also inside a long block (backends switch to tree/split kernels for long rows)
+        for block in (short, np.concatenate([np.full(5000, neutral, np.float32), short])):
+            out = alloc(needle_device, 1)
+            with np.errstate(all="ignore"):
+                kernel(to_device(needle_device, block), out, block.size)
+                got = float(read(needle_device, out, (1,))[0])
+                ref = float(row.numpy(block, 0) if row is not None else np_logsumexp(block))
+            what = f"{spec.name} over {block.size} elements ending {case.args[0]}"
+            assert _same_special(got, case.expected), f"{what} = {got}, expected {case.expected}"
+            assert _same_special(ref, case.expected), f"{what}: the NumPy reference gives {ref}"
 
 
 # -- ewise_strided: binary rows over strided views ------------------------------------------------

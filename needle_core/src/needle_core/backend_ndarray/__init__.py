@@ -7,7 +7,7 @@ registry. Optional kernels are used when a device has them, else the fallbacks i
 
 from ..device import Device
 from ..registry import all_devices, cpu, cpu_numpy, cuda, default_device, device, devices
-from .composite import conv2d_nhwc, logsumexp, matmul, neg, optional_kernels_disabled, power, relu, sigmoid, sqrt
+from .composite import conv2d_nhwc, logsumexp, matmul, neg, optional_kernels_disabled, power, relu, sigmoid, sin, sqrt
 from .dlpack import from_dlpack
 from .dtypes import astype, promote
 from .functions import broadcast_to, exp, flip, log, max, maximum, pad, permute, reshape, sum, tanh
@@ -21,7 +21,7 @@ from .norm import batchnorm_forward
 __all__ = [
     "NDArray", "array", "empty", "full", "devices",
     "broadcast_to", "reshape", "permute", "maximum", "log", "exp", "tanh", "sum", "max", "flip", "pad",
-    "power", "neg", "sqrt", "sigmoid", "relu", "matmul", "logsumexp", "conv2d_nhwc",
+    "power", "neg", "sqrt", "sin", "sigmoid", "relu", "matmul", "logsumexp", "conv2d_nhwc",
     "lstm_cell", "lstm_cell_backward", "take_rows", "scatter_add_rows",
     "conv2d_nhwc_grad_input", "conv2d_nhwc_grad_weight", "im2col", "col2im", "batchnorm_forward",
     "optional_kernels_disabled", "promote", "astype", "map_location", "from_dlpack",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
 
 _COMPACT_STRIDES: dict[tuple[int, ...], tuple[int, ...]] = {}
 
@@ -35,25 +37,43 @@ def is_compact_layout(shape: tuple, strides: tuple, offset: int, size: int, buff
     return True
 
 
-def normalize_axes(axis: int | Iterable[int] | None, ndim: int, shape: tuple | None = None) -> tuple[int, ...]:
-    """``axis`` (None = all, an int, or an iterable) as sorted non-negative ints."""
-    if axis is None:
+def normalize_axis(axis: Any, ndim: int, what: str, shape: tuple | None = None) -> int:
+    """One axis as a non-negative int below ``ndim``; errors name ``what`` and the value."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{what}: axes must be ints (None, an int or a tuple of ints), got {axis!r}")
+    if not -ndim <= axis < ndim:
+        where = f"an array of shape {shape}" if shape is not None else f"a {ndim}-D tensor"
+        raise ValueError(f"{what}: axis {axis} is out of range for {where} (valid: {-ndim}..{ndim - 1})")
+    return int(axis) % ndim
+
+
+# A program uses few distinct (axes, ndim) pairs: a bounded memo replaces the loop.
+_AXES_MEMO: dict[tuple[Any, int], tuple[int, ...]] = {}
+
+
+def normalize_axes(axes: Any, ndim: int, what: str = "axis", shape: tuple | None = None) -> tuple[int, ...]:
+    """``None`` -> every axis; an int or a sequence of ints -> sorted, non-negative, unique
+    (the one rule for NDArray reductions and the Tensor ops)."""
+    kind = type(axes)
+    if kind is tuple or kind is int or axes is None:  # hashable: memoised
+        key = (axes, ndim)
+        out = _AXES_MEMO.get(key)
+        if out is None:
+            out = _normalize_axes(axes, ndim, what, shape)
+            if (kind is int or all(type(ax) is int for ax in axes or ())) and len(_AXES_MEMO) < 4096:
+                _AXES_MEMO[key] = out  # (not bools/NumPy ints, whose errors differ)
+        return out
+    return _normalize_axes(axes, ndim, what, shape)
+
+
+def _normalize_axes(axes: Any, ndim: int, what: str, shape: tuple | None) -> tuple[int, ...]:
+    if axes is None:
         return tuple(range(ndim))
-    try:
-        items = (operator.index(axis),) if not isinstance(axis, Iterable) else tuple(axis)
-        items = tuple(operator.index(ax) for ax in items)
-    except TypeError:
-        raise TypeError(
-            f"axis must be None, an int or a tuple of ints, got {axis!r} ({type(axis).__name__})"
-        ) from None
-    out = set()
-    for ax in items:
-        if not -ndim <= ax < ndim:
-            where = f" of shape {shape}" if shape is not None else ""
-            raise ValueError(f"axis {ax} is out of range for an array{where} with {ndim} dimension(s)")
-        out.add(ax % ndim)
-    if len(out) != len(items):
-        raise ValueError(f"repeated axis in {items}: give each axis once")
+    if isinstance(axes, (int, np.integer)) or not isinstance(axes, Iterable):
+        axes = (axes,)  # a lone non-int (axes=1.5) is then named by normalize_axis
+    out = tuple(normalize_axis(ax, ndim, what, shape) for ax in axes)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{what}: repeated axis in {tuple(axes)!r}; give each axis once")
     return tuple(sorted(out))
 
 

@@ -8,16 +8,16 @@ The fallbacks here are the reference every optional kernel is checked against
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
 
 from ..device import Device
-from ..kernels import OPTIONAL_KERNELS
+from ..kernels import ELEMENTWISE_BY_NAME, OPTIONAL_KERNELS
 from ._shapes import normalize_axes
 from .dtypes import promote
-from .ndarray import NDArray, _alloc, _check_device
+from .ndarray import NDArray, _alloc, _check_device, _from_host
 
 _prod = math.prod
 
@@ -27,36 +27,62 @@ def _handle(a: NDArray):
     return a._handle if a._compact else a._copy()._handle
 
 
-# -- elementwise ---------------------------------------------------------------------
-def neg(a: NDArray) -> NDArray:
-    if a.device.ewise_neg is not None:
-        return a._unary("ewise_neg")
-    return a._binary(-1.0, "ewise_mul", "scalar_mul")
+# -- elementwise: the optional rows of ELEMENTWISE, each with its fallback -------------
+def _host_sin(a: NDArray) -> NDArray:
+    """sin has no composition of primitives: computed on the host (NumPy), then copied back."""
+    with np.errstate(invalid="ignore"):  # sin(inf) = NaN quietly, as in C
+        return _from_host(np.sin(a.numpy()), a.device, a.dtype)
 
 
-def power(a: NDArray, b: NDArray) -> NDArray:
-    """Elementwise ``a ** b``; the fallback ``exp(b * log(a))`` is NaN for negative bases."""
-    if a.device.ewise_power is not None:
-        return a._binary(b, "ewise_power", "scalar_power")
-    return (b * a.log()).exp()
+#: kernel -> the composition of primitive kernels used when a device lacks it. The
+#: conformance suite checks each optional kernel a device has against its entry.
+FALLBACKS: dict[str, Callable[..., NDArray]] = {
+    "ewise_neg": lambda a: a._binary(-1.0, "ewise_mul", "scalar_mul"),
+    "ewise_power": lambda a, b: (b * a.log()).exp(),  # NaN for negative bases
+    "ewise_sqrt": lambda a: a._binary(0.5, "ewise_power", "scalar_power"),
+    "ewise_relu": lambda a: a._binary(0.0, "ewise_maximum", "scalar_maximum"),
+    "ewise_sigmoid": lambda a: 1.0 / (neg(a).exp() + 1.0),
+    "ewise_sin": _host_sin,
+}
 
 
-def sqrt(a: NDArray) -> NDArray:
-    if a.device.ewise_sqrt is not None:
-        return a._unary("ewise_sqrt")
-    return a._binary(0.5, "ewise_power", "scalar_power")
+def elementwise(kernel: str) -> Callable[..., NDArray]:
+    """The NDArray function of one unary or binary ELEMENTWISE row: the device's kernel
+    (a required row), or the kernel when the device has it and else ``FALLBACKS[kernel]``."""
+    row = ELEMENTWISE_BY_NAME[kernel]
+    scalar = kernel.replace("ewise_", "scalar_")
+    if row.required:
+        return (lambda a: a._unary(kernel)) if row.kind == "unary" else (lambda a, b: a._binary(b, kernel, scalar))
+    fallback = FALLBACKS[kernel]  # every optional row has one (a test checks)
+    if row.kind == "unary":
+
+        def unary(a: NDArray) -> NDArray:
+            dev = a.device
+            fn = getattr(dev, kernel)  # one lookup: the kernel, or None for the fallback
+            if fn is None:
+                return fallback(a)
+            out = _alloc(a.shape, dev, a.dtype)
+            fn(a._handle if a._compact else a._copy()._handle, out._handle)
+            return out
+
+        function = unary
+    else:
+
+        def binary(a: NDArray, b: NDArray) -> NDArray:
+            return a._binary(b, kernel, scalar) if getattr(a.device, kernel) is not None else fallback(a, b)
+
+        function = binary
+    function.__name__ = function.__qualname__ = kernel.removeprefix("ewise_")
+    return function
 
 
-def relu(a: NDArray) -> NDArray:
-    if a.device.ewise_relu is not None:
-        return a._unary("ewise_relu")
-    return a._binary(0.0, "ewise_maximum", "scalar_maximum")
-
-
-def sigmoid(a: NDArray) -> NDArray:
-    if a.device.ewise_sigmoid is not None:
-        return a._unary("ewise_sigmoid")
-    return 1.0 / (neg(a).exp() + 1.0)
+neg = elementwise("ewise_neg")
+power = elementwise("ewise_power")
+power.__doc__ = "Elementwise ``a ** b``; the fallback ``exp(b * log(a))`` is NaN for negative bases."
+sqrt = elementwise("ewise_sqrt")
+relu = elementwise("ewise_relu")
+sigmoid = elementwise("ewise_sigmoid")
+sin = elementwise("ewise_sin")
 
 
 # -- matmul --------------------------------------------------------------------------
@@ -116,7 +142,7 @@ def _transposed(a: NDArray) -> bool:
 def logsumexp(a: NDArray, axes: int | Iterable[int] | None = None, keepdims: bool = False) -> NDArray:
     """Stable ``log(sum(exp(a)))`` over ``axes`` (None: all); an all ``-inf`` slice gives ``-inf``."""
     shape, ndim = a.shape, len(a.shape)
-    axes = normalize_axes(axes, ndim, shape)
+    axes = normalize_axes(axes, ndim, "logsumexp", shape)
     kept = tuple(i for i in range(ndim) if i not in axes)
     keep_shape = tuple(1 if i in axes else n for i, n in enumerate(shape))
     out_shape = keep_shape if keepdims else tuple(shape[i] for i in kept)
@@ -214,7 +240,7 @@ def flip(a: NDArray, axes: int | Iterable[int] | None = None) -> NDArray:
     Kernels take non-negative strides only (docs/backends.md §1), so a reversal is
     one strided copy per index of each flipped axis, through one scratch slab.
     """
-    axes = normalize_axes(axes, len(a.shape), a.shape)
+    axes = normalize_axes(axes, len(a.shape), "flip", a.shape)
     dev, src = a.device, a
     for ax in axes:
         length = a.shape[ax]

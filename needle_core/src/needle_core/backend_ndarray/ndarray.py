@@ -10,28 +10,19 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from .._reload import keep
 from ..device import Device
-from ..registry import default_device
-from ..registry import device as _lookup_device
+from ..registry import resolve_device as _resolve_device
 from ._shapes import _COMPACT_STRIDES as _STRIDES_CACHE
 from ._shapes import check_shape, compact_strides, is_compact_layout, normalize_axes
 from .dtypes import astype, check_dtype, implicit_dtype, normalize_dtype, promote
 
 _prod = math.prod
-
-
-def _resolve_device(device: Device | str | None) -> Device:
-    if device is None:
-        return default_device()
-    if isinstance(device, str):
-        return _lookup_device(device)
-    return device
 
 
 def _alloc(shape: tuple[int, ...], device: Device, dtype: str = "float32") -> NDArray:
@@ -421,7 +412,7 @@ class NDArray:
             if a.dtype != b.dtype:
                 a, b = promote(a, b)
             out = _alloc(a.shape, dev, a.dtype)
-            if a._compact and b._compact:
+            if a._compact and b._compact:  # (ewise_binary inlined: the NDArray operators' hot path)
                 getattr(dev, ewise)(a._handle, b._handle, out._handle)
             else:
                 _ewise_views(a, b, ewise, out)
@@ -436,74 +427,8 @@ class NDArray:
         getattr(self.device, kernel)(self._handle if self._compact else self._copy()._handle, out._handle)
         return out
 
-    def __add__(self, other: Any) -> NDArray:
-        return self._binary(other, "ewise_add", "scalar_add")
-
-    __radd__ = __add__
-
-    def __sub__(self, other: Any) -> NDArray:
-        if isinstance(other, NDArray):
-            return self._binary(_composite.neg(other), "ewise_add", "scalar_add")
-        return self._binary(-_scalar(self, other, "sub"), "ewise_add", "scalar_add")
-
-    def __rsub__(self, other: Any) -> NDArray:
-        return _composite.neg(self) + other
-
-    def __mul__(self, other: Any) -> NDArray:
-        return self._binary(other, "ewise_mul", "scalar_mul")
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other: Any) -> NDArray:
-        return self._binary(other, "ewise_div", "scalar_div")
-
-    def __rtruediv__(self, other: Any) -> NDArray:
-        numerator = _alloc(self.shape, self.device, self.dtype)
-        numerator.fill(_scalar(self, other, "rtruediv"))
-        return numerator._binary(self, "ewise_div", "scalar_div")
-
-    def __pow__(self, other: Any) -> NDArray:
-        if isinstance(other, NDArray):
-            return _composite.power(self, other)
-        return self._binary(other, "ewise_power", "scalar_power")
-
-    def __neg__(self) -> NDArray:
-        return _composite.neg(self)
-
-    def maximum(self, other: Any) -> NDArray:
-        return self._binary(other, "ewise_maximum", "scalar_maximum")
-
-    def log(self) -> NDArray:
-        return self._unary("ewise_log")
-
-    def exp(self) -> NDArray:
-        return self._unary("ewise_exp")
-
-    def tanh(self) -> NDArray:
-        return self._unary("ewise_tanh")
-
-    # comparisons write 1.0/0.0; composed so that NaN compares false (as in C)
-    def __eq__(self, other: Any) -> NDArray:  # type: ignore[override]
-        return self._binary(other, "ewise_eq", "scalar_eq")
-
-    def __ge__(self, other: Any) -> NDArray:
-        return self._binary(other, "ewise_ge", "scalar_ge")
-
-    def __ne__(self, other: Any) -> NDArray:  # type: ignore[override]
-        return 1.0 - (self == other)
-
-    def __gt__(self, other: Any) -> NDArray:
-        return (self >= other) - (self == other)
-
-    def __lt__(self, other: Any) -> NDArray:
-        if isinstance(other, NDArray):
-            return other > self
-        return _composite.neg(self) > -_scalar(self, other, "lt")
-
-    def __le__(self, other: Any) -> NDArray:
-        if isinstance(other, NDArray):
-            return other >= self
-        return _composite.neg(self) >= -_scalar(self, other, "le")
+    # Operators: generated from _OPERATORS below the class (one table for all of them).
+    __hash__ = None  # an elementwise __eq__ (generated below) makes arrays unhashable, as in NumPy
 
     def __matmul__(self, other: NDArray) -> NDArray:
         return _composite.matmul(self, other)
@@ -517,7 +442,7 @@ class NDArray:
         elif type(axis) is int and -ndim <= axis < ndim:
             axes = (axis % ndim,)
         else:
-            axes = normalize_axes(axis, ndim, shape)
+            axes = normalize_axes(axis, ndim, kernel.removeprefix("reduce_"), shape)
         if not axes:  # reducing over no axis is the identity (kernels need reduce_ndim >= 1)
             return self._copy()
         if keepdims:
@@ -587,6 +512,53 @@ class NDArray:
         out[tuple(slice(b, b + n) for n, (b, _) in zip(self.shape, pads, strict=True))] = self
         return out
 
+
+# -- NDArray operators: one table ---------------------------------------------------
+# A pair names the row's array and scalar kernels (``a op b`` for an NDArray ``b`` of
+# the same shape, or a real scalar); a function is a composition of other operators.
+# Comparisons write 1.0/0.0 and are composed so that NaN compares false (as in C).
+_OPERATORS: dict[str, tuple[str, str] | Callable[..., NDArray]] = {
+    "__add__": ("ewise_add", "scalar_add"),
+    "__radd__": ("ewise_add", "scalar_add"),
+    "__mul__": ("ewise_mul", "scalar_mul"),
+    "__rmul__": ("ewise_mul", "scalar_mul"),
+    "__truediv__": ("ewise_div", "scalar_div"),
+    "maximum": ("ewise_maximum", "scalar_maximum"),
+    "__eq__": ("ewise_eq", "scalar_eq"),
+    "__ge__": ("ewise_ge", "scalar_ge"),
+    "__sub__": lambda a, b: a._binary(
+        _composite.neg(b) if isinstance(b, NDArray) else -_scalar(a, b, "sub"), "ewise_add", "scalar_add"
+    ),
+    "__rsub__": lambda a, b: _composite.neg(a) + b,
+    "__rtruediv__": lambda a, b: full(a.shape, _scalar(a, b, "rtruediv"), a.dtype, a.device)._binary(
+        a, "ewise_div", "scalar_div"
+    ),
+    "__pow__": lambda a, b: _composite.power(a, b) if isinstance(b, NDArray) else a._binary(
+        b, "ewise_power", "scalar_power"
+    ),
+    "__neg__": lambda a: _composite.neg(a),
+    "log": lambda a: a._unary("ewise_log"),
+    "exp": lambda a: a._unary("ewise_exp"),
+    "tanh": lambda a: a._unary("ewise_tanh"),
+    "sin": lambda a: _composite.sin(a),
+    "__ne__": lambda a, b: 1.0 - (a == b),
+    "__gt__": lambda a, b: (a >= b) - (a == b),
+    "__lt__": lambda a, b: b > a if isinstance(b, NDArray) else _composite.neg(a) > -_scalar(a, b, "lt"),
+    "__le__": lambda a, b: b >= a if isinstance(b, NDArray) else _composite.neg(a) >= -_scalar(a, b, "le"),
+}  # fmt: skip
+
+
+def _kernel_operator(name: str, ewise: str, scalar: str) -> Callable[[NDArray, Any], NDArray]:
+    def method(self: NDArray, other: Any) -> NDArray:
+        return self._binary(other, ewise, scalar)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+for _name, _entry in _OPERATORS.items():
+    setattr(NDArray, _name, _kernel_operator(_name, *_entry) if isinstance(_entry, tuple) else _entry)
+del _name, _entry
 
 keep(globals(), "NDArray")  # one NDArray class across importlib.reload / autoreload
 

@@ -15,19 +15,12 @@ from .. import backend_ndarray as nd
 from ..autograd import Tensor
 from ..backend_ndarray.dtypes import check_dtype, normalize_dtype
 from ..device import one_hot_rows
-from ..registry import default_device
+from ..registry import resolve_device
 
 _STORED_BOOL = "float32"  # backends hold floats: a "bool" request is stored as 0/1
 
 
-def _device(device: Any) -> Any:
-    if device is None:
-        return default_device()
-    if isinstance(device, str):
-        from ..registry import device as lookup
-
-        return lookup(device)
-    return device
+_device = resolve_device  # None: the default device; a name; a device object as is
 
 
 def _dtype(dtype: Any, device: Any) -> str:

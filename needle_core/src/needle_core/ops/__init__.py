@@ -28,6 +28,7 @@ from .mathematic import (  # noqa: F401 - shared instances: ops.EWISE_ADD, ...
     PowerScalar,
     ReLU,
     Sigmoid,
+    Sin,
     Tanh,
     add,
     add_scalar,
@@ -43,6 +44,7 @@ from .mathematic import (  # noqa: F401 - shared instances: ops.EWISE_ADD, ...
     power_scalar,
     relu,
     sigmoid,
+    sin,
     tanh,
 )
 from .reduction import Max, Summation, max, summation
@@ -84,10 +86,10 @@ __all__ = [
     "dilate", "undilate", "conv", "logsoftmax", "logsumexp", "make_tuple",
     "tuple_get_item", "fused_add_scalars", "lstm_cell", "take_rows",
     # extras used by conv's gradient and handy for nn
-    "permute", "pad", "crop", "softmax",
+    "permute", "pad", "crop", "softmax", "sin",
     # op classes (course names)
     "EWiseAdd", "AddScalar", "EWiseMul", "MulScalar", "EWisePow", "PowerScalar",
-    "EWiseDiv", "DivScalar", "Negate", "Log", "Exp", "ReLU", "Tanh", "Sigmoid",
+    "EWiseDiv", "DivScalar", "Negate", "Log", "Exp", "ReLU", "Tanh", "Sigmoid", "Sin",
     "Transpose", "Permute", "Reshape", "BroadcastTo", "Summation", "Max", "MatMul",
     "LogSoftmax", "LogSumExp", "Softmax", "Stack", "Split", "Flip", "Dilate", "UnDilate",
     "Pad", "Crop", "Conv", "MakeTensorTuple", "TupleGetItem", "FusedAddScalars",

@@ -6,14 +6,15 @@ per op construction, keeping the equal-shape hot path free of validation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import backend_ndarray as nd
-from ..autograd import Tensor
+from ..autograd import Tensor, TensorOp
 from ..backend_ndarray import NDArray
+from ..backend_ndarray._shapes import normalize_axes, normalize_axis  # noqa: F401 - the ops' axis rule
 
 
 def as_scalar(value: Any) -> float:
@@ -31,18 +32,9 @@ def as_scalar(value: Any) -> float:
     )
 
 
-def normalize_axis(axis: int, ndim: int, what: str) -> int:
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{what}: axes must be ints, got {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{what}: axis {axis} is out of range for a {ndim}-D tensor (valid: {-ndim}..{ndim - 1})")
-    return int(axis) % ndim
-
-
 # Memo tables for the per-op shape arithmetic: a program uses few distinct shapes, so
 # each lookup replaces a Python loop. Bounded, and only valid results are stored.
 _MEMO_LIMIT = 4096
-_AXES_MEMO: dict[tuple[Any, int], tuple[int, ...]] = {}
 _BROADCAST_MEMO: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
 _UNBROADCAST_MEMO: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
 
@@ -52,29 +44,16 @@ def _remember(memo: dict, key: Any, value: Any) -> None:
         memo[key] = value
 
 
-def normalize_axes(axes: Any, ndim: int, what: str) -> tuple[int, ...]:
-    """``None`` -> every axis; an int or a sequence of ints -> sorted, non-negative, unique."""
-    kind = type(axes)
-    if kind is tuple or kind is int or axes is None:  # hashable: memoised
-        key = (axes, ndim)
-        out = _AXES_MEMO.get(key)
-        if out is None:
-            out = _normalize_axes(axes, ndim, what)
-            if kind is int or all(type(ax) is int for ax in axes or ()):  # not bools/NumPy ints
-                _remember(_AXES_MEMO, key, out)
-        return out
-    return _normalize_axes(axes, ndim, what)
+class AxesOp(TensorOp):
+    """An op over ``axes`` (None: every axis); ``what`` names it in axis errors."""
 
+    what = "axes"
 
-def _normalize_axes(axes: Any, ndim: int, what: str) -> tuple[int, ...]:
-    if axes is None:
-        return tuple(range(ndim))
-    if isinstance(axes, (int, np.integer)) or not isinstance(axes, Iterable):
-        axes = (axes,)  # a lone non-int (axes=1.5) is then named by normalize_axis
-    out = tuple(normalize_axis(ax, ndim, what) for ax in axes)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{what}: repeated axis in {tuple(axes)!r}")
-    return tuple(sorted(out))
+    def __init__(self, axes: Any = None) -> None:
+        self.axes = axes
+
+    def _axes(self, ndim: int) -> tuple[int, ...]:
+        return normalize_axes(self.axes, ndim, self.what)
 
 
 def broadcast_shapes(shape_a: tuple[int, ...], shape_b: tuple[int, ...], what: str) -> tuple[int, ...]:

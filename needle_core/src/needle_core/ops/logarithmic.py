@@ -13,7 +13,7 @@ import numpy as np
 from .. import backend_ndarray as nd
 from ..autograd import Tensor, TensorOp
 from ..backend_ndarray import NDArray
-from .common import normalize_axes
+from .common import AxesOp
 from .mathematic import exp
 from .reduction import _dropped_shape, expand_reduced, summation
 
@@ -28,7 +28,7 @@ def _finite_floor(dtype: str) -> float:
     return floor
 
 
-class Softmax(TensorOp):
+class Softmax(AxesOp):
     """``exp(a - max) / sum(exp(a - max))`` over ``axes``, broadcast back.
 
     Shifting by the max (not by logsumexp) keeps the largest entries exact in
@@ -36,11 +36,7 @@ class Softmax(TensorOp):
     denominator (>= 1 for any other slice) clamped to 1.
     """
 
-    def __init__(self, axes: Any = None) -> None:
-        self.axes = axes
-
-    def _axes(self, ndim: int) -> tuple[int, ...]:
-        return normalize_axes(self.axes, ndim, "softmax")
+    what = "softmax"
 
     def compute(self, a: NDArray) -> NDArray:
         axes = self._axes(a.ndim)
@@ -59,12 +55,8 @@ def softmax(a: Tensor, axes: Any = None) -> Tensor:
     return Softmax(axes)(a)
 
 
-class LogSumExp(TensorOp):
-    def __init__(self, axes: Any = None) -> None:
-        self.axes = axes
-
-    def _axes(self, ndim: int) -> tuple[int, ...]:
-        return normalize_axes(self.axes, ndim, "logsumexp")
+class LogSumExp(AxesOp):
+    what = "logsumexp"
 
     def compute(self, a: NDArray) -> NDArray:
         axes = self._axes(a.ndim)

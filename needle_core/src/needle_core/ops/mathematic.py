@@ -9,233 +9,72 @@ condition in each ``compute`` keeps equal shapes, dtypes and devices on the fast
 
 from __future__ import annotations
 
-from typing import Any
+import math
 
 from .. import backend_ndarray as nd
 from ..autograd import Tensor, TensorOp
 from ..backend_ndarray import NDArray
 from ..backend_ndarray.ndarray import ewise_binary, scalar_binary
-from .common import align, as_scalar, broadcast_shapes, check_same_device, unbroadcast
+from .common import broadcast_shapes, check_same_device, unbroadcast
+from .declare import binary_op, each_input, scalar_op, unary_op
 
 
-class EWiseAdd(TensorOp):
-    def compute(self, a: NDArray, b: NDArray) -> NDArray:
-        if a.shape != b.shape or a.dtype != b.dtype or a.device is not b.device:
-            a, b = align(a, b, "add")
-        return ewise_binary(a, b, "ewise_add")
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = node.inputs
-        return (
-            unbroadcast(out_grad, a.shape) if a.requires_grad else None,
-            unbroadcast(out_grad, b.shape) if b.requires_grad else None,
-        )
+# -- elementwise ops: one row each (declare.py builds the class and the function) ------
+# gradient(op, out_grad, node) is the class's method; binary rows give one adjoint per input through
+# each_input (computed only where required, summed back over broadcast axes).
+def _power_scalar_compute(self: TensorOp, a: NDArray) -> NDArray:
+    if self.scalar == 2.0:  # a square is one correctly rounded multiply: cheaper than pow
+        return ewise_binary(a, a, "ewise_mul")
+    return scalar_binary(a, self.scalar, "scalar_power")
 
 
-def add(a: Tensor, b: Tensor) -> Tensor:
-    return EWiseAdd()(a, b)
-
-
-class AddScalar(TensorOp):
-    def __init__(self, scalar: Any) -> None:
-        self.scalar = as_scalar(scalar)
-
-    def compute(self, a: NDArray) -> NDArray:
-        return scalar_binary(a, self.scalar, "scalar_add")
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+def _power_scalar_gradient(op: TensorOp, out_grad: Tensor, node: Tensor) -> Tensor:
+    s, a = op.scalar, node.inputs[0]
+    if s == 0.0:  # d/da a**0 = 0 everywhere (avoids 0 * inf at a = 0)
+        return out_grad * 0.0
+    if s == 1.0:
         return out_grad
-
-
-def add_scalar(a: Tensor, scalar: Any) -> Tensor:
-    return AddScalar(scalar)(a)
-
-
-class EWiseMul(TensorOp):
-    def compute(self, a: NDArray, b: NDArray) -> NDArray:
-        if a.shape != b.shape or a.dtype != b.dtype or a.device is not b.device:
-            a, b = align(a, b, "multiply")
-        return ewise_binary(a, b, "ewise_mul")
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = node.inputs
-        return (
-            unbroadcast(out_grad * b, a.shape) if a.requires_grad else None,
-            unbroadcast(out_grad * a, b.shape) if b.requires_grad else None,
-        )
-
-
-def multiply(a: Tensor, b: Tensor) -> Tensor:
-    return EWiseMul()(a, b)
-
-
-class MulScalar(TensorOp):
-    def __init__(self, scalar: Any) -> None:
-        self.scalar = as_scalar(scalar)
-
-    def compute(self, a: NDArray) -> NDArray:
-        return scalar_binary(a, self.scalar, "scalar_mul")
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
-        return out_grad * self.scalar
-
-
-def mul_scalar(a: Tensor, scalar: Any) -> Tensor:
-    return MulScalar(scalar)(a)
-
-
-class EWisePow(TensorOp):
-    """``a ** b`` elementwise (NaN for negative bases with non-integer exponents, as in C)."""
-
-    def compute(self, a: NDArray, b: NDArray) -> NDArray:
-        if a.shape != b.shape or a.dtype != b.dtype or a.device is not b.device:
-            a, b = align(a, b, "power")
-        return nd.power(a, b)
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = node.inputs
-        grad_a = unbroadcast(out_grad * b * power(a, b - 1.0), a.shape) if a.requires_grad else None
-        grad_b = unbroadcast(out_grad * node * log(a), b.shape) if b.requires_grad else None
-        return grad_a, grad_b
-
-
-def power(a: Tensor, b: Tensor) -> Tensor:
-    return EWisePow()(a, b)
-
-
-class PowerScalar(TensorOp):
-    """``a ** scalar`` for any real exponent."""
-
-    def __init__(self, scalar: Any) -> None:
-        self.scalar = as_scalar(scalar)
-
-    def compute(self, a: NDArray) -> NDArray:
-        if self.scalar == 2.0:  # a square is one correctly rounded multiply: cheaper than pow
-            return ewise_binary(a, a, "ewise_mul")
-        return scalar_binary(a, self.scalar, "scalar_power")
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
-        s = self.scalar
-        a = node.inputs[0]
-        if s == 0.0:  # d/da a**0 = 0 everywhere (avoids 0 * inf at a = 0)
-            return out_grad * 0.0
-        if s == 1.0:
-            return out_grad
-        if s == 2.0:
-            return out_grad * (a * 2.0)
-        return out_grad * (PowerScalar(s - 1.0)(a) * s)
-
-
-def power_scalar(a: Tensor, scalar: Any) -> Tensor:
-    return PowerScalar(scalar)(a)
-
-
-class EWiseDiv(TensorOp):
-    def compute(self, a: NDArray, b: NDArray) -> NDArray:
-        if a.shape != b.shape or a.dtype != b.dtype or a.device is not b.device:
-            a, b = align(a, b, "divide")
-        return ewise_binary(a, b, "ewise_div")
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = node.inputs
-        grad_a = out_grad / b
-        grad_b = unbroadcast(-(grad_a * node), b.shape) if b.requires_grad else None  # -g*a/b**2 = -(g/b)*(a/b)
-        return (unbroadcast(grad_a, a.shape) if a.requires_grad else None), grad_b
-
-
-def divide(a: Tensor, b: Tensor) -> Tensor:
-    return EWiseDiv()(a, b)
-
-
-class DivScalar(TensorOp):
-    def __init__(self, scalar: Any) -> None:
-        self.scalar = as_scalar(scalar)
-
-    def compute(self, a: NDArray) -> NDArray:
-        return scalar_binary(a, self.scalar, "scalar_div")
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
-        return out_grad / self.scalar
-
-
-def divide_scalar(a: Tensor, scalar: Any) -> Tensor:
-    return DivScalar(scalar)(a)
-
-
-class Negate(TensorOp):
-    def compute(self, a: NDArray) -> NDArray:
-        return nd.neg(a)
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
-        return negate(out_grad)
-
-
-def negate(a: Tensor) -> Tensor:
-    return Negate()(a)
-
-
-class Log(TensorOp):
-    def compute(self, a: NDArray) -> NDArray:
-        return a.log()
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
-        return out_grad / node.inputs[0]
-
-
-def log(a: Tensor) -> Tensor:
-    return Log()(a)
-
-
-class Exp(TensorOp):
-    def compute(self, a: NDArray) -> NDArray:
-        return a.exp()
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
-        return out_grad * node  # exp' = exp, reusing the forward result
-
-
-def exp(a: Tensor) -> Tensor:
-    return Exp()(a)
-
-
-class ReLU(TensorOp):
-    def compute(self, a: NDArray) -> NDArray:
-        return nd.relu(a)
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
-        # The mask is piecewise constant: a constant Tensor keeps .grad differentiable.
-        # relu's output is >= 0 and never NaN (fmax), so "> 0" is "not == 0": two
-        # primitive kernels instead of the four of NDArray's composed ``>``.
-        mask = Tensor.make_const((node.realize_cached_data() == 0.0) == 0.0)
-        return out_grad * mask
-
-
-def relu(a: Tensor) -> Tensor:
-    return ReLU()(a)
-
-
-class Tanh(TensorOp):
-    def compute(self, a: NDArray) -> NDArray:
-        return a.tanh()
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
-        return out_grad * (1.0 - node * node)
-
-
-def tanh(a: Tensor) -> Tensor:
-    return Tanh()(a)
-
-
-class Sigmoid(TensorOp):
-    def compute(self, a: NDArray) -> NDArray:
-        return nd.sigmoid(a)
-
-    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
-        return out_grad * (node * (1.0 - node))
-
-
-def sigmoid(a: Tensor) -> Tensor:
-    return Sigmoid()(a)
+    if s == 2.0:
+        return out_grad * (a * 2.0)
+    return out_grad * (PowerScalar(s - 1.0)(a) * s)
+
+
+def _divide_gradient(op: TensorOp, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    a, b = node.inputs
+    grad_a = out_grad / b
+    grad_b = unbroadcast(-(grad_a * node), b.shape) if b.requires_grad else None  # -g*a/b**2 = -(g/b)*(a/b)
+    return (unbroadcast(grad_a, a.shape) if a.requires_grad else None), grad_b
+
+
+def _relu_gradient(op: TensorOp, out_grad: Tensor, node: Tensor) -> Tensor:
+    # The mask is piecewise constant: a constant Tensor keeps .grad differentiable.
+    # relu's output is >= 0 and never NaN (fmax), so "> 0" is "not == 0": two
+    # primitive kernels instead of the four of NDArray's composed ``>``.
+    return out_grad * Tensor.make_const((node.realize_cached_data() == 0.0) == 0.0)
+
+
+_POW_DOC = "``a ** b`` elementwise (NaN for negative bases with non-integer exponents, as in C)."
+
+EWiseAdd, add = binary_op("EWiseAdd", "add", "ewise_add", each_input(lambda g, a, b, n: g, lambda g, a, b, n: g))
+AddScalar, add_scalar = scalar_op("AddScalar", "add_scalar", "scalar_add", lambda op, g, node: g)
+EWiseMul, multiply = binary_op("EWiseMul", "multiply", "ewise_mul",
+                               each_input(lambda g, a, b, n: g * b, lambda g, a, b, n: g * a))
+MulScalar, mul_scalar = scalar_op("MulScalar", "mul_scalar", "scalar_mul", lambda op, g, node: g * op.scalar)
+EWisePow, power = binary_op("EWisePow", "power", "ewise_power",
+                            each_input(lambda g, a, b, n: g * b * power(a, b - 1.0), lambda g, a, b, n: g * n * log(a)),
+                            _POW_DOC)
+PowerScalar, power_scalar = scalar_op("PowerScalar", "power_scalar", "scalar_power", _power_scalar_gradient,
+                                      "``a ** scalar`` for any real exponent.", _power_scalar_compute)
+EWiseDiv, divide = binary_op("EWiseDiv", "divide", "ewise_div", _divide_gradient)
+DivScalar, divide_scalar = scalar_op("DivScalar", "divide_scalar", "scalar_div", lambda op, g, node: g / op.scalar)
+Negate, negate = unary_op("Negate", "negate", "ewise_neg", lambda op, g, node: negate(g))
+Log, log = unary_op("Log", "log", "ewise_log", lambda op, g, node: g / node.inputs[0])
+Exp, exp = unary_op("Exp", "exp", "ewise_exp", lambda op, g, node: g * node)  # exp' = exp: the forward result
+ReLU, relu = unary_op("ReLU", "relu", "ewise_relu", _relu_gradient)
+Tanh, tanh = unary_op("Tanh", "tanh", "ewise_tanh", lambda op, g, node: g * (1.0 - node * node))
+Sigmoid, sigmoid = unary_op("Sigmoid", "sigmoid", "ewise_sigmoid", lambda op, g, node: g * (node * (1.0 - node)))
+Sin, sin = unary_op("Sin", "sin", "ewise_sin", lambda op, g, node: g * sin(node.inputs[0] + math.pi / 2))  # cos
+# fmt: skip
 
 
 class MatMul(TensorOp):

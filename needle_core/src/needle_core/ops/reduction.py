@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import Tensor, TensorOp
+from ..autograd import Tensor
 from ..backend_ndarray import NDArray
-from .common import _remember, normalize_axes
+from .common import AxesOp, _remember
 
 
 _KEPT: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
@@ -39,12 +39,8 @@ def expand_reduced(grad: Tensor, in_shape: tuple[int, ...], axes: tuple[int, ...
     return broadcast_to(grad, in_shape) if kept != in_shape else grad
 
 
-class Summation(TensorOp):
-    def __init__(self, axes: Any = None) -> None:
-        self.axes = axes
-
-    def _axes(self, ndim: int) -> tuple[int, ...]:
-        return normalize_axes(self.axes, ndim, "summation")
+class Summation(AxesOp):
+    what = "summation"
 
     def compute(self, a: NDArray) -> NDArray:
         shape = a.shape
@@ -62,14 +58,10 @@ def summation(a: Tensor, axes: Any = None) -> Tensor:
     return Summation(axes)(a)
 
 
-class Max(TensorOp):
+class Max(AxesOp):
     """Max over axes; the gradient is split evenly among tied maxima."""
 
-    def __init__(self, axes: Any = None) -> None:
-        self.axes = axes
-
-    def _axes(self, ndim: int) -> tuple[int, ...]:
-        return normalize_axes(self.axes, ndim, "max")
+    what = "max"
 
     def compute(self, a: NDArray) -> NDArray:
         axes = self._axes(a.ndim)

@@ -11,7 +11,7 @@ from .. import backend_ndarray as nd
 from ..autograd import Tensor, TensorOp, TensorTuple, TensorTupleOp
 from ..backend_ndarray import NDArray
 from ..backend_ndarray._shapes import check_shape, compact_strides
-from .common import _remember, broadcast_array, check_same_device, normalize_axes, normalize_axis, unbroadcast
+from .common import AxesOp, _remember, broadcast_array, check_same_device, normalize_axis, unbroadcast
 
 # memo tables (see common.py): valid (op shape, input shape) pairs only
 _RESHAPE_MEMO: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
@@ -140,12 +140,11 @@ def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
     return BroadcastTo(shape)(a)
 
 
-class Flip(TensorOp):
-    def __init__(self, axes: Any) -> None:
-        self.axes = axes
+class Flip(AxesOp):
+    what = "flip"
 
     def compute(self, a: NDArray) -> NDArray:
-        axes = normalize_axes(self.axes, a.ndim, "flip")
+        axes = self._axes(a.ndim)
         return a.flip(axes) if axes else a + 0.0
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
@@ -160,17 +159,23 @@ def _strided_index(shape: tuple[int, ...], axes: tuple[int, ...], step: int) -> 
     return tuple(slice(0, n, step) if i in axes else slice(0, n, 1) for i, n in enumerate(shape))
 
 
-class Dilate(TensorOp):
-    """Insert ``dilation`` zeros after every element along each of ``axes``."""
+class _Dilation(AxesOp):
+    """An op with ``axes`` and a ``dilation`` (zeros between elements) >= 0."""
 
     def __init__(self, axes: Any, dilation: int) -> None:
         if dilation < 0:
-            raise ValueError(f"dilate: dilation must be >= 0, got {dilation}")
+            raise ValueError(f"{self.what}: dilation must be >= 0, got {dilation}")
         self.axes = axes
         self.dilation = int(dilation)
 
+
+class Dilate(_Dilation):
+    """Insert ``dilation`` zeros after every element along each of ``axes``."""
+
+    what = "dilate"
+
     def compute(self, a: NDArray) -> NDArray:
-        axes = normalize_axes(self.axes, a.ndim, "dilate")
+        axes = self._axes(a.ndim)
         step = self.dilation + 1
         shape = tuple(n * step if i in axes else n for i, n in enumerate(a.shape))
         out = nd.full(shape, 0.0, dtype=a.dtype, device=a.device)
@@ -185,17 +190,13 @@ def dilate(a: Tensor, axes: Any, dilation: int) -> Tensor:
     return Dilate(axes, dilation)(a)
 
 
-class UnDilate(TensorOp):
+class UnDilate(_Dilation):
     """Keep every ``dilation + 1``-th element along each of ``axes`` (inverse of dilate)."""
 
-    def __init__(self, axes: Any, dilation: int) -> None:
-        if dilation < 0:
-            raise ValueError(f"undilate: dilation must be >= 0, got {dilation}")
-        self.axes = axes
-        self.dilation = int(dilation)
+    what = "undilate"
 
     def compute(self, a: NDArray) -> NDArray:
-        axes = normalize_axes(self.axes, a.ndim, "undilate")
+        axes = self._axes(a.ndim)
         return a[_strided_index(a.shape, axes, self.dilation + 1)].compact()
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:

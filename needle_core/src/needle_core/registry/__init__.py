@@ -43,6 +43,7 @@ __all__ = [
     "devices",
     "plugin_manager",
     "register",
+    "resolve_device",
 ]
 
 
@@ -63,6 +64,16 @@ def device(name: str | Device | None = None) -> Device:
     found = resolve.resolve(STATE, name, soft=False)
     STATE.fast[name] = found
     return found
+
+
+def resolve_device(spec: Any) -> Any:
+    """What every ``device=`` argument takes: None (the default device), a name
+    (``device(name)``), or a device object, returned as is."""
+    if spec is None:
+        return default_device()
+    if isinstance(spec, str):
+        return device(spec)
+    return spec
 
 
 def default_device() -> Device:

@@ -88,31 +88,36 @@ def _xhat_adjoint(st: NormStats, xhat: Tensor, inv_std: Tensor, g: Tensor) -> Te
     return (g + mean_g + xhat * mean_gx) * inv_std
 
 
-class _Normalised(TensorOp):
-    """``x -> x̂``; the forward returns the cached array of the op that made ``st``."""
+class _FromStats(TensorOp):
+    """An op whose forward is the array ``field`` of the statistics of its input
+    (cached when ``st`` was taken from it)."""
+
+    field = ""
 
     def __init__(self, st: NormStats) -> None:
         self.st = st
 
     def compute(self, x: Any) -> Any:
-        return self.st.of(x).xhat
+        return getattr(self.st.of(x), self.field)
+
+
+class _Normalised(_FromStats):
+    """``x -> x̂``; the forward returns the cached array of the op that made ``st``."""
+
+    field = "xhat"
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         x = node.inputs[0]
         return _xhat_adjoint(self.st, node, _InvStd(self.st)(x), out_grad)
 
 
-class _InvStd(TensorOp):
+class _InvStd(_FromStats):
     """``x -> 1/sqrt(var + eps)`` in ``stat_shape``.
 
     ``d s / d x = -s³ (x - mean) / n = -s² x̂ / n`` (the mean's own derivative drops out
     because the centred values sum to zero)."""
 
-    def __init__(self, st: NormStats) -> None:
-        self.st = st
-
-    def compute(self, x: Any) -> Any:
-        return self.st.of(x).inv_std
+    field = "inv_std"
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         x = node.inputs[0]

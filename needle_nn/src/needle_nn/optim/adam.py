@@ -32,13 +32,7 @@ class Adam(Optimizer):
         t = self.t
         lr, b1, b2 = float(self.lr), float(self.beta1), float(self.beta2)
         eps, wd = float(self.eps), float(self.weight_decay)
-        for p in self.params:
-            if p.grad is None:
-                continue
-            fused = p.device.adam_update
-            if fused is not None:  # in place on a buffer only p holds (copy-on-write)
-                self._private_weight(p)
-            w, g = self._weight_and_grad(p)
+        for p, w, g, fused in self._updates("adam_update"):
             m, v = self.m.get(p), self.v.get(p)
             if m is None:
                 m = self.m[p] = self._zeros_like(w)

@@ -8,7 +8,7 @@ keyed by parameter name, so checkpoints do not depend on parameter order.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,19 @@ class Optimizer:
         return clip_grad_norm(self.params, max_norm)
 
     # -- state of one parameter ----------------------------------------------------
+    def _updates(self, fused_kernel: str) -> Iterator[tuple[Tensor, Any, Any, Any]]:
+        """``(p, w, g, fused)`` for each parameter with a gradient: ``w``, ``g`` compact
+        NDArrays; ``fused`` the device's ``fused_kernel`` (then ``w`` is held by ``p``
+        alone, to update in place) or None (build the new weight with NDArray ops)."""
+        for p in self.params:
+            if p.grad is None:
+                continue
+            fused = getattr(p.device, fused_kernel)
+            if fused is not None:  # in place on a buffer only p holds (copy-on-write)
+                self._private_weight(p)
+            w, g = self._weight_and_grad(p)
+            yield p, w, g, fused
+
     @staticmethod
     def _weight_and_grad(p: Tensor) -> tuple[Any, Any]:
         """The parameter's NDArray (compact) and its gradient in the same dtype."""

@@ -25,13 +25,7 @@ class SGD(Optimizer):
     def step(self) -> None:
         # Python floats: a NumPy float64 hyper-parameter must not promote float32 weights.
         lr, momentum, wd = float(self.lr), float(self.momentum), float(self.weight_decay)
-        for p in self.params:
-            if p.grad is None:
-                continue
-            fused = p.device.sgd_update
-            if fused is not None:  # in place on a buffer only p holds (copy-on-write)
-                self._private_weight(p)
-            w, g = self._weight_and_grad(p)
+        for p, w, g, fused in self._updates("sgd_update"):
             if fused is not None:
                 u = self.u.get(p)
                 if u is None:
