@@ -189,8 +189,8 @@ def logsumexp(a: Array, out: Array, reduce_size: int) -> None:
 def batchnorm_forward(x: Array, weight: Array, bias: Array, out: Array, xhat: Array, mean: Array, var: Array,
                       inv_std: Array, rows: int, channels: int, eps: float) -> None:
     """Per-column statistics of ``x`` (rows, channels), accumulated in float64."""
-    _check_sizes("batchnorm_forward", rows * channels, x=x, out=out, xhat=xhat)
-    _check_sizes("batchnorm_forward", channels, weight=weight, bias=bias, mean=mean, var=var, inv_std=inv_std)
+    check_sizes("batchnorm_forward", rows * channels, x=x, out=out, xhat=xhat)
+    check_sizes("batchnorm_forward", channels, weight=weight, bias=bias, mean=mean, var=var, inv_std=inv_std)
     if rows < 1:
         raise ValueError(f"batchnorm_forward: expected rows >= 1, got {rows}")
     X = x.array.reshape(rows, channels)
