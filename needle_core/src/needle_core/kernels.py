@@ -6,7 +6,7 @@ one-line semantics, required or optional, special values). Two families carry mo
 maps the ``numpy`` column to ufuncs, OpenCL/CUDA render ``expr`` into kernel source,
 the C++ backend compiles a committed header generated from it) and ``REDUCTIONS``
 (identity and combine expression). Adding an elementwise op is one row here plus
-one row in ``needle_core/ops/elementwise.py`` (docs/backends.md, "Adding an
+one row in ``needle_core/ops/mathematic.py`` (docs/backends.md, "Adding an
 elementwise op"). docs/backends.md documents every name; a test checks the page
 against these rows.
 """
