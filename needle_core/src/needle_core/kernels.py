@@ -128,6 +128,8 @@ OPTIONAL_KERNELS: tuple[str, ...] = (
     "lstm_cell_backward",
     "take_rows",
     "scatter_add_rows",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
     "sgd_update",
     "adam_update",
     "matmul_tiled",

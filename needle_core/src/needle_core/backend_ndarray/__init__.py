@@ -15,12 +15,14 @@ from .ndarray import NDArray, array, empty, full
 from .pickling import map_location
 from .gather import scatter_add_rows, take_rows
 from .recurrent import lstm_cell, lstm_cell_backward
+from .softmax_loss import softmax_cross_entropy, softmax_cross_entropy_backward
 
 __all__ = [
     "NDArray", "array", "empty", "full", "devices",
     "broadcast_to", "reshape", "permute", "maximum", "log", "exp", "tanh", "sum", "max", "flip", "pad",
     "power", "neg", "sqrt", "sigmoid", "relu", "matmul", "logsumexp", "conv2d_nhwc",
     "lstm_cell", "lstm_cell_backward", "take_rows", "scatter_add_rows",
+    "softmax_cross_entropy", "softmax_cross_entropy_backward",
     "optional_kernels_disabled", "promote", "astype", "map_location", "from_dlpack",
     "Device", "cpu", "cuda", "cpu_numpy", "default_device", "all_devices", "device",
 ]  # fmt: skip
