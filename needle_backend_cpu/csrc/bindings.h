@@ -35,6 +35,7 @@ void register_norm(py::module_& m);
 void register_optim(py::module_& m);
 void register_recurrent(py::module_& m);
 void register_gather(py::module_& m);
+void register_softmax_loss(py::module_& m);
 void register_peak(py::module_& m);
 void register_buffer_cache(py::module_& m);
 

@@ -23,6 +23,7 @@ PYBIND11_MODULE(NEEDLE_MODULE_NAME, m) {
   needle::register_optim(m);
   needle::register_recurrent(m);
   needle::register_gather(m);
+  needle::register_softmax_loss(m);
   needle::register_peak(m);
   needle::register_buffer_cache(m);
   m.def("set_num_threads", [](int n) {

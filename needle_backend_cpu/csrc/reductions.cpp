@@ -11,6 +11,7 @@
 #include "elementwise_table.h"
 #include "parallel.h"
 #include "prelude.h"
+#include "reductions.h"
 #include "strided.h"
 
 namespace needle {
@@ -264,6 +265,12 @@ void reduce_view(const char* kernel, const Array& a, Array& out, const Shape& sh
   }
 }
 
+}  // namespace
+
+// (declared in reductions.h: the fused softmax-cross-entropy reuses them, so its loss
+// has the bits of logsumexp's)
+float row_max(const float* p, int64_t n) { return (float)reduce_run<Max>(p, n); }
+
 float logsumexp_row(const float* p, int64_t n) {
   float m = (float)reduce_run<Max>(p, n);
   if (std::isnan(m) || std::isinf(m)) return m;  // all -inf gives -inf; NaN and +inf propagate
@@ -275,6 +282,8 @@ float logsumexp_row(const float* p, int64_t n) {
   for (; i < n; ++i) s += std::exp(p[i] - m);
   return m + std::log(s);
 }
+
+namespace {
 
 void logsumexp(const Array& a, Array& out, int64_t reduce_size) {
   if (reduce_size < 1) throw std::invalid_argument("logsumexp: reduce_size must be >= 1, got " + std::to_string(reduce_size));

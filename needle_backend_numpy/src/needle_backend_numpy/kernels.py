@@ -1,5 +1,5 @@
 """The cpu_numpy kernel namespace: every primitive of docs/backends.md §2 plus a
-few optional kernels of §3.
+few optional kernels of §3 (the fused softmax cross-entropy in ``softmax_loss.py``).
 
 ``conv2d_nhwc`` (and its adjoints ``conv2d_nhwc_grad_*``) and ``matmul_tiled`` are
 deliberately absent, so the reference device also exercises core's fallback
@@ -21,6 +21,7 @@ from needle_core.kernels import REDUCTIONS, ReductionKernel
 
 from . import render
 from .runtime import quiet
+from .softmax_loss import softmax_cross_entropy, softmax_cross_entropy_backward  # noqa: F401 (kernels of this namespace)
 
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _FLOAT32 = _DTYPES["float32"]

@@ -273,6 +273,8 @@ batch statistics and normalised output of a channels-last (rows, channels) input
         lstm_cell_backward(gates, c_prev, dh, dc, dgates, dc_prev, batch, hidden) | the adjoints of lstm_cell
         take_rows(table, index, out, count, width) | out[k] = table[index[k]]
         scatter_add_rows(src, index, out, count, width) | out = 0, then out[index[k]] += src[k] in order
+        softmax_cross_entropy(logits, labels, out, rows, classes) | per-row logsumexp(x) - x[label]
+        softmax_cross_entropy_backward(logits, labels, out_grad, dlogits, rows, classes) | its adjoint
         sgd_update(w, g, u, size, lr, momentum, weight_decay) | one SGD step in place on w and u
         adam_update(w, g, m, v, size, lr, beta1, beta2, eps, weight_decay, t) | one Adam step in place on w, m, v
         matmul_tiled(a, b, out, m, n, p) | the course's tiled matmul over tile-major operands

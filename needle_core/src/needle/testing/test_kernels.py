@@ -454,6 +454,67 @@ def test_logsumexp_kernel(needle_device, rows, reduce_size, seed):
     np.testing.assert_allclose(read(needle_device, out, (rows,)), np_logsumexp(x, axes=1), rtol=1e-5, atol=1e-5)
 
 
+def _np_softmax_cross_entropy(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 per-row loss and its logits' adjoint given the rows' upstream gradient ``g``."""
+    x = x.astype(np.float64)
+    rows = np.arange(x.shape[0])
+    lse = np_logsumexp(x, axes=1)
+    probs = np.exp(x - lse[:, None])
+    probs[rows, y] -= 1.0
+    return lse - x[rows, y], g[:, None] * probs
+
+
+@SETTINGS
+@given(
+    rows=st.integers(1, 12), classes=st.integers(1, 300), scale=st.sampled_from([1.0, 30.0, 3e4]), seed=seeds,
+)  # fmt: skip
+def test_softmax_cross_entropy_kernels(needle_device, rows, classes, scale, seed):
+    forward = _need_kernel(needle_device, "softmax_cross_entropy")
+    backward = _need_kernel(needle_device, "softmax_cross_entropy_backward")
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((rows, classes)) * scale).astype(np.float32)  # 3e4: exp overflows unshifted
+    y = rng.integers(0, classes, rows)
+    g = rng.standard_normal(rows).astype(np.float32)
+    want_loss, want_grad = _np_softmax_cross_entropy(x, y, g.astype(np.float64))
+    labels = to_device(needle_device, y.astype(np.float32))
+    out, dlogits = alloc(needle_device, rows), alloc(needle_device, rows * classes)
+    forward(to_device(needle_device, x), labels, out, rows, classes)
+    backward(to_device(needle_device, x), labels, to_device(needle_device, g), dlogits, rows, classes)
+    # the loss carries the rounding of logsumexp at the logits' magnitude
+    atol = 8 * float(np.finfo(np.float32).eps) * (np.abs(x).max() + 1.0)
+    np.testing.assert_allclose(read(needle_device, out, (rows,)), want_loss, rtol=1e-5, atol=atol)
+    np.testing.assert_allclose(read(needle_device, dlogits, (rows, classes)), want_grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-1.0, 5.0, 1.5, np.nan])
+def test_softmax_cross_entropy_kernels_reject_bad_labels(needle_device, bad):
+    forward = _need_kernel(needle_device, "softmax_cross_entropy")
+    backward = _need_kernel(needle_device, "softmax_cross_entropy_backward")
+    x = to_device(needle_device, np.zeros((2, 5), np.float32))
+    labels = to_device(needle_device, np.array([0.0, bad], np.float32))
+    with pytest.raises(ValueError, match="labels"):
+        forward(x, labels, alloc(needle_device, 2), 2, 5)
+    with pytest.raises(ValueError, match="labels"):
+        backward(x, labels, to_device(needle_device, np.ones(2, np.float32)), alloc(needle_device, 10), 2, 5)
+
+
+def test_softmax_cross_entropy_special_logits_match_the_composition(needle_device):
+    """+inf, NaN and -inf logits give what the composed loss gives (docs/backends.md §3)."""
+    _need_kernel(needle_device, "softmax_cross_entropy")
+    _need_kernel(needle_device, "softmax_cross_entropy_backward")
+    inf, nan = np.inf, np.nan
+    x = np.array([[1.0, inf, 2.0], [inf, 0.0, 1.0], [1.0, nan, 0.0], [-inf, -inf, -inf], [-inf, 3.0, 1.0],
+                  [0.5, -1.0, 2.0]], np.float32)  # fmt: skip
+    y = np.array([0, 0, 2, 1, 1, 2], np.float32)
+    g = np.array([1.0, -2.0, 0.5, 1.0, 3.0, -1.0], np.float32)
+    logits, labels, grad = (nd.array(v, device=needle_device) for v in (x, y, g))
+    fused = [nd.softmax_cross_entropy(logits, labels), nd.softmax_cross_entropy_backward(logits, labels, grad)]
+    with nd.optional_kernels_disabled(needle_device):
+        composed = [nd.softmax_cross_entropy(logits, labels), nd.softmax_cross_entropy_backward(logits, labels, grad)]
+    for got, want in zip(fused, composed, strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)  # NaN == NaN, inf == inf
+
+
 @SETTINGS
 @given(
     n=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), c_in=st.integers(1, 4),
@@ -682,6 +743,17 @@ _FALLBACK_CASES = {
         lambda r: (_normal((3, 4, 19), r), _rows(r, 7, (3, 4))),
         lambda src, index: nd.scatter_add_rows(src, index, 7),
         reduction_tol(12, 3.0),
+    ),
+    # 37 classes: SIMD bodies and scalar tails; logits * 20 so the max shift matters
+    "softmax_cross_entropy": (
+        lambda r: (_normal((5, 37), r) * 20, _rows(r, 37, (5,))),
+        nd.softmax_cross_entropy,
+        reduction_tol(37, 20.0),
+    ),
+    "softmax_cross_entropy_backward": (
+        lambda r: (_normal((5, 37), r) * 20, _rows(r, 37, (5,)), _normal((5,), r)),
+        nd.softmax_cross_entropy_backward,
+        reduction_tol(37, 1.0),
     ),
 }
 

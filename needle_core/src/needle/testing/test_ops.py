@@ -87,6 +87,13 @@ def _index(t):
     return ndl.Tensor(_INDEX, device=t.device, dtype=t.dtype, requires_grad=False)
 
 
+_LABELS = np.array([2, 0, 4])
+
+
+def _labels(t):
+    return ndl.Tensor(_LABELS, device=t.device, dtype=t.dtype, requires_grad=False)
+
+
 def _lstm_out(state):
     return state[0] * 1.5 + state[1] * state[1]
 
@@ -194,6 +201,12 @@ CASES = [
     Case("fused_add_scalars", lambda a: _fused(a), lambda a: (a + 1.0) * (a - 2.0), ((3, 4),)),
     # h and c both feed the output, so both adjoints reach the cell; hidden 17 leaves SIMD tails
     Case("take_rows", lambda t: ops.take_rows(t, _index(t)) * 2.0, lambda t: t[_INDEX] * 2.0, ((4, 5),)),
+    Case(
+        "softmax_cross_entropy",
+        lambda t: ops.softmax_cross_entropy(t * 3.0, _labels(t)),
+        lambda t: np_logsumexp(t * 3.0, 1) - t[np.arange(3), _LABELS] * 3.0,
+        ((3, 5),),
+    ),
     Case("lstm_cell", lambda g, c: _lstm_out(ops.lstm_cell(g, c)), lambda g, c: _np_lstm_out(g, c), ((2, 68), (2, 17))),
     Case(
         "chain",

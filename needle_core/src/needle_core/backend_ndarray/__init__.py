@@ -17,6 +17,7 @@ from .gather import scatter_add_rows, take_rows
 from .recurrent import lstm_cell, lstm_cell_backward
 from .conv_grad import col2im, conv2d_nhwc_grad_input, conv2d_nhwc_grad_weight, im2col
 from .norm import batchnorm_forward
+from .softmax_loss import softmax_cross_entropy, softmax_cross_entropy_backward
 
 __all__ = [
     "NDArray", "array", "empty", "full", "devices",
@@ -24,6 +25,7 @@ __all__ = [
     "power", "neg", "sqrt", "sin", "sigmoid", "relu", "matmul", "logsumexp", "conv2d_nhwc",
     "lstm_cell", "lstm_cell_backward", "take_rows", "scatter_add_rows",
     "conv2d_nhwc_grad_input", "conv2d_nhwc_grad_weight", "im2col", "col2im", "batchnorm_forward",
+    "softmax_cross_entropy", "softmax_cross_entropy_backward",
     "optional_kernels_disabled", "promote", "astype", "map_location", "from_dlpack",
     "Device", "cpu", "cuda", "cpu_numpy", "default_device", "all_devices", "device",
 ]  # fmt: skip

@@ -74,6 +74,7 @@ from .structure import (
 )
 from .gather import ScatterAddRows, TakeRows, take_rows
 from .recurrent import LSTMCell, LSTMCellBackward, lstm_cell
+from .softmax_loss import SoftmaxCrossEntropy, SoftmaxCrossEntropyBackward, softmax_cross_entropy
 from .tuples import FusedAddScalars, MakeTensorTuple, TupleGetItem, fused_add_scalars, make_tuple, tuple_get_item
 
 # ``from needle.ops import *`` (and the ``needle`` facade) exports the course's op
@@ -84,7 +85,7 @@ __all__ = [
     "divide_scalar", "transpose", "reshape", "broadcast_to", "summation", "matmul",
     "negate", "log", "exp", "relu", "tanh", "sigmoid", "max", "stack", "split", "flip",
     "dilate", "undilate", "conv", "logsoftmax", "logsumexp", "make_tuple",
-    "tuple_get_item", "fused_add_scalars", "lstm_cell", "take_rows",
+    "tuple_get_item", "fused_add_scalars", "lstm_cell", "take_rows", "softmax_cross_entropy",
     # extras used by conv's gradient and handy for nn
     "permute", "pad", "crop", "softmax", "sin",
     # op classes (course names)
@@ -93,5 +94,6 @@ __all__ = [
     "Transpose", "Permute", "Reshape", "BroadcastTo", "Summation", "Max", "MatMul",
     "LogSoftmax", "LogSumExp", "Softmax", "Stack", "Split", "Flip", "Dilate", "UnDilate",
     "Pad", "Crop", "Conv", "MakeTensorTuple", "TupleGetItem", "FusedAddScalars",
-    "LSTMCell", "LSTMCellBackward", "TakeRows", "ScatterAddRows",
+    "LSTMCell", "LSTMCellBackward", "TakeRows", "ScatterAddRows", "SoftmaxCrossEntropy",
+    "SoftmaxCrossEntropyBackward",
 ]  # fmt: skip

@@ -85,23 +85,28 @@ class Sequential(Module):
 
 
 class SoftmaxLoss(Module):
-    """Mean over the batch of ``logsumexp(logits) - logits[y]``."""
+    """Mean over the batch of ``logsumexp(logits) - logits[y]``: one fused node on devices
+    with the ``softmax_cross_entropy`` kernels (no ``(n, k)`` temporaries beyond the
+    logits' adjoint), else composed of logsumexp and a label lookup."""
 
     def forward(self, logits: Tensor, y: Tensor) -> Tensor:
         n, k = logits.shape
+        labels = _labels(logits, y)
+        dev = logits.device
+        if (k <= _EXACT_FLOAT_INT.get(logits.dtype, 0) and dev.has_kernel("softmax_cross_entropy")
+                and dev.has_kernel("softmax_cross_entropy_backward")):
+            on_device = Tensor(labels, device=dev, dtype=logits.dtype, requires_grad=False)
+            return ops.summation(ops.softmax_cross_entropy(logits, on_device)) / n
         lse = ops.logsumexp(logits, axes=(1,))
-        return ops.summation(lse - _picked(logits, y)) / n
+        return ops.summation(lse - _picked(logits, labels)) / n
 
 
 # flat positions i * k + y_i are exact in float32 below 2**24 (row numbers are stored as floats)
 _EXACT_FLOAT_INT = {"float32": 2**24, "float64": 2**53}
 
 
-def _picked(logits: Tensor, y: Any) -> Tensor:
-    """``logits[i, y_i]`` for every row i: a row lookup in the flattened logits (no
-    ``(n, k)`` one-hot matrix: k is the vocabulary of a language model) on devices with a
-    ``take_rows`` kernel, else a one-hot product (also where the flat positions would
-    not be exact in the dtype)."""
+def _labels(logits: Tensor, y: Any) -> np.ndarray:
+    """The labels as a host array of ``n`` whole class numbers in ``[0, k)``, or a ValueError."""
     n, k = logits.shape
     labels = np.asarray(y.numpy() if hasattr(y, "numpy") else y).reshape(-1)
     if labels.shape != (n,):
@@ -111,6 +116,15 @@ def _picked(logits: Tensor, y: Any) -> Tensor:
         bad = labels[wrong][0]
         raise ValueError(f"SoftmaxLoss: label {bad:g} is not a class number in [0, {k}): labels are whole "
                          f"numbers 0..{k - 1} (logits of shape {logits.shape})")
+    return labels
+
+
+def _picked(logits: Tensor, labels: np.ndarray) -> Tensor:
+    """``logits[i, y_i]`` for every row i: a row lookup in the flattened logits (no
+    ``(n, k)`` one-hot matrix: k is the vocabulary of a language model) on devices with a
+    ``take_rows`` kernel, else a one-hot product (also where the flat positions would
+    not be exact in the dtype)."""
+    n, k = logits.shape
     # the lookup needs the device's take_rows kernel: its fallback would copy the logits to the host
     if n * k > _EXACT_FLOAT_INT.get(logits.dtype, 0) or not logits.device.has_kernel("take_rows"):
         y_one_hot = init.one_hot(k, labels, device=logits.device, dtype=logits.dtype)
