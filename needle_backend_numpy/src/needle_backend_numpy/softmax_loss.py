@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .quiet import quiet
+from .runtime import quiet
 
 
 def _rows(kernel: str, logits, labels, rows: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
