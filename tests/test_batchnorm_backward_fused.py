@@ -24,8 +24,8 @@ CASES = {
 
 
 def _gradients(dev, case: str, seed: int = 0) -> list[np.ndarray]:
-    """First derivatives of ``<bn(x), g>`` in x, weight, bias, then those of
-    ``<∂/∂x, v>`` (second derivatives) in x and weight."""
+    """First derivatives of ``L = <bn(x)², g>`` in x, weight, bias, then those of
+    ``<∂L/∂x, v> + <∂L/∂weight, u> + <∂L/∂bias, u²>`` (second derivatives) in x and weight."""
     shape, make, view = CASES[case]
     rng = np.random.default_rng(seed)
     x = ndl.Tensor(rng.standard_normal(shape).astype(np.float32) * 2 + 3, device=dev, requires_grad=True)
@@ -36,7 +36,8 @@ def _gradients(dev, case: str, seed: int = 0) -> list[np.ndarray]:
     (out * out * g).sum().backward()  # a non-linear loss: g's adjoint depends on x too
     first = [x.grad.numpy(), layer.weight.grad.numpy(), layer.bias.grad.numpy()]
     v = ndl.Tensor(rng.standard_normal(shape).astype(np.float32), device=dev)
-    (x.grad * v).sum().backward()
+    u = ndl.Tensor(rng.standard_normal(layer.weight.shape).astype(np.float32), device=dev)
+    ((x.grad * v).sum() + (layer.weight.grad * u).sum() + (layer.bias.grad * u * u).sum()).backward()
     return first + [x.grad.numpy(), layer.weight.grad.numpy()]
 
 
