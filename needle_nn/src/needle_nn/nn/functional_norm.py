@@ -198,7 +198,7 @@ def _channels_last_order(st: NormStats, *dtypes: Any) -> tuple[int, ...] | None:
     if len(kept) != 1 or any(d != xhat.dtype for d in dtypes):
         return None
     order = (*st.axes, kept[0])
-    return order if xhat.permute(order).is_compact() else None
+    return order if (xhat if order == _ROWS else xhat.permute(order)).is_compact() else None
 
 
 class BatchNormAdjoint(TensorTupleOp):
@@ -216,14 +216,11 @@ class BatchNormAdjoint(TensorTupleOp):
 
     def compute(self, g: Any, x: Any, weight: Any) -> tuple[Any, Any, Any]:
         st, order = self.st.of(x), self.order
-        last = st.xhat.permute(order)
-        c = last.shape[-1]
-        rows = last.size // c
-        g_last = g.permute(order).compact().reshape((rows, c))
-        dx, d_weight, d_bias = nd.batchnorm_backward(g_last, last.compact().reshape((rows, c)),
-                                                     weight.reshape((c,)), st.inv_std.reshape((c,)))
-        back = tuple(order.index(i) for i in range(len(order)))
-        return dx.reshape(last.shape).permute(back), d_weight.reshape(weight.shape), d_bias
+        xhat = _to_rows(st.xhat, order)
+        c = xhat.shape[1]
+        w = weight if weight.shape == (c,) else weight.reshape((c,))
+        dx, d_weight, d_bias = nd.batchnorm_backward(_to_rows(g, order), xhat, w, st.inv_std.reshape((c,)))
+        return _from_rows(dx, x.shape, order), d_weight if w is weight else d_weight.reshape(weight.shape), d_bias
 
     def gradient(self, out_grad: Any, node: Any) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         g, x, weight = node.inputs
@@ -282,19 +279,33 @@ def _batchnorm_channels_last(x: Any, weight: Any, bias: Any, axes: tuple[int, ..
     if len(kept) != 1 or not x.dtype == weight.dtype == bias.dtype:  # mixed dtypes: the composition promotes
         return None
     order = (*axes, kept[0])
-    last = x.permute(order)
-    if not last.is_compact():
+    if not (x if order == _ROWS else x.permute(order)).is_compact():
         return None
-    rows, c = last.size // x.shape[kept[0]], x.shape[kept[0]]
-    out, xhat, mean, var, inv_std = nd.batchnorm_forward(last.reshape((rows, c)), weight, bias, eps)
-    back = tuple(order.index(i) for i in range(len(order)))
-
-    def as_x(a: Any) -> Any:
-        return a.reshape(last.shape).permute(back)
-
+    rows = x.size // x.shape[kept[0]]
+    out, xhat, mean, var, inv_std = nd.batchnorm_forward(_to_rows(x, order), weight, bias, eps)
     st = NormStats.from_parts(x, axes, stat_shape, eps, rows, mean.reshape(stat_shape), var.reshape(stat_shape),
-                              inv_std.reshape(stat_shape), as_x(xhat))
-    return st, as_x(out)
+                              inv_std.reshape(stat_shape), _from_rows(xhat, x.shape, order))
+    return st, _from_rows(out, x.shape, order)
+
+
+_ROWS = (0, 1)  # the axis order of a (batch, channels) input: already the (rows, channels) matrix
+
+
+def _to_rows(a: Any, order: tuple[int, ...]) -> Any:
+    """``a`` with its axes in ``order`` (channels last) as a compact (rows, channels) matrix:
+    a view when that order is compact in memory, else a copy."""
+    if order == _ROWS:
+        return a.compact()
+    last = a.permute(order).compact()
+    return last.reshape((last.size // last.shape[-1], last.shape[-1]))
+
+
+def _from_rows(m: Any, shape: tuple[int, ...], order: tuple[int, ...]) -> Any:
+    """The inverse of ``_to_rows`` for an input of ``shape``: a view of the matrix ``m``."""
+    if order == _ROWS:
+        return m
+    back = tuple(order.index(i) for i in range(len(order)))
+    return m.reshape(tuple(shape[i] for i in order)).permute(back)
 
 
 def _as_shape(t: Tensor, shape: tuple[int, ...]) -> Tensor:
