@@ -76,3 +76,35 @@ def test_cache_limit_comes_from_the_environment():
         env = dict(os.environ, NEEDLE_CPU_CACHE_MB=mb)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
         assert out.stdout.split() == [str(int(mb) << 20), str(cached)]
+
+
+def test_batchnorm_backward_is_the_same_for_every_thread_count():
+    """Row blocks are summed in parallel but added in block order: the bits do not
+    depend on the thread count (1000 rows: 16 blocks, the last one partial)."""
+    rng = np.random.default_rng(3)
+    rows, c = 1000, 37
+    g, xhat = (rng.standard_normal((rows, c)).astype(np.float32) for _ in range(2))
+    w, inv_std = rng.standard_normal(c).astype(np.float32), rng.uniform(0.5, 2, c).astype(np.float32)
+    before = K.get_num_threads()
+    results = []
+    try:
+        for nt in (1, 2, 3, 5):
+            K.set_num_threads(nt)
+            outs = [K.Array(rows * c), K.Array(c), K.Array(c)]
+            K.batchnorm_backward(dev(g), dev(xhat), dev(w), dev(inv_std), *outs, rows, c)
+            results.append([host(outs[0], (rows, c)), host(outs[1], (c,)), host(outs[2], (c,))])
+    finally:
+        K.set_num_threads(before)
+    np.testing.assert_allclose(results[0][2], g.astype(np.float64).sum(0), rtol=1e-5, atol=1e-4)
+    for other in results[1:]:
+        for got, want in zip(other, results[0], strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_batchnorm_backward_rejects_bad_sizes():
+    g = dev(np.zeros((4, 3)))
+    small = dev(np.zeros(2))
+    with pytest.raises(ValueError, match="weight"):
+        K.batchnorm_backward(g, g, small, dev(np.ones(3)), K.Array(12), K.Array(3), K.Array(3), 4, 3)
+    with pytest.raises(ValueError, match="rows >= 1"):
+        K.batchnorm_backward(g, g, dev(np.ones(3)), dev(np.ones(3)), K.Array(12), K.Array(3), K.Array(3), 0, 3)

@@ -203,6 +203,22 @@ def batchnorm_forward(x: Array, weight: Array, bias: Array, out: Array, xhat: Ar
     np.add(xhat.array.reshape(rows, channels) * weight.array, bias.array, out=out.array.reshape(rows, channels))
 
 
+@quiet
+def batchnorm_backward(g: Array, xhat: Array, weight: Array, inv_std: Array, dx: Array, dweight: Array,
+                       dbias: Array, rows: int, channels: int) -> None:
+    """The adjoints of batchnorm_forward's output ``g`` (rows, channels): column sums in float64."""
+    check_sizes("batchnorm_backward", rows * channels, g=g, xhat=xhat, dx=dx)
+    check_sizes("batchnorm_backward", channels, weight=weight, inv_std=inv_std, dweight=dweight, dbias=dbias)
+    if rows < 1:
+        raise ValueError(f"batchnorm_backward: expected rows >= 1, got {rows}")
+    G, H = g.array.reshape(rows, channels), xhat.array.reshape(rows, channels)
+    db = G.sum(axis=0, dtype=np.float64)
+    dw = np.einsum("rc,rc->c", G.astype(np.float64), H)
+    dbias.array[:], dweight.array[:] = db, dw
+    scale = weight.array.astype(np.float64) * inv_std.array / rows
+    dx.array.reshape(rows, channels)[:] = scale * (rows * G.astype(np.float64) - db - H * dw)
+
+
 # -- fused optimiser updates ------------------------------------------------------------
 # The same ufunc sequence as needle.optim's NDArray fallback (scalars rounded to the
 # buffer's dtype by NumPy, power(., 0.5) rather than sqrt), so a cpu_numpy trajectory

@@ -269,6 +269,8 @@ KERNEL_SPECS: tuple[KernelSpec, ...] = (
         conv2d_nhwc_grad_weight(x, g, out, shape_x, shape_w, stride, padding) | the kernel adjoint of conv2d_nhwc
         batchnorm_forward(x, weight, bias, out, xhat, mean, var, inv_std, rows, channels, eps) | training-mode \
 batch statistics and normalised output of a channels-last (rows, channels) input
+        batchnorm_backward(g, xhat, weight, inv_std, dx, dweight, dbias, rows, channels) | the adjoints of \
+batchnorm_forward's input, weight and bias
         lstm_cell(gates, c_prev, h, c, batch, hidden) | one LSTM step's elementwise part
         lstm_cell_backward(gates, c_prev, dh, dc, dgates, dc_prev, batch, hidden) | the adjoints of lstm_cell
         take_rows(table, index, out, count, width) | out[k] = table[index[k]]

@@ -612,6 +612,31 @@ def test_batchnorm_forward_kernel(needle_device, rows, channels, shift, seed):
     np.testing.assert_allclose(out, want_xhat * w + b, rtol=1e-4, atol=1e-5 * (scale * (1 + abs(w))).max())
 
 
+@SETTINGS
+@given(rows=st.integers(1, 300), channels=st.integers(1, 40), seed=seeds)
+def test_batchnorm_backward_kernel(needle_device, rows, channels, seed):
+    kernel = _need_kernel(needle_device, "batchnorm_backward")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, channels)) * 3 + 1
+    inv_std = (1 / np.sqrt(x.var(0) + 1e-5)).astype(np.float32)
+    xhat = ((x - x.mean(0)) * inv_std).astype(np.float32)
+    g = rng.standard_normal((rows, channels)).astype(np.float32)
+    w = rng.standard_normal(channels).astype(np.float32)
+    bufs = [alloc(needle_device, n) for n in (g.size, channels, channels)]
+    kernel(*(to_device(needle_device, a) for a in (g, xhat, w, inv_std)), *bufs, rows, channels)
+    dx, dw, db = (read(needle_device, buf, shape) for buf, shape in
+                  zip(bufs, [g.shape, (channels,), (channels,)], strict=True))
+    g64, h64, w64, s64 = (a.astype(np.float64) for a in (g, xhat, w, inv_std))
+    want_db, want_dw = g64.sum(0), (g64 * h64).sum(0)
+    want_dx = w64 * s64 / rows * (rows * g64 - want_db - h64 * want_dw)
+    tol = reduction_tol(rows, 4.0)
+    np.testing.assert_allclose(db, want_db, rtol=tol["rtol"], atol=tol["atol"] * np.sqrt(rows))
+    np.testing.assert_allclose(dw, want_dw, rtol=tol["rtol"], atol=tol["atol"] * np.sqrt(rows))
+    # dx cancels rows·g against the two sums (each ~ rows·|g|): error relative to that scale
+    scale = np.abs(w64 * s64) * (np.abs(g64).max(0) + (np.abs(want_db) + np.abs(want_dw) * np.abs(h64).max(0)) / rows)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-5 * scale.max())
+
+
 def test_sgd_update_kernel(needle_device):
     kernel = _need_kernel(needle_device, "sgd_update")
     rng = np.random.default_rng(0)
@@ -666,6 +691,10 @@ def _positive(shape, rng):
 
 def _normal(shape, rng):
     return rng.standard_normal(shape).astype(np.float32)
+
+
+def _normalised_columns(x):
+    return ((x - x.mean(0)) / x.std(0)).astype(np.float32)
 
 
 def _strided_ops(a, b):
@@ -728,6 +757,13 @@ _FALLBACK_CASES = {
     "batchnorm_forward": (
         lambda r: (_normal((70, 6), r) * 2 + 5, _normal((6,), r), _normal((6,), r)),
         lambda x, w, b: nd.batchnorm_forward(x, w, b, 1e-5),
+        {"rtol": 1e-4, "atol": 1e-5},
+    ),
+    # 70 rows (a partial 64-row block) of 6 channels; x̂ normalised per column
+    "batchnorm_backward": (
+        lambda r: (_normal((70, 6), r), _normalised_columns(_normal((70, 6), r) * 2 + 5), _normal((6,), r),
+                   _positive((6,), r)),
+        nd.batchnorm_backward,
         {"rtol": 1e-4, "atol": 1e-5},
     ),
     # hidden 19: SIMD bodies and scalar tails at every vector width

@@ -16,7 +16,7 @@ from .pickling import map_location
 from .gather import scatter_add_rows, take_rows
 from .recurrent import lstm_cell, lstm_cell_backward
 from .conv_grad import col2im, conv2d_nhwc_grad_input, conv2d_nhwc_grad_weight, im2col
-from .norm import batchnorm_forward
+from .norm import batchnorm_backward, batchnorm_forward
 from .softmax_loss import softmax_cross_entropy, softmax_cross_entropy_backward
 
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
     "broadcast_to", "reshape", "permute", "maximum", "log", "exp", "tanh", "sum", "max", "flip", "pad",
     "power", "neg", "sqrt", "sin", "sigmoid", "relu", "matmul", "logsumexp", "conv2d_nhwc",
     "lstm_cell", "lstm_cell_backward", "take_rows", "scatter_add_rows",
-    "conv2d_nhwc_grad_input", "conv2d_nhwc_grad_weight", "im2col", "col2im", "batchnorm_forward",
+    "conv2d_nhwc_grad_input", "conv2d_nhwc_grad_weight", "im2col", "col2im", "batchnorm_forward", "batchnorm_backward",
     "softmax_cross_entropy", "softmax_cross_entropy_backward",
     "optional_kernels_disabled", "promote", "astype", "map_location", "from_dlpack",
     "Device", "cpu", "cuda", "cpu_numpy", "default_device", "all_devices", "device",

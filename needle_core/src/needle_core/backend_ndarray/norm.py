@@ -1,6 +1,7 @@
-"""Training-mode batch normalisation forward on NDArrays: the device's
-``batchnorm_forward`` kernel when it has one, else a composition of primitives (the
-reference the conformance suite checks the kernel against).
+"""Training-mode batch normalisation forward and backward on NDArrays: the device's
+``batchnorm_forward`` / ``batchnorm_backward`` kernels when it has them, else
+compositions of primitives (the references the conformance suite checks the kernels
+against).
 
 ``x`` is ``(rows, channels)``: statistics per channel (column), biased variance.
 """
@@ -41,3 +42,36 @@ def batchnorm_forward(
     xhat = centred * inv_std.broadcast_to(x.shape)
     out = xhat * weight.reshape((1, c)).broadcast_to(x.shape) + bias.reshape((1, c)).broadcast_to(x.shape)
     return out, xhat, (neg_mean * -1.0).reshape((c,)), var.reshape((c,)), inv_std.reshape((c,))
+
+
+def batchnorm_backward(
+    g: NDArray, xhat: NDArray, weight: NDArray, inv_std: NDArray
+) -> tuple[NDArray, NDArray, NDArray]:
+    """``(dx, dweight, dbias)`` for the output adjoint ``g`` of ``batchnorm_forward``
+    (``g`` and ``xhat`` ``(rows, channels)``, ``weight`` and ``inv_std`` ``(channels,)``):
+    ``dbias = Σ g``, ``dweight = Σ g·xhat`` per column and
+    ``dx = weight·inv_std/rows · (rows·g - dbias - xhat·dweight)``."""
+    if (len(g.shape) != 2 or g.shape[0] < 1 or tuple(xhat.shape) != tuple(g.shape)
+            or weight.shape != (g.shape[1],) or inv_std.shape != (g.shape[1],)):
+        raise ValueError(f"batchnorm_backward: expected g and xhat (rows >= 1, channels) with weight and inv_std "
+                         f"(channels,), got {g.shape}, {xhat.shape}, {weight.shape} and {inv_std.shape}")
+    for other in (xhat, weight, inv_std):
+        if other.device is not g.device:
+            _check_device(g, other)
+        if other.dtype != g.dtype:
+            raise ValueError(f"batchnorm_backward: operands must share a dtype, got {g.dtype} and {other.dtype}")
+    rows, c = g.shape
+    dev = g.device
+    if dev.batchnorm_backward is not None:
+        dx = _alloc((rows, c), dev, g.dtype)
+        dweight, dbias = _alloc((c,), dev, g.dtype), _alloc((c,), dev, g.dtype)
+        dev.batchnorm_backward(_handle(g), _handle(xhat), _handle(weight), _handle(inv_std), dx._handle,
+                               dweight._handle, dbias._handle, rows, c)
+        return dx, dweight, dbias
+    # the composition NormTrain's gradient builds from Tensor ops, on arrays
+    dbias = g.sum(axis=0, keepdims=True)
+    dweight = (g * xhat).sum(axis=0, keepdims=True)
+    k = -1.0 / rows
+    centred = g + (dbias * k).broadcast_to(g.shape) + xhat * (dweight * k).broadcast_to(g.shape)
+    dx = centred * (weight.reshape((1, c)) * inv_std.reshape((1, c))).broadcast_to(g.shape)
+    return dx, dweight.reshape((c,)), dbias.reshape((c,))

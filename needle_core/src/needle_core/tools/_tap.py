@@ -192,6 +192,8 @@ class Tap:
     def _run_op(self, make: Any, cls: type, op: Any, inputs: Any) -> Any:
         for x in inputs:
             data = x.cached_data
+            if type(data) is tuple:  # a TensorTuple's arrays share one device
+                data = data[0] if data else None
             if data is not None and id(data.device) not in self.wrapped:
                 self.watch(data.device)
         self.seq += 1
