@@ -162,6 +162,9 @@ def test_second_derivatives(needle_device, fn, d1, d2) -> None:
         (lambda a: ndl.logsumexp(a, 1).sum(), ((2, 3),)),
         (lambda a: ndl.logsoftmax(a).sum(), ((2, 3),)),
         (lambda a, b: (a / b).sum(), ((2, 3), (2, 3))),
+        # b's adjoint is summed over the broadcast axis (unbroadcast's SumTo node), and differentiated again
+        (lambda a, b: ((a * b) ** 2).sum(), ((2, 3), (1, 3))),
+        (lambda a, b: ((a + b) ** 3).sum(), ((2, 3), (3,))),
     ],
 )
 def test_gradient_of_gradient_matches_numerical(needle_device, fn, shapes) -> None:

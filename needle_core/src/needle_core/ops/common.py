@@ -129,15 +129,27 @@ def unbroadcast(grad: Tensor, shape: Sequence[int]) -> Tensor:
     gshape = grad.shape
     if gshape == shape:
         return grad
-    from .reduction import summation
-    from .structure import reshape
-
     key = (gshape, shape)
     axes = _UNBROADCAST_MEMO.get(key)
     if axes is None:
         lead = len(gshape) - len(shape)
         axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
         _remember(_UNBROADCAST_MEMO, key, axes)
+    if axes and len(gshape) >= len(shape):  # one node summing straight into the input's shape
+        return _sum_to(axes, shape)(grad)
+    from .reduction import summation
+    from .structure import reshape
+
     if axes:
         grad = summation(grad, axes)
     return reshape(grad, shape) if grad.shape != shape else grad
+
+
+def _sum_to(axes: tuple[int, ...], shape: tuple[int, ...]) -> TensorOp:
+    global _SumTo
+    if _SumTo is None:  # reduction imports this module
+        from .reduction import SumTo as _SumTo
+    return _SumTo(axes, shape)
+
+
+_SumTo: Any = None
