@@ -23,6 +23,8 @@ from ._shapes import check_shape, compact_strides, is_compact_layout, normalize_
 from .dtypes import astype, check_dtype, implicit_dtype, normalize_dtype, promote
 
 _prod = math.prod
+_PERMUTATIONS: dict[tuple[tuple[int, ...], int], tuple[int, ...]] = {}  # (axes, ndim) -> validated axes
+_REDUCED_LAST: dict[tuple[tuple[int, ...], int], tuple[int, ...]] = {}  # (axes, ndim) -> kept axes, then axes
 
 
 def _alloc(shape: tuple[int, ...], device: Device, dtype: str = "float32") -> NDArray:
@@ -289,11 +291,30 @@ class NDArray:
 
     def permute(self, new_axes: Iterable[int]) -> NDArray:
         """A view with axes reordered: axis ``i`` of the result is ``new_axes[i]``."""
-        axes = tuple(int(a) for a in new_axes)
-        if sorted(axes) != list(range(len(self.shape))):
-            raise ValueError(f"permute: {axes} is not a permutation of the axes of an array of shape {self.shape}")
         shape, strides = self.shape, self.strides
-        return self._view(tuple(shape[a] for a in axes), tuple(strides[a] for a in axes), self._offset)
+        axes = new_axes if type(new_axes) is tuple else tuple(new_axes)
+        key = (axes, len(shape))
+        order = _PERMUTATIONS.get(key)  # validated once per (axes, ndim): backward transposes every step
+        if order is None:
+            axes = tuple(int(a) for a in axes)
+            if sorted(axes) != list(range(len(shape))):
+                raise ValueError(f"permute: {axes} is not a permutation of the axes of an array of shape {shape}")
+            order = axes
+            if len(_PERMUTATIONS) < 4096 and all(type(a) is int for a in key[0]):
+                _PERMUTATIONS[key] = order
+        new_shape = tuple([shape[a] for a in order])
+        new_strides = tuple([strides[a] for a in order])
+        if self._compact and self.size:
+            # a compact array stays compact iff its axes longer than 1 keep their order
+            last, compact = -1, True
+            for a in order:
+                if shape[a] != 1:
+                    if a < last:
+                        compact = False
+                        break
+                    last = a
+            return self._view(new_shape, new_strides, self._offset, compact)
+        return self._view(new_shape, new_strides, self._offset)
 
     def broadcast_to(self, new_shape: Iterable[int]) -> NDArray:
         """A view repeating length-1 axes (stride 0); new leading axes may be added."""
@@ -473,9 +494,12 @@ class NDArray:
         # reduced axes last, as a view: the kernels reduce trailing axes
         view = self
         if axes[0] != ndim - len(axes):
-            perm = tuple([i for i in range(ndim) if i not in axes]) + axes
-            strides = self.strides
-            view = self._view(tuple([shape[i] for i in perm]), tuple([strides[i] for i in perm]), self._offset)
+            perm = _REDUCED_LAST.get((axes, ndim))
+            if perm is None:
+                perm = tuple([i for i in range(ndim) if i not in axes]) + axes
+                if len(_REDUCED_LAST) < 4096:
+                    _REDUCED_LAST[(axes, ndim)] = perm
+            view = self.permute(perm)
         dev = self.device
         out = _alloc(out_shape, dev, self.dtype)
         reduce_view = getattr(dev, view_kernel)

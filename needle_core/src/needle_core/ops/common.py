@@ -6,6 +6,7 @@ per op construction, keeping the equal-shape hot path free of validation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ def as_scalar(value: Any) -> float:
 _MEMO_LIMIT = 4096
 _BROADCAST_MEMO: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
 _UNBROADCAST_MEMO: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
+_BROADCAST_VIEW_MEMO: dict[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], bool, int]] = {}
 
 
 def _remember(memo: dict, key: Any, value: Any) -> None:
@@ -78,12 +80,24 @@ def broadcast_array(a: NDArray, shape: tuple[int, ...]) -> NDArray:
     in_shape = a.shape
     if in_shape == shape:
         return a
-    lead = len(shape) - len(in_shape)
-    # one strided view, any layout: stride 0 on new and stretched axes
-    strides = (0,) * lead + tuple(
-        [s if n == shape[lead + i] else 0 for i, (n, s) in enumerate(zip(in_shape, a.strides, strict=True))]
-    )
-    return a._view(shape, strides, a._offset)
+    key = (in_shape, a.strides, shape)
+    known = _BROADCAST_VIEW_MEMO.get(key)  # a bias is broadcast the same way every step
+    if known is None:
+        lead = len(shape) - len(in_shape)
+        # one strided view, any layout: stride 0 on new and stretched axes
+        strides = (0,) * lead + tuple(
+            [s if n == shape[lead + i] else 0 for i, (n, s) in enumerate(zip(in_shape, a.strides, strict=True))]
+        )
+        # a stretched axis repeats elements: never compact (else let the view decide)
+        stretched = any(s == 0 and n > 1 for n, s in zip(shape, strides, strict=True))
+        known = (strides, not stretched, math.prod(shape))
+        _remember(_BROADCAST_VIEW_MEMO, key, known)
+    strides, may_be_compact, size = known
+    if may_be_compact:
+        return a._view(shape, strides, a._offset)
+    out = a._view(shape, strides, a._offset, False)
+    out.size = size  # (_view with a known layout keeps the source's size)
+    return out
 
 
 def check_same_device(a: NDArray, b: NDArray, what: str) -> None:
@@ -115,15 +129,27 @@ def unbroadcast(grad: Tensor, shape: Sequence[int]) -> Tensor:
     gshape = grad.shape
     if gshape == shape:
         return grad
-    from .reduction import summation
-    from .structure import reshape
-
     key = (gshape, shape)
     axes = _UNBROADCAST_MEMO.get(key)
     if axes is None:
         lead = len(gshape) - len(shape)
         axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
         _remember(_UNBROADCAST_MEMO, key, axes)
+    if axes and len(gshape) >= len(shape):  # one node summing straight into the input's shape
+        return _sum_to(axes, shape)(grad)
+    from .reduction import summation
+    from .structure import reshape
+
     if axes:
         grad = summation(grad, axes)
     return reshape(grad, shape) if grad.shape != shape else grad
+
+
+def _sum_to(axes: tuple[int, ...], shape: tuple[int, ...]) -> TensorOp:
+    global _SumTo
+    if _SumTo is None:  # reduction imports this module
+        from .reduction import SumTo as _SumTo
+    return _SumTo(axes, shape)
+
+
+_SumTo: Any = None

@@ -108,6 +108,9 @@ class MatMul(TensorOp):
 
         # an input without requires_grad gets None: its GEMM (the batch's, in training) is skipped
         a, b = node.inputs
+        if len(a.shape) == 2 and len(b.shape) == 2:  # g b^T and a^T g: no Transpose nodes
+            return (MatMulTransposed(False, True)(out_grad, b) if a.requires_grad else None,
+                    MatMulTransposed(True, False)(a, out_grad) if b.requires_grad else None)
         grad_a = unbroadcast(matmul(out_grad, transpose(b)), a.shape) if a.requires_grad else None
         grad_b = unbroadcast(matmul(transpose(a), out_grad), b.shape) if b.requires_grad else None
         return grad_a, grad_b
@@ -115,6 +118,30 @@ class MatMul(TensorOp):
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     return MatMul()(a, b)
+
+
+class MatMulTransposed(MatMul):
+    """``op(a) @ op(b)`` of 2-D operands, ``op`` transposing where ``ta``/``tb`` say:
+    matmul's adjoints as one node each (the kernel reads a transposed operand in place,
+    as it reads a Transpose node's view), closed under differentiation."""
+
+    def __init__(self, ta: bool, tb: bool) -> None:
+        self.ta = ta
+        self.tb = tb
+
+    def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        return nd.matmul(a.permute((1, 0)) if self.ta else a, b.permute((1, 0)) if self.tb else b)
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        # C = op(a) op(b): d op(a) = G op(b)^T and d op(b) = op(a)^T G, transposed back where op transposes
+        a, b = node.inputs
+        ta, tb = self.ta, self.tb
+        grad_a = grad_b = None
+        if a.requires_grad:
+            grad_a = MatMulTransposed(tb, True)(b, out_grad) if ta else MatMulTransposed(False, not tb)(out_grad, b)
+        if b.requires_grad:
+            grad_b = MatMulTransposed(True, ta)(out_grad, a) if tb else MatMulTransposed(not ta, False)(a, out_grad)
+        return grad_a, grad_b
 
 
 # Stateless op instances reused by Tensor operators (saves an allocation per op).

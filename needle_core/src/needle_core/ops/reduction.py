@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import Tensor
+from ..autograd import Tensor, TensorOp
 from ..backend_ndarray import NDArray
 from .common import AxesOp, _remember
 
@@ -56,6 +56,24 @@ class Summation(AxesOp):
 
 def summation(a: Tensor, axes: Any = None) -> Tensor:
     return Summation(axes)(a)
+
+
+class SumTo(TensorOp):
+    """Sum over ``axes`` straight into ``shape`` (the input's shape with those axes
+    gone or kept as 1): ``unbroadcast``'s one node where summation + reshape take two
+    (a bias adjoint every step). ``axes`` are normalised and non-empty."""
+
+    def __init__(self, axes: tuple[int, ...], shape: tuple[int, ...]) -> None:
+        self.axes = axes
+        self.shape = shape
+
+    def compute(self, a: NDArray) -> NDArray:
+        return a._reduce_to(self.axes, self.shape, "reduce_sum_view", "reduce_sum")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        from .structure import broadcast_to
+
+        return broadcast_to(out_grad, node.inputs[0].shape)
 
 
 class Max(AxesOp):

@@ -16,6 +16,7 @@ from .common import AxesOp, _remember, broadcast_array, check_same_device, norma
 # memo tables (see common.py): valid (op shape, input shape) pairs only
 _RESHAPE_MEMO: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
 _BROADCAST_TARGET: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]] = {}
+_LAST_TWO_SWAPPED: dict[int, tuple[int, ...]] = {}  # ndim -> the permutation of transpose(axes=None)
 
 
 class Transpose(TensorOp):
@@ -38,7 +39,13 @@ class Transpose(TensorOp):
         return perm
 
     def compute(self, a: NDArray) -> NDArray:
-        return a.permute(tuple(self._perm(a.ndim)))
+        if self.axes is not None:
+            return a.permute(tuple(self._perm(len(a.shape))))
+        ndim = len(a.shape)
+        perm = _LAST_TWO_SWAPPED.get(ndim)  # matmul's backward transposes every weight: no per-call list work
+        if perm is None:
+            perm = _LAST_TWO_SWAPPED[ndim] = tuple(self._perm(ndim))
+        return a.permute(perm)
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         return Transpose(self.axes)(out_grad)  # a swap is its own inverse
