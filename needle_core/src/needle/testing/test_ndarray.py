@@ -295,6 +295,38 @@ def test_binary_arithmetic(needle_device, name, shape, seed, scalar):
     np.testing.assert_allclose(op(a.permute(reverse), b.permute(reverse)).numpy(), ref(x.T, y.T), **EWISE_TOL)
 
 
+@pytest.mark.parametrize("strided", [True, False], ids=["ewise_strided", "without_ewise_strided"])
+def test_elementwise_keeps_a_permuted_layout(needle_device, strided):
+    """Views that are a whole buffer in another axis order (NCHW views of NHWC data)
+    give results in that layout, with the values NumPy gives; other views row-major."""
+    if not strided:  # the same kernels less ewise_strided: the views are compacted instead
+        kernels = {name: getattr(needle_device, name, None) for name in ALL_KERNELS}
+        needle_device = Device("plain", 7, {**kernels, "ewise_strided": None}, dtypes=needle_device.dtypes)
+    x, a = _arr(needle_device, (2, 3, 4, 5), seed=1)
+    y, b = _arr(needle_device, (2, 3, 4, 5), seed=2)
+    nchw = (0, 3, 1, 2)
+    va, vb, xa, yb = a.permute(nchw), b.permute(nchw), x.transpose(nchw), y.transpose(nchw)
+    stats = nd.array(np.arange(5, dtype=np.float32).reshape(1, 5, 1, 1), device=needle_device)
+    bcast = stats.broadcast_to(va.shape)
+    other = nd.array(np.ascontiguousarray(yb.transpose(0, 1, 3, 2)), device=needle_device).permute((0, 1, 3, 2))
+    for got, expected in [
+        (va.exp(), np.exp(xa)), (va * 2.0, xa * 2), (nd.relu(va), np.maximum(xa, 0)), (va + vb, xa + yb),
+        (va * bcast, xa * np.arange(5).reshape(1, 5, 1, 1)), (bcast - va, np.arange(5).reshape(1, 5, 1, 1) - xa),
+        (va.maximum(other), np.maximum(xa, yb)),
+    ]:  # fmt: skip
+        assert got.strides == va.strides and not got.is_compact(), got.strides
+        np.testing.assert_allclose(got.numpy(), expected, **EWISE_TOL)
+        np.testing.assert_allclose(got.compact().numpy(), expected, **EWISE_TOL)
+    part = a[:, :, :, 1:3].permute(nchw)  # not a whole buffer: row-major result
+    xp = x[:, :, :, 1:3].transpose(nchw)
+    for got, expected in [(part * 2.0, xp * 2), (part + part, 2 * xp)]:
+        assert got.is_compact()
+        np.testing.assert_allclose(got.numpy(), expected, **EWISE_TOL)
+    mixed = va + nd.array(np.ascontiguousarray(yb), device=needle_device)  # a compact operand wins
+    assert mixed.is_compact()
+    np.testing.assert_allclose(mixed.numpy(), xa + yb, **EWISE_TOL)
+
+
 def test_unary_and_reflected(needle_device):
     x = np.linspace(0.1, 3, 12, dtype=np.float32).reshape(3, 4)
     a = nd.array(x, device=needle_device)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import needle as ndl
-from needle.testing._reference import np_conv_nhwc
+from needle.testing._reference import np_conv_nhwc, np_conv_nhwc_grad_weight
 from needle.testing.gradcheck import check_gradients
 
 # -- NumPy references ------------------------------------------------------------------
@@ -281,6 +281,24 @@ def test_conv_second_derivative(stride, padding, shapes, needle_device) -> None:
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(s) for s in shapes]
     check_gradients(_conv_grad_norms(stride, padding), *arrays, device=needle_device)
+
+
+def test_conv_of_views_weight_gradient_uses_its_own_input(needle_device) -> None:
+    """An NCHW input viewed as NHWC is copied once for the forward and the weight
+    gradient; one Conv op applied twice keeps each node's gradient on its own input."""
+    from needle_core.ops.conv import Conv
+
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal((2, 3, 5, 5)).astype(np.float32) for _ in range(2)]
+    w_host = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    op = Conv(1, 1)
+    w = ndl.Tensor(w_host, device=needle_device, requires_grad=True)
+    outs = [op(ops.permute(ndl.Tensor(x, device=needle_device, requires_grad=False), (0, 2, 3, 1)), w) for x in xs]
+    ops.summation(outs[0]).backward()
+    nhwc = xs[0].transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(outs[0].numpy(), np_conv_nhwc(nhwc, w_host, 1, 1), rtol=1e-4, atol=1e-4)
+    expected = np_conv_nhwc_grad_weight(nhwc, np.ones((2, 5, 5, 4)), 3, 1, 1)
+    np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
 # -- semantics beyond the table --------------------------------------------------------

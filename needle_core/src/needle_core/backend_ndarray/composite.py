@@ -17,7 +17,7 @@ from ..device import Device
 from ..kernels import ELEMENTWISE_BY_NAME, OPTIONAL_KERNELS
 from ._shapes import normalize_axes
 from .dtypes import promote
-from .ndarray import NDArray, _alloc, _check_device, _from_host
+from .ndarray import NDArray, _alloc, _check_device, _from_host, unary_kernel
 
 _prod = math.prod
 
@@ -61,9 +61,7 @@ def elementwise(kernel: str) -> Callable[..., NDArray]:
             fn = getattr(dev, kernel)  # one lookup: the kernel, or None for the fallback
             if fn is None:
                 return fallback(a)
-            out = _alloc(a.shape, dev, a.dtype)
-            fn(a._handle if a._compact else a._copy()._handle, out._handle)
-            return out
+            return unary_kernel(a, fn)
 
         function = unary
     else:

@@ -30,6 +30,23 @@ def _check(name: str, stride: int, padding: int, *arrays: NDArray) -> None:
             raise ValueError(f"{name}: operands must share a dtype, got {first.dtype} and {other.dtype}")
 
 
+def _grid(h: int, wd: int, k: int, stride: int, padding: int, who: str) -> tuple[int, int]:
+    """The output grid ``(Ho, Wo)`` of a K x K kernel over an ``h x wd`` input padded by ``padding``."""
+    return _out_size(h + 2 * padding, k, stride, who), _out_size(wd + 2 * padding, k, stride, who)
+
+
+def _device_kernel(name: str, first: NDArray, second: NDArray, out_shape: tuple[int, ...],
+                   shape_x: tuple[int, ...], shape_w: tuple[int, ...], stride: int, padding: int) -> NDArray | None:
+    """``name(first, second, out, shape_x, shape_w, stride, padding)`` into a new ``out``
+    when the device has the kernel (both adjoint kernels share that signature); else None."""
+    fn = getattr(first.device, name)
+    if fn is None:
+        return None
+    out = _alloc(out_shape, first.device, first.dtype)
+    fn(_handle(first), _handle(second), out._handle, shape_x, shape_w, stride, padding)
+    return out
+
+
 def im2col(a: NDArray, k: int, stride: int, padding: int) -> NDArray:
     """``(N, H, W, C)`` -> ``(N, Ho, Wo, K, K, C)``: every K x K window of the zero-padded
     input at the given stride, one copy."""
@@ -81,15 +98,13 @@ def conv2d_nhwc_grad_input(g: NDArray, w: NDArray, stride: int, padding: int, si
     k, c_in, c_out = w.shape[0], w.shape[2], w.shape[3]
     n = g.shape[0]
     h, wd = int(size[0]), int(size[1])
-    ho, wo = _out_size(h + 2 * padding, k, stride, "conv2d_nhwc_grad_input"), _out_size(
-        wd + 2 * padding, k, stride, "conv2d_nhwc_grad_input")
+    ho, wo = _grid(h, wd, k, stride, padding, "conv2d_nhwc_grad_input")
     if len(w.shape) != 4 or w.shape[0] != w.shape[1] or g.shape != (n, ho, wo, c_out):
         raise ValueError(f"conv2d_nhwc_grad_input: expected a kernel (K, K, C_in, C_out) and an output adjoint "
                          f"(N, {ho}, {wo}, C_out) for input size {size}, got {w.shape} and {g.shape}")
-    dev = g.device
-    if dev.conv2d_nhwc_grad_input is not None:
-        out = _alloc((n, h, wd, c_in), dev, g.dtype)
-        dev.conv2d_nhwc_grad_input(_handle(g), _handle(w), out._handle, out.shape, w.shape, stride, padding)
+    shape_x = (n, h, wd, c_in)
+    out = _device_kernel("conv2d_nhwc_grad_input", g, w, shape_x, shape_x, w.shape, stride, padding)
+    if out is not None:
         return out
     cols = matmul(g.reshape((n * ho * wo, c_out)), w.compact().reshape((k * k * c_in, c_out)).permute((1, 0)))
     return col2im(cols.reshape((n, ho, wo, k, k, c_in)), stride, padding, (h, wd))
@@ -100,16 +115,14 @@ def conv2d_nhwc_grad_weight(x: NDArray, g: NDArray, k: int, stride: int, padding
     the output adjoint ``g``."""
     _check("conv2d_nhwc_grad_weight", stride, padding, x, g)
     n, h, wd, c_in = x.shape
-    ho, wo = _out_size(h + 2 * padding, k, stride, "conv2d_nhwc_grad_weight"), _out_size(
-        wd + 2 * padding, k, stride, "conv2d_nhwc_grad_weight")
+    ho, wo = _grid(h, wd, k, stride, padding, "conv2d_nhwc_grad_weight")
     c_out = g.shape[3] if len(g.shape) == 4 else -1
     if g.shape != (n, ho, wo, c_out):
         raise ValueError(f"conv2d_nhwc_grad_weight: expected an output adjoint (N, {ho}, {wo}, C_out) for input "
                          f"{x.shape} (kernel {k}, stride {stride}, padding {padding}), got {g.shape}")
-    dev = x.device
-    if dev.conv2d_nhwc_grad_weight is not None:
-        out = _alloc((k, k, c_in, c_out), dev, x.dtype)
-        dev.conv2d_nhwc_grad_weight(_handle(x), _handle(g), out._handle, x.shape, out.shape, stride, padding)
+    shape_w = (k, k, c_in, c_out)
+    out = _device_kernel("conv2d_nhwc_grad_weight", x, g, shape_w, x.shape, shape_w, stride, padding)
+    if out is not None:
         return out
     cols = im2col(x, k, stride, padding).reshape((n * ho * wo, k * k * c_in))
     # (C_out, rows) @ (rows, K*K*C_in): the small adjoint is the one transposed

@@ -20,6 +20,7 @@ from ..device import Device
 from ..registry import resolve_device as _resolve_device
 from ._shapes import _COMPACT_STRIDES as _STRIDES_CACHE
 from ._shapes import check_shape, compact_strides, is_compact_layout, normalize_axes
+from .layout import dense_order
 from .dtypes import astype, check_dtype, implicit_dtype, normalize_dtype, promote
 
 _prod = math.prod
@@ -432,21 +433,15 @@ class NDArray:
                 _check_device(a, b)
             if a.dtype != b.dtype:
                 a, b = promote(a, b)
-            out = _alloc(a.shape, dev, a.dtype)
             if a._compact and b._compact:  # (ewise_binary inlined: the NDArray operators' hot path)
+                out = _alloc(a.shape, dev, a.dtype)
                 getattr(dev, ewise)(a._handle, b._handle, out._handle)
-            else:
-                _ewise_views(a, b, ewise, out)
-            return out
-        value = _scalar(self, other, scalar)
-        out = _alloc(self.shape, dev, self.dtype)
-        getattr(dev, scalar)(self._handle if self._compact else self._copy()._handle, value, out._handle)
-        return out
+                return out
+            return _ewise_views(a, b, ewise)
+        return unary_kernel(self, getattr(dev, scalar), _scalar(self, other, scalar))
 
     def _unary(self, kernel: str) -> NDArray:
-        out = _alloc(self.shape, self.device, self.dtype)
-        getattr(self.device, kernel)(self._handle if self._compact else self._copy()._handle, out._handle)
-        return out
+        return unary_kernel(self, getattr(self.device, kernel))
 
     # Operators: generated from _OPERATORS below the class (one table for all of them).
     __hash__ = None  # an elementwise __eq__ (generated below) makes arrays unhashable, as in NumPy
@@ -592,35 +587,77 @@ _new = object.__new__
 # -- op fast paths: callers (the Tensor ops) already checked shapes, dtypes, devices ------
 def ewise_binary(a: NDArray, b: NDArray, kernel: str) -> NDArray:
     """``kernel(a, b)`` for operands of equal shape, dtype and device (no checks)."""
-    dev = a.device
-    out = _alloc(a.shape, dev, a.dtype)
     if a._compact and b._compact:
-        getattr(dev, kernel)(a._handle, b._handle, out._handle)
-    else:
-        _ewise_views(a, b, kernel, out)
-    return out
+        out = _alloc(a.shape, a.device, a.dtype)
+        getattr(a.device, kernel)(a._handle, b._handle, out._handle)
+        return out
+    return _ewise_views(a, b, kernel)
 
 
-def _ewise_views(a: NDArray, b: NDArray, kernel: str, out: NDArray) -> None:
-    """``out = kernel(a, b)`` where an operand is a view (broadcast, permuted, sliced):
-    read it in place with ``ewise_strided`` where the device has it, else compact it."""
+def _dense_order(a: NDArray) -> tuple[int, ...] | None:
+    """The axis order in which view ``a`` is its whole buffer, row-major (see layout.py)."""
+    if a._offset or a.size != a._handle.size:
+        return None
+    return dense_order(a.shape, a.strides)
+
+
+def _ewise_views(a: NDArray, b: NDArray, kernel: str) -> NDArray:
+    """``kernel(a, b)`` where an operand is a view (broadcast, permuted, sliced).
+
+    When neither is compact but one is a whole buffer in another axis order (an NCHW
+    view of NHWC data), the result keeps that layout and the loop runs in it: over the
+    flat buffers when both share it, else with the other operand read strided. Otherwise
+    the result is row-major, a view read in place with ``ewise_strided`` where the
+    device has it, else compacted first."""
     dev = a.device
     strided = dev.ewise_strided
+    if not a._compact and not b._compact:
+        lead = a if _dense_order(a) is not None else b if _dense_order(b) is not None else None
+        if lead is not None:
+            out = _alloc(a.shape, dev, a.dtype)
+            if a.strides == b.strides and _dense_order(b if a is lead else a) is not None:
+                getattr(dev, kernel)(a._handle, b._handle, out._handle)
+            else:
+                order = _dense_order(lead)
+                shape = tuple(a.shape[i] for i in order)
+                sa, sb = tuple(a.strides[i] for i in order), tuple(b.strides[i] for i in order)
+                if strided is not None:
+                    if out.size:
+                        strided(kernel, a._handle, sa, a._offset, b._handle, sb, b._offset, out._handle, shape)
+                else:
+                    ha = a._handle if a is lead else a._view(shape, sa, a._offset).compact()._handle
+                    hb = b._handle if b is lead else b._view(shape, sb, b._offset).compact()._handle
+                    getattr(dev, kernel)(ha, hb, out._handle)
+            return out._view(a.shape, lead.strides, 0, False)
+    out = _alloc(a.shape, dev, a.dtype)
     if strided is not None:
         if out.size:
             strided(kernel, a._handle, a.strides, a._offset, b._handle, b.strides, b._offset, out._handle, a.shape)
-        return
+        return out
     getattr(dev, kernel)(
         a._handle if a._compact else a._copy()._handle, b._handle if b._compact else b._copy()._handle, out._handle
     )
+    return out
+
+
+def unary_kernel(a: NDArray, fn: Callable, *args: Any) -> NDArray:
+    """``fn(a, *args, out)`` of a unary or scalar kernel: over the flat buffer, the result
+    in ``a``'s layout, when ``a`` is compact or a whole buffer in another axis order;
+    else over a compact copy."""
+    out = _alloc(a.shape, a.device, a.dtype)
+    if a._compact:
+        fn(a._handle, *args, out._handle)
+        return out
+    if _dense_order(a) is not None:
+        fn(a._handle, *args, out._handle)
+        return out._view(a.shape, a.strides, 0, False)
+    fn(a._copy()._handle, *args, out._handle)
+    return out
 
 
 def scalar_binary(a: NDArray, value: float, kernel: str) -> NDArray:
     """``kernel(a, value)`` for a Python float ``value`` (no checks)."""
-    dev = a.device
-    out = _alloc(a.shape, dev, a.dtype)
-    getattr(dev, kernel)(a._handle if a._compact else a._copy()._handle, value, out._handle)
-    return out
+    return unary_kernel(a, getattr(a.device, kernel), value)
 
 
 def _reduce_broadcast(a: NDArray, axes: tuple[int, ...], out_shape: tuple, view_kernel: str, kernel: str):

@@ -32,6 +32,9 @@ class Conv(TensorOp):
             raise ValueError(f"conv: need stride >= 1 and padding >= 0, got stride={stride}, padding={padding}")
         self.stride = int(stride)
         self.padding = int(padding)
+        # (view, its compact copy): an input view (NCHW images seen as NHWC) is copied
+        # once, for the forward and the weight gradient both
+        self._compacted: tuple[NDArray, NDArray] | None = None
 
     def compute(self, a: NDArray, b: NDArray) -> NDArray:
         if a.ndim != 4 or b.ndim != 4:
@@ -51,6 +54,9 @@ class Conv(TensorOp):
             check_same_device(a, b, "conv")
             if a.dtype != b.dtype:
                 a, b = nd.promote(a, b)
+        if not a.is_compact():
+            view, a = a, a.compact()
+            self._compacted = (view, a)
         return nd.conv2d_nhwc(a, b, stride=self.stride, padding=p)
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
@@ -64,7 +70,10 @@ class Conv(TensorOp):
             if not data.is_compact():
                 out_grad = Tensor.make_const(data.compact())
         # an input without requires_grad (a first layer's images) gets None: its GEMM is skipped
-        grad_w = ConvGradWeight(k, s, p)(a, out_grad) if w.requires_grad else None
+        x = a
+        if not a.requires_grad and self._compacted is not None and self._compacted[0] is a.realize_cached_data():
+            x = Tensor.make_const(self._compacted[1])  # the forward's copy (a constant: no adjoint needed)
+        grad_w = ConvGradWeight(k, s, p)(x, out_grad) if w.requires_grad else None
         if not a.requires_grad:
             grad_a = None
         elif a.device.conv2d_nhwc_grad_input is not None:
