@@ -28,7 +28,8 @@ def test_every_backend_agrees_with_the_reference(needle_device, tmp_path):
     if needle_device.name == "cpu_numpy":
         assert checker.ops_checked == 0  # nothing to compare against itself
     else:
-        assert checker.ops_checked > 50 and checker.kernels_checked > 0
+        # two steps of forward, loss and backward: dozens of ops (fewer as ops get fused)
+        assert checker.ops_checked > 30 and checker.kernels_checked > 0
     assert not list(tmp_path.iterdir())
 
 
