@@ -50,10 +50,11 @@ _REDUCTIONS = {
         "return s;",
     ),
 }
-# (name suffix, operand parameters, j-th element of output row r); 64-bit indices
+# (name suffix, operand parameters, j-th element of output row r, the run macro of
+# reduce.cl's serial shape); 64-bit indices
 _LAYOUTS = {
-    "": ("__global const float* a", "a[(long)r * size + j]"),
-    "_view": ("__global const float* a, const view_t v", "a[view_offset(&v, (long)r * size + j)]"),
+    "": ("__global const float* a", "a[(long)r * size + j]", "CONTIGUOUS_RUN"),
+    "_view": ("__global const float* a, const view_t v", "a[view_offset(&v, (long)r * size + j)]", "VIEW_RUN"),
 }
 
 
@@ -105,7 +106,7 @@ def render_reductions() -> str:
     template = Template(_template("reduce.cl"))
     parts = []
     for prefix, (state, init, add, merge, finish) in _REDUCTIONS.items():
-        for suffix, (args, load) in _LAYOUTS.items():
+        for suffix, (args, load, run) in _LAYOUTS.items():
             parts.append(
                 template.substitute(
                     NAME=prefix + suffix,
@@ -116,6 +117,7 @@ def render_reductions() -> str:
                     FINISH=finish,
                     ARGS=args,
                     LOAD=load,
+                    RUN=run,
                 )
             )
     return "\n".join(parts)

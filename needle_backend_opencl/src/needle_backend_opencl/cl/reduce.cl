@@ -2,6 +2,10 @@
 //   $NAME  kernel name prefix      $STATE  accumulator type     $INIT  identity state
 //   $ADD   state (+) element       $MERGE  state (+) state      $FINISH(s)  the result
 //   $ARGS  operand parameters      $LOAD   the j-th element of output row r
+//   $RUN(lin, off, step, len)  a run of the row starting at row-major index lin: the
+//          buffer index of its first element, the step between its elements and how many
+//          it holds (a view: to the end of its last axis; the serial shape walks runs, so
+//          the index arithmetic of a view runs once per run, not once per element)
 // Two shapes of the same reduction: "serial" (one work-item per output row, for
 // short rows) and "tree" (one work-group of RL work-items per row: strided partial
 // reductions, then a tree in local memory; for long rows). Indices are 64-bit: a
@@ -16,7 +20,13 @@ __kernel void ${NAME}_serial($ARGS, __global float* out, const int rows, const l
     const int r = get_global_id(0);
     if (r >= rows) return;
     $STATE acc = $INIT;
-    for (long j = 0; j < size; ++j) acc = ${NAME}_add(acc, $LOAD);
+    for (long j = 0; j < size;) {
+        long off, step, len;
+        $RUN((long)r * size + j, off, step, len);
+        len = min(len, size - j);
+        for (long k = 0; k < len; ++k) acc = ${NAME}_add(acc, a[off + k * step]);
+        j += len;
+    }
     out[r] = ${NAME}_finish(acc, scale);
 }
 
