@@ -346,9 +346,12 @@ def _matmuls(rt: Runtime) -> dict[str, Any]:
             rt.launch("matmul_local", grid, (16, 16, 1), a.mem, b.mem, out.mem, *sizes)
             return
         nib, njb = -(-m // MATMUL_RM), -(-p // 16)
+        grid = (_round_up(njb, 4), nib, batch)
+        if batch * n * p <= rt.matmul_direct_max:
+            rt.launch("matmul_direct", grid, (4, 1, 1), a.mem, b.mem, out.mem, *sizes, int(njb))
+            return
         b_packed = rt.take(4 * batch * njb * n * 16)
         rt.launch("pack_b", (_round_up(n, 16), njb, batch), (16, 1, 1), b.mem, b_packed, int(n), int(p))
-        grid = (_round_up(njb, 4), nib, batch)
         rt.launch("matmul_packed", grid, (4, 1, 1), a.mem, b_packed, out.mem, *sizes, int(njb))
         rt.pool.give(b_packed, 4 * batch * njb * n * 16)  # reusable at once: later commands run after these (in order)
 

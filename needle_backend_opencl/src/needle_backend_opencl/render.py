@@ -17,6 +17,9 @@ from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
 REDUCE_LOCAL = 64
 #: Rows of C per work-item in the packed matmul (RM float16 accumulators).
 MATMUL_RM = 8
+#: Elements of B (all batches) up to which the packed matmul reads B in place
+#: (``matmul_direct``, one launch) instead of repacking it first (it stays in cache).
+MATMUL_DIRECT_MAX = 1 << 17
 
 _PARAMS = {
     "unary": "__global const float* A, __global float* OUT, const int n",
@@ -156,6 +159,7 @@ KERNEL_NAMES: tuple[str, ...] = (
     "logsumexp_tree",
     "pack_b",
     "matmul_packed",
+    "matmul_direct",
     "matmul_local",
     "sgd_update",
     "adam_update",
