@@ -19,7 +19,7 @@ REDUCE_LOCAL = 64
 MATMUL_RM = 8
 #: Elements of B (all batches) up to which the packed matmul reads B in place
 #: (``matmul_direct``, one launch) instead of repacking it first (it stays in cache).
-MATMUL_DIRECT_MAX = 1 << 17
+MATMUL_DIRECT_MAX = 1 << 15
 
 _PARAMS = {
     "unary": "__global const float* A, __global float* OUT, const int n",

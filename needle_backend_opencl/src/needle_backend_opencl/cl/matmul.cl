@@ -88,8 +88,13 @@ __kernel void matmul_direct(__global const float* A, __global const float* B, __
     if (jb >= njb) return;
     __global const float* bb = B + (size_t)b * N * P + jb * 16;
     const int cols = P - jb * 16;
-#define DIRECT_ROW(k) load_b16(bb + (size_t)(k) * P, cols)
-    MATMUL_BLOCK(DIRECT_ROW)
+    if (cols >= 16) {  // a full panel: the loop without a branch
+#define DIRECT_ROW(k) vload16(0, bb + (size_t)(k) * P)
+        MATMUL_BLOCK(DIRECT_ROW)
+    } else {
+#define EDGE_ROW(k) load_b16(bb + (size_t)(k) * P, cols)
+        MATMUL_BLOCK(EDGE_ROW)
+    }
 }
 
 #define TILE 64
