@@ -1,4 +1,4 @@
-"""SGEMM (both variants: packed panels for CPUs, local-memory tiles for GPUs) and batches."""
+"""SGEMM (packed panels or B in place for CPUs, local-memory tiles for GPUs) and batches."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import pytest
 SHAPES = [(1, 1, 1), (1, 5, 1), (3, 4, 5), (8, 16, 16), (9, 17, 33), (64, 64, 64), (100, 784, 100), (130, 3, 70)]
 
 
-@pytest.fixture(params=["packed", "local"])
+@pytest.fixture(params=["packed", "direct", "local"])
 def variant(runtime, request):
-    saved = runtime.matmul_variant
-    runtime.matmul_variant = request.param
+    """Each kernel on every shape: "packed" repacks B first, "direct" reads it in place."""
+    saved = runtime.matmul_variant, runtime.matmul_direct_max
+    runtime.matmul_variant = "local" if request.param == "local" else "packed"
+    runtime.matmul_direct_max = {"packed": -1, "direct": 1 << 40}.get(request.param, saved[1])
     yield request.param
-    runtime.matmul_variant = saved
+    runtime.matmul_variant, runtime.matmul_direct_max = saved
 
 
 def _tolerance(n):
@@ -56,3 +58,20 @@ def test_matmul_propagates_nan_and_inf(kernels, host):
     kernels["matmul"](host.put(a), host.put(np.eye(2, dtype=np.float32)), out, 2, 2, 2)
     got = host.get(out, (2, 2))
     assert np.isnan(got[0, 0]) and got[1, 0] == np.inf
+
+
+def test_packed_variant_reads_a_small_b_in_place(runtime, kernels, host):
+    """One launch for a small B (no pack_b); a large one is repacked first."""
+    saved = runtime.matmul_variant
+    runtime.matmul_variant = "packed"
+    try:
+        launched = []
+        for n in (100, 1024):
+            a, b, out = host.empty(8 * n), host.empty(n * 200), host.empty(8 * 200)
+            runtime.finish()
+            kernels["matmul"](a, b, out, 8, n, 200)
+            launched.append([name for name, _ in runtime.pending])
+        runtime.finish()
+    finally:
+        runtime.matmul_variant = saved
+    assert launched == [["matmul_direct"], ["pack_b", "matmul_packed"]]

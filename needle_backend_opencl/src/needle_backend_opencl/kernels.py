@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
+from needle_core.views import check_sizes
 
 from . import views
 from .runtime import Buffer, Runtime
@@ -193,25 +194,21 @@ def _host_and_views(rt: Runtime) -> dict[str, Any]:
 
     copy_plans = _Plans(plan_copy)
 
-    def compact(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
-        p = copy_plans("compact", a.size, out.size, shape, strides, offset)
-        if p is None:
-            return
-        n, size, view = p
-        if size is None:
-            rt.copy("compact", out.mem, a.mem, byte_count=4 * n, src_offset=4 * offset)
-        else:
-            rt.launch("compact", size, (local,), a.mem, out.mem, *view)
+    def copier(name: str, offset_at: str) -> Callable[..., None]:
+        """``compact`` or ``ewise_setitem``; ``offset_at`` names the side the view's offset applies to."""
 
-    def ewise_setitem(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
-        p = copy_plans("ewise_setitem", a.size, out.size, shape, strides, offset)
-        if p is None:
-            return
-        n, size, view = p
-        if size is None:
-            rt.copy("ewise_setitem", out.mem, a.mem, byte_count=4 * n, dst_offset=4 * offset)
-        else:
-            rt.launch("ewise_setitem", size, (local,), a.mem, out.mem, *view)
+        def copy(a: Buffer, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
+            p = copy_plans(name, a.size, out.size, shape, strides, offset)
+            if p is None:
+                return
+            n, size, view = p
+            if size is None:
+                rt.copy(name, out.mem, a.mem, byte_count=4 * n, **{offset_at: 4 * offset})
+            else:
+                rt.launch(name, size, (local,), a.mem, out.mem, *view)
+
+        copy.__name__ = copy.__qualname__ = name
+        return copy
 
     def scalar_setitem(size: int, val: float, out: Buffer, shape: tuple, strides: tuple, offset: int) -> None:
         n = views.check_view(out.size, shape, strides, offset, "scalar_setitem")
@@ -226,8 +223,8 @@ def _host_and_views(rt: Runtime) -> dict[str, Any]:
         "to_numpy": to_numpy,
         "from_numpy": from_numpy,
         "fill": fill,
-        "compact": compact,
-        "ewise_setitem": ewise_setitem,
+        "compact": copier("compact", "src_offset"),
+        "ewise_setitem": copier("ewise_setitem", "dst_offset"),
         "scalar_setitem": scalar_setitem,
     }
 
@@ -349,9 +346,12 @@ def _matmuls(rt: Runtime) -> dict[str, Any]:
             rt.launch("matmul_local", grid, (16, 16, 1), a.mem, b.mem, out.mem, *sizes)
             return
         nib, njb = -(-m // MATMUL_RM), -(-p // 16)
+        grid = (_round_up(njb, 4), nib, batch)
+        if batch * n * p <= rt.matmul_direct_max:
+            rt.launch("matmul_direct", grid, (4, 1, 1), a.mem, b.mem, out.mem, *sizes, int(njb))
+            return
         b_packed = rt.take(4 * batch * njb * n * 16)
         rt.launch("pack_b", (_round_up(n, 16), njb, batch), (16, 1, 1), b.mem, b_packed, int(n), int(p))
-        grid = (_round_up(njb, 4), nib, batch)
         rt.launch("matmul_packed", grid, (4, 1, 1), a.mem, b_packed, out.mem, *sizes, int(njb))
         rt.pool.give(b_packed, 4 * batch * njb * n * 16)  # reusable at once: later commands run after these (in order)
 
@@ -364,61 +364,34 @@ def _matmuls(rt: Runtime) -> dict[str, Any]:
     return {"matmul": matmul, "batched_matmul": batched_matmul}
 
 
+def _adam_scalars(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, t: int) -> tuple:
+    """The kernel's scalars: the bias corrections as factors 1/(1 - beta^t), in double."""
+    return lr, beta1, beta2, eps, weight_decay, 1.0 / (1.0 - beta1**t), 1.0 / (1.0 - beta2**t)
+
+
+# The fused optimiser steps (docs/backends.md §3) as data: kernel -> (the ABI's buffer
+# operands, the kernel's scalars from the ABI's). Each is called as
+# ``name(*buffers, size, *scalars)`` and launches once over ``size`` elements.
+_UPDATES: dict[str, tuple[tuple[str, ...], Callable[..., tuple]]] = {
+    "sgd_update": (("w", "g", "u"), lambda lr, momentum, weight_decay: (lr, momentum, weight_decay)),
+    "adam_update": (("w", "g", "m", "v"), _adam_scalars),
+}
+
+
 def _optimisers(rt: Runtime) -> dict[str, Any]:
     local = rt.group(_EWISE_LOCAL)
 
-    def check(name: str, size: int, **bufs: Buffer) -> None:
-        if any(buf.size != size for buf in bufs.values()):
-            raise _mismatch(name, {k: b.size for k, b in bufs.items()}, size)
+    def fused(name: str, operands: tuple[str, ...], scalars: Callable[..., tuple]) -> Callable[..., None]:
+        count = len(operands)
 
-    def sgd_update(w: Buffer, g: Buffer, u: Buffer, size: int, lr: float, momentum: float, weight_decay: float) -> None:
-        check("sgd_update", size, w=w, g=g, u=u)
-        if size:
-            rt.launch(
-                "sgd_update",
-                (_round_up(size, local),),
-                (local,),
-                w.mem,
-                g.mem,
-                u.mem,
-                int(size),
-                float(lr),
-                float(momentum),
-                float(weight_decay),
-            )
+        def update(*args: Any) -> None:
+            buffers, size = args[:count], args[count]
+            check_sizes(name, size, **dict(zip(operands, buffers, strict=True)))
+            if size:
+                values = [float(x) for x in scalars(*args[count + 1 :])]
+                rt.launch(name, (_round_up(size, local),), (local,), *(b.mem for b in buffers), int(size), *values)
 
-    def adam_update(
-        w: Buffer,
-        g: Buffer,
-        m: Buffer,
-        v: Buffer,
-        size: int,
-        lr: float,
-        beta1: float,
-        beta2: float,
-        eps: float,
-        weight_decay: float,
-        t: int,
-    ) -> None:
-        check("adam_update", size, w=w, g=g, m=m, v=v)
-        if size:
-            inv_c1, inv_c2 = 1.0 / (1.0 - beta1**t), 1.0 / (1.0 - beta2**t)
-            rt.launch(
-                "adam_update",
-                (_round_up(size, local),),
-                (local,),
-                w.mem,
-                g.mem,
-                m.mem,
-                v.mem,
-                int(size),
-                float(lr),
-                float(beta1),
-                float(beta2),
-                float(eps),
-                float(weight_decay),
-                float(inv_c1),
-                float(inv_c2),
-            )
+        update.__name__ = update.__qualname__ = name
+        return update
 
-    return {"sgd_update": sgd_update, "adam_update": adam_update}
+    return {name: fused(name, *row) for name, row in _UPDATES.items()}

@@ -17,6 +17,9 @@ from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
 REDUCE_LOCAL = 64
 #: Rows of C per work-item in the packed matmul (RM float16 accumulators).
 MATMUL_RM = 8
+#: Elements of B (all batches) up to which the packed matmul reads B in place
+#: (``matmul_direct``, one launch) instead of repacking it first (it stays in cache).
+MATMUL_DIRECT_MAX = 1 << 15
 
 _PARAMS = {
     "unary": "__global const float* A, __global float* OUT, const int n",
@@ -50,10 +53,11 @@ _REDUCTIONS = {
         "return s;",
     ),
 }
-# (name suffix, operand parameters, j-th element of output row r); 64-bit indices
+# (name suffix, operand parameters, j-th element of output row r, the run macro of
+# reduce.cl's serial shape); 64-bit indices
 _LAYOUTS = {
-    "": ("__global const float* a", "a[(long)r * size + j]"),
-    "_view": ("__global const float* a, const view_t v", "a[view_offset(&v, (long)r * size + j)]"),
+    "": ("__global const float* a", "a[(long)r * size + j]", "CONTIGUOUS_RUN"),
+    "_view": ("__global const float* a, const view_t v", "a[view_offset(&v, (long)r * size + j)]", "VIEW_RUN"),
 }
 
 
@@ -105,7 +109,7 @@ def render_reductions() -> str:
     template = Template(_template("reduce.cl"))
     parts = []
     for prefix, (state, init, add, merge, finish) in _REDUCTIONS.items():
-        for suffix, (args, load) in _LAYOUTS.items():
+        for suffix, (args, load, run) in _LAYOUTS.items():
             parts.append(
                 template.substitute(
                     NAME=prefix + suffix,
@@ -116,6 +120,7 @@ def render_reductions() -> str:
                     FINISH=finish,
                     ARGS=args,
                     LOAD=load,
+                    RUN=run,
                 )
             )
     return "\n".join(parts)
@@ -154,6 +159,7 @@ KERNEL_NAMES: tuple[str, ...] = (
     "logsumexp_tree",
     "pack_b",
     "matmul_packed",
+    "matmul_direct",
     "matmul_local",
     "sgd_update",
     "adam_update",

@@ -43,7 +43,7 @@ import numpy as np
 from . import forking
 from .build import cached_program
 from .pool import BufferPool, is_out_of_memory
-from .render import KERNEL_NAMES, program_source, scalar_arg_dtypes
+from .render import KERNEL_NAMES, MATMUL_DIRECT_MAX, program_source, scalar_arg_dtypes
 
 _POOL_LIMIT = 1 << 30  # bytes kept for reuse per device (at most a quarter of its memory)
 _PENDING = 4096  # queued commands remembered to name a failed one at the next wait
@@ -122,6 +122,7 @@ class Runtime:
         self.view_chunk = 64 if device.type & cl.device_type.CPU else 1
         # CPUs (PoCL) emulate local memory in ordinary RAM: use the barrier-free matmul.
         self.matmul_variant = "local" if device.local_mem_type == cl.device_local_mem_type.LOCAL else "packed"
+        self.matmul_direct_max = MATMUL_DIRECT_MAX  # the packed variant reads a B this small in place
         # Host and device share memory (CPU drivers, integrated GPUs): map instead of copy.
         self.host_shared = _host_unified(device)
         self.kernels: dict[str, Any] = {}

@@ -1,6 +1,7 @@
 // SGEMM, batched over dimension 2 of the NDRange: C[b] (M x P) = A[b] (M x N) @ B[b] (N x P).
 //
-// Two variants; runtime.py picks one per device:
+// Two variants; runtime.py picks one per device (kernels.py picks matmul_direct over
+// pack_b + matmul_packed when B is small):
 //   * "packed" for devices whose local memory is ordinary cached RAM (CPUs, PoCL):
 //     B is first repacked into zero-padded panels of 16 columns, k-major, so the main
 //     kernel streams one contiguous panel (no 4 KiB-strided rows, no TLB misses) and
@@ -44,25 +45,56 @@ void store_row16(__global float* c, const int row, const int M, const int P, con
     }
 }
 
+// The RM x 16 block of C at (row block ib, column panel jb) of batch b; LOAD_B(k) is
+// the 16 values of row k of B in the panel (zero past column P).
+#define MATMUL_BLOCK(LOAD_B)                                                                  \
+    __global const float* a = A + (size_t)b * M * N;                                          \
+    RM_ROWS(ROW_PTR)                                                                          \
+    RM_ROWS(ACC_INIT)                                                                         \
+    for (int k = 0; k < N; ++k) {                                                             \
+        const float16 bv = LOAD_B(k);                                                         \
+        RM_ROWS(ACC_STEP)                                                                     \
+    }                                                                                         \
+    __global float* c = C + (size_t)b * M * P;                                                \
+    RM_ROWS(STORE)
+// rows past M re-read row M-1 (always in bounds); their results are never stored
+#define ROW_PTR(r) __global const float* a##r = a + (size_t)min(ib * RM + r, M - 1) * N;
+#define ACC_INIT(r) float16 acc##r = (float16)(0.0f);
+#define ACC_STEP(r) acc##r = MAC((float16)(a##r[k]), bv, acc##r);
+#define STORE(r) store_row16(c, ib * RM + r, M, P, jb * 16, acc##r);
+
 __kernel void matmul_packed(__global const float* A, __global const float* Bp, __global float* C,
                             const int M, const int N, const int P, const int njb) {
     const int jb = get_global_id(0), ib = get_global_id(1), b = get_global_id(2);
     if (jb >= njb) return;
-    // rows past M re-read row M-1 (always in bounds); their results are never stored
-    __global const float* a = A + (size_t)b * M * N;
-#define ROW_PTR(r) __global const float* a##r = a + (size_t)min(ib * RM + r, M - 1) * N;
-    RM_ROWS(ROW_PTR)
     __global const float* bp = Bp + ((size_t)b * njb + jb) * N * 16;
-#define ACC_INIT(r) float16 acc##r = (float16)(0.0f);
-    RM_ROWS(ACC_INIT)
-    for (int k = 0; k < N; ++k) {
-        const float16 bv = vload16(k, bp);
-#define ACC_STEP(r) acc##r = MAC((float16)(a##r[k]), bv, acc##r);
-        RM_ROWS(ACC_STEP)
+#define PACKED_ROW(k) vload16((k), bp)
+    MATMUL_BLOCK(PACKED_ROW)
+}
+
+// Up to 16 values of a row of B from col on, zero past P.
+float16 load_b16(__global const float* row, const int cols) {
+    if (cols >= 16) return vload16(0, row);
+    float vals[16];
+    for (int j = 0; j < 16; ++j) vals[j] = (j < cols) ? row[j] : 0.0f;
+    return vload16(0, vals);
+}
+
+// The same block reading B in place: for a small B (it stays in cache) this saves the
+// pack_b launch, which costs more than the strided reads.
+__kernel void matmul_direct(__global const float* A, __global const float* B, __global float* C,
+                            const int M, const int N, const int P, const int njb) {
+    const int jb = get_global_id(0), ib = get_global_id(1), b = get_global_id(2);
+    if (jb >= njb) return;
+    __global const float* bb = B + (size_t)b * N * P + jb * 16;
+    const int cols = P - jb * 16;
+    if (cols >= 16) {  // a full panel: the loop without a branch
+#define DIRECT_ROW(k) vload16(0, bb + (size_t)(k) * P)
+        MATMUL_BLOCK(DIRECT_ROW)
+    } else {
+#define EDGE_ROW(k) load_b16(bb + (size_t)(k) * P, cols)
+        MATMUL_BLOCK(EDGE_ROW)
     }
-    __global float* c = C + (size_t)b * M * P;
-#define STORE(r) store_row16(c, ib * RM + r, M, P, jb * 16, acc##r);
-    RM_ROWS(STORE)
 }
 
 #define TILE 64

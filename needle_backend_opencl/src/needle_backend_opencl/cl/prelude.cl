@@ -43,6 +43,14 @@ long view_offset(const view_t* v, long lin) {
     return off;
 }
 
+// Runs of consecutive elements for reduce.cl's serial shape (see $RUN there): a compact
+// operand is one run per row; a view's run ends with its last axis, along which the
+// elements are v.strides[ndim - 1] apart.
+#define CONTIGUOUS_RUN(lin, off, step, len) ((off) = (lin), (step) = 1, (len) = LONG_MAX)
+#define VIEW_RUN(lin, off, step, len)                                                     \
+    ((off) = view_offset(&v, (lin)), (step) = v.strides[v.ndim - 1],                     \
+     (len) = v.shape[v.ndim - 1] - (lin) % v.shape[v.ndim - 1])
+
 // The same in 32-bit arithmetic (a 64-bit division costs several 32-bit ones), for
 // kernels with one work-item per element of an output buffer: there lin < 2^31, and
 // every index the view reaches lies inside a buffer, so below 2^31 too.
