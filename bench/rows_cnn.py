@@ -33,18 +33,11 @@ def needle_model(dev):
 
 def torch_model():
     import torch
+    from _torch_blocks import Residual
     from torch import nn
 
     def conv_bn(a: int, b: int, k: int, s: int) -> nn.Module:
         return nn.Sequential(nn.Conv2d(a, b, k, s, padding=k // 2), nn.BatchNorm2d(b), nn.ReLU())
-
-    class Residual(nn.Module):
-        def __init__(self, fn: nn.Module) -> None:
-            super().__init__()
-            self.fn = fn
-
-        def forward(self, x):
-            return self.fn(x) + x
 
     torch.manual_seed(0)
     return nn.Sequential(

@@ -30,15 +30,8 @@ def needle_model(dev):
 
 def torch_model():
     import torch
+    from _torch_blocks import Residual
     from torch import nn
-
-    class Residual(nn.Module):
-        def __init__(self, fn: nn.Module) -> None:
-            super().__init__()
-            self.fn = fn
-
-        def forward(self, x):
-            return self.fn(x) + x
 
     def block(dim: int, hidden: int) -> nn.Module:
         return nn.Sequential(

@@ -2,7 +2,8 @@
 
 Registry behaviour depends on environment variables and on fresh import state, so
 those tests run ``sys.executable -c CODE`` with the fixture plugins of
-``fixtures/plugins`` (and this folder, for ``error_text``) on ``PYTHONPATH`` and every ``NEEDLE_*`` variable cleared.
+``fixtures/plugins`` (and this folder, for ``error_text`` and ``device_row``) on
+``PYTHONPATH`` and every ``NEEDLE_*`` variable cleared.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 TESTS = Path(__file__).parent
 FIXTURE_PLUGINS = TESTS / "fixtures" / "plugins"
@@ -43,6 +45,16 @@ def error_text(call: Callable[[], object], expected: type[BaseException], absent
     except expected as exc:
         return str(exc)
     raise AssertionError(absent)
+
+
+def device_row(name: str, status: str, reason: str = "") -> Any:
+    """The row of ``needle.devices()`` named ``name``, asserted to have ``status`` and
+    ``reason`` in its reason (snippets import it like ``error_text``)."""
+    import needle
+
+    row = {r.name: r for r in needle.devices()}[name]
+    assert row.status == status and reason in row.reason, row
+    return row
 
 
 def run_python(

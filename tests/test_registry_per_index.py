@@ -10,7 +10,8 @@ from registry_support import isolated_env, run_module, run_python
 
 PLUGIN = "needle_fixture_per_index"
 
-# Shared by the subprocess snippets: a small computation checked against NumPy.
+# Shared by the subprocess snippets: a small computation checked against NumPy, and
+# the check that a type's index 0 (also its bare name) works whatever index 1 does.
 COMPUTES = """
 import numpy as np
 def computes(dev):
@@ -20,11 +21,15 @@ def computes(dev):
     got = (x * y + x).sum(axes=(1,)).numpy()
     np.testing.assert_allclose(got, (a * b + a).sum(axis=1), rtol=1e-6)
     assert (x + y).device == dev
+def index_0_usable(kind):
+    dev = ndl.device(kind + ":0")
+    assert dev.enabled() and dev is ndl.device(kind) and dev.index == 0, dev
+    computes(dev)
 """
 
 
 def _run(code: str) -> None:
-    prelude = "import needle as ndl\nfrom registry_support import error_text\n"
+    prelude = "import needle as ndl\nfrom registry_support import device_row, error_text\n"
     run_python(prelude + COMPUTES + code, isolated_env(PLUGIN))
 
 
@@ -37,9 +42,7 @@ text = error_text(lambda: ndl.device("halfverify:1"), ndl.backends.DeviceUnavail
                   "halfverify:1 fails its verify step and must be unusable")
 assert "verify() failed: card 1 failed its self-test" in text, text
 assert fx.HINT in text, text
-dev = ndl.device("halfverify:0")
-assert dev.enabled() and dev is ndl.device("halfverify") and dev.index == 0
-computes(dev)
+index_0_usable("halfverify")
 # asked again: same answer, verify not rerun
 text = error_text(lambda: ndl.device("halfverify:1"), ndl.backends.DeviceUnavailableError,
                   "halfverify:1 must stay unusable")
@@ -57,13 +60,12 @@ try:
     ndl.device("halfverify:1")
 except ndl.backends.DeviceUnavailableError:
     pass
-rows = {r.name: r for r in ndl.devices()}
-assert rows["halfverify"].status == "available" and rows["halfverify"].reason == "", rows["halfverify"]
-bad = rows["halfverify:1"]
-assert bad.status == "unavailable" and not bad.usable, bad
-assert "verify() failed: card 1 failed its self-test" in bad.reason and bad.hint == fx.HINT, bad
+assert device_row("halfverify", "available").reason == ""
+bad = device_row("halfverify:1", "unavailable", "verify() failed: card 1 failed its self-test")
+assert not bad.usable and bad.hint == fx.HINT, bad
 assert bad.plugin == "needle_fixture_per_index" and bad.active, bad
 assert "halfverify:1: unavailable (verify() failed: card 1 failed its self-test)" in str(bad), str(bad)
+rows = {r.name for r in ndl.devices()}
 assert "halffactory:1" not in rows and "firstbad:1" not in rows  # never tried: nothing to report
 computes(ndl.device("halfverify"))
         """
@@ -77,13 +79,9 @@ import needle_fixture_per_index as fx
 text = error_text(lambda: ndl.device("halffactory:1"), ndl.backends.BackendError,
                   "factory(1) raises: halffactory:1 must be unusable")
 assert "factory(1) raised RuntimeError: cannot open card 1: context creation failed" in text, text
-dev = ndl.device("halffactory")
-assert dev.enabled() and dev is ndl.device("halffactory:0")
-computes(dev)
-rows = {r.name: r for r in ndl.devices()}
-assert rows["halffactory"].status == "available", rows["halffactory"]
-bad = rows["halffactory:1"]
-assert bad.status == "broken" and "factory(1) raised RuntimeError: cannot open card 1" in bad.reason, bad
+index_0_usable("halffactory")
+device_row("halffactory", "available")
+bad = device_row("halffactory:1", "broken", "factory(1) raised RuntimeError: cannot open card 1")
 assert "NEEDLE_BLOCK_PLUGINS=needle_fixture_per_index" in bad.hint, bad
 assert fx.FACTORY_CALLS == {"halffactory:1": 1, "halffactory:0": 1}, fx.FACTORY_CALLS
         """
@@ -99,9 +97,8 @@ assert "card 0 failed its self-test" in text, text
 dev = ndl.device("firstbad:1")
 assert dev.enabled() and dev.index == 1
 computes(dev)
-rows = {r.name: r for r in ndl.devices()}
-assert rows["firstbad"].status == "unavailable" and "card 0" in rows["firstbad"].reason, rows["firstbad"]
-assert rows["firstbad:1"].status == "available" and rows["firstbad:1"].usable, rows["firstbad:1"]
+device_row("firstbad", "unavailable", "card 0")
+assert device_row("firstbad:1", "available").usable
         """
     )
 

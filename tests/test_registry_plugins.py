@@ -91,12 +91,11 @@ def test_missing_kernel_in_a_factory_is_broken_on_first_use_with_names():
     run_python(
         """
         import needle as ndl
-        from registry_support import error_text
-        assert {r.name: r.status for r in ndl.devices()}["factory_missing"] == "available"  # probe only
+        from registry_support import device_row, error_text
+        device_row("factory_missing", "available")  # probe only
         text = error_text(lambda: ndl.device("factory_missing"), ndl.backends.BackendError, "no error")
         assert "missing primitive kernels: matmul" in text, text
-        rec = {r.name: r for r in ndl.devices()}["factory_missing"]
-        assert rec.status == "broken" and "matmul" in rec.reason
+        device_row("factory_missing", "broken", "matmul")
         """,
         isolated_env("needle_fixture_factory_missing"),
     )
@@ -167,7 +166,7 @@ def test_verify_step_runs_on_first_use_only_and_a_failure_disables_the_device():
     run_python(
         """
         import needle as ndl, needle_fixture_fakegpu as fx
-        from registry_support import error_text
+        from registry_support import device_row, error_text
         ndl.devices()
         assert not fx.VERIFY_CALLS and not fx.FACTORY_CALLS  # listing builds nothing
         assert ndl.device("verified_ok").enabled() and ndl.device("verified_ok").enabled()
@@ -175,8 +174,7 @@ def test_verify_step_runs_on_first_use_only_and_a_failure_disables_the_device():
         text = error_text(lambda: ndl.device("verify_fails"), ndl.backends.DeviceUnavailableError,
                           "a failed verify must make the device unusable")
         assert "verify() failed: kernel 'add' did not compile" in text, text
-        rec = {r.name: r for r in ndl.devices()}["verify_fails"]
-        assert rec.status == "unavailable" and "did not compile" in rec.reason
+        device_row("verify_fails", "unavailable", "did not compile")
         """,
         isolated_env("needle_fixture_fakegpu"),
     )

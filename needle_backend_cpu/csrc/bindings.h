@@ -25,18 +25,26 @@ class ReleaseGIL {
   std::optional<py::gil_scoped_release> release_;
 };
 
-// One per file: each adds its kernels to the module.
-void register_arrays(py::module_& m);
-void register_elementwise(py::module_& m);
-void register_reductions(py::module_& m);
-void register_matmul(py::module_& m);
-void register_conv(py::module_& m);
-void register_norm(py::module_& m);
-void register_optim(py::module_& m);
-void register_recurrent(py::module_& m);
-void register_gather(py::module_& m);
-void register_softmax_loss(py::module_& m);
-void register_peak(py::module_& m);
-void register_buffer_cache(py::module_& m);
+// The files that bind kernels, one row each: X(family) stands for the function
+// register_<family>(py::module_&) that file defines to add its kernels to the module.
+// This table declares them below and module.cpp calls them in this order, so a new
+// file of kernels is one row here.
+#define NEEDLE_KERNEL_FAMILIES(X) \
+  X(arrays)                       \
+  X(elementwise)                  \
+  X(reductions)                   \
+  X(matmul)                       \
+  X(conv)                         \
+  X(norm)                         \
+  X(optim)                        \
+  X(recurrent)                    \
+  X(gather)                       \
+  X(softmax_loss)                 \
+  X(peak)                         \
+  X(buffer_cache)
+
+#define NEEDLE_DECLARE_REGISTER(family) void register_##family(py::module_& m);
+NEEDLE_KERNEL_FAMILIES(NEEDLE_DECLARE_REGISTER)
+#undef NEEDLE_DECLARE_REGISTER
 
 }  // namespace needle

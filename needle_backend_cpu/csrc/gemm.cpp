@@ -57,6 +57,25 @@ Buffer alloc_floats(int64_t n) {
   return Buffer(p);
 }
 
+#if defined(__AVX512F__) || defined(__AVX2__)
+// The first `lanes` lanes of a vector at an unaligned address, the others untouched:
+// AVX-512 has lane-mask registers, AVX2 a per-lane sign mask.
+#if defined(__AVX512F__)
+using LaneMask = __mmask16;
+inline LaneMask lane_mask(int lanes) { return (__mmask16)((1u << lanes) - 1); }
+inline vfloat load_lanes(const float* p, LaneMask m) { return (vfloat)_mm512_maskz_loadu_ps(m, p); }
+inline void store_lanes(float* p, LaneMask m, vfloat x) { _mm512_mask_storeu_ps(p, m, (__m512)x); }
+#else
+using LaneMask = __m256i;
+inline LaneMask lane_mask(int lanes) {
+  alignas(32) static constexpr int kLane[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_load_si256((const __m256i*)kLane));
+}
+inline vfloat load_lanes(const float* p, LaneMask m) { return (vfloat)_mm256_maskload_ps(p, m); }
+inline void store_lanes(float* p, LaneMask m, vfloat x) { _mm256_maskstore_ps(p, m, (__m256)x); }
+#endif
+#endif
+
 // An edge tile of C: only mr rows and nr columns are valid. AVX-512 and AVX2 write the
 // partial vector with a lane mask (no tile round trip through memory, no scalar loop:
 // the 4-column remainder of p = 100 and the p = 10 classifier are edge tiles).
@@ -66,24 +85,12 @@ inline void store_edge(vfloat (&c)[M][V], float* C, int64_t ldc, int mr, int nr,
   for (int v = 0; v < V; ++v) {
     const int lanes = std::min(VL, nr - v * VL);
     if (lanes <= 0) break;
-#if defined(__AVX512F__)
-    const __mmask16 mask = (__mmask16)((1u << lanes) - 1);
+    const LaneMask mask = lane_mask(lanes);
     for (int i = 0; i < mr; ++i) {
       float* dst = C + i * ldc + v * VL;
-      __m512 x = (__m512)c[i][v];
-      if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, dst));
-      _mm512_mask_storeu_ps(dst, mask, x);
+      const vfloat x = accumulate ? c[i][v] + load_lanes(dst, mask) : c[i][v];
+      store_lanes(dst, mask, x);
     }
-#else
-    alignas(32) static constexpr int kLane[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_load_si256((const __m256i*)kLane));
-    for (int i = 0; i < mr; ++i) {
-      float* dst = C + i * ldc + v * VL;
-      __m256 x = (__m256)c[i][v];
-      if (accumulate) x = _mm256_add_ps(x, _mm256_maskload_ps(dst, mask));
-      _mm256_maskstore_ps(dst, mask, x);
-    }
-#endif
   }
 #else
   alignas(64) float tile[M][V * VL];

@@ -14,18 +14,9 @@
 
 PYBIND11_MODULE(NEEDLE_MODULE_NAME, m) {
   m.doc() = "needle's C++ CPU kernels (see docs/backends.md for every signature)";
-  needle::register_arrays(m);
-  needle::register_elementwise(m);
-  needle::register_reductions(m);
-  needle::register_matmul(m);
-  needle::register_conv(m);
-  needle::register_norm(m);
-  needle::register_optim(m);
-  needle::register_recurrent(m);
-  needle::register_gather(m);
-  needle::register_softmax_loss(m);
-  needle::register_peak(m);
-  needle::register_buffer_cache(m);
+#define NEEDLE_CALL_REGISTER(family) needle::register_##family(m);
+  NEEDLE_KERNEL_FAMILIES(NEEDLE_CALL_REGISTER)
+#undef NEEDLE_CALL_REGISTER
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw std::invalid_argument("set_num_threads: expected a thread count >= 1, got " + std::to_string(n));
     needle::set_num_threads(n);

@@ -41,15 +41,16 @@ struct Gates {
   }
 };
 
+// Each body below is called as body(a, b, j, k) for row b and column j of the step, with
+// `a` the gates activated at (b, j) and k = b * hidden + j the index of (b, j) in the
+// (batch, hidden) arrays; T (float or vfloat) comes from `a`.
+
 // c = f * c_prev + i * g; h = o * tanh(c)
 struct Forward {
-  const float *gates, *c_prev;
+  const float* c_prev;
   float *h, *c;
-  int64_t hidden;
   template <class T>
-  void operator()(int64_t b, int64_t j) const {
-    const auto a = Gates::at<T>(gates + b * 4 * hidden, hidden, j);
-    const int64_t k = b * hidden + j;
+  void operator()(const Gates::Of<T>& a, int64_t, int64_t, int64_t k) const {
     T cn = a.f * load<T>(c_prev + k) + a.i * a.g;
     store(c + k, cn);
     store(h + k, a.o * prelude::tanh(cn));
@@ -58,13 +59,11 @@ struct Forward {
 
 // adjoints of the pre-activations and of c_prev, given those of h and c
 struct Backward {
-  const float *gates, *c_prev, *dh, *dc;
+  const float *c_prev, *dh, *dc;
   float *dgates, *dc_prev;
   int64_t hidden;
   template <class T>
-  void operator()(int64_t b, int64_t j) const {
-    const auto a = Gates::at<T>(gates + b * 4 * hidden, hidden, j);
-    const int64_t k = b * hidden + j;
+  void operator()(const Gates::Of<T>& a, int64_t b, int64_t j, int64_t k) const {
     const T cp = load<T>(c_prev + k), gh = load<T>(dh + k);
     const T tc = prelude::tanh(a.f * cp + a.i * a.g);
     const T gc = load<T>(dc + k) + gh * a.o * (1.0f - tc * tc);
@@ -77,16 +76,17 @@ struct Backward {
   }
 };
 
-// body(b, j) over every row b and column j: SIMD bodies, scalar tails
+// body over every (b, j) of a step's `gates`: SIMD bodies, scalar tails
 template <class Body>
-void over_rows(int64_t batch, int64_t hidden, const Body& body) {
+void over_cells(const float* gates, int64_t batch, int64_t hidden, const Body& body) {
   ReleaseGIL nogil(batch * hidden * 8);
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(hidden, 1));
   parallel_for(batch, grain, [&](int64_t lo, int64_t hi) {
     for (int64_t b = lo; b < hi; ++b) {
+      const float* row = gates + b * 4 * hidden;
       int64_t j = 0;
-      for (; j + VL <= hidden; j += VL) body.template operator()<vfloat>(b, j);
-      for (; j < hidden; ++j) body.template operator()<float>(b, j);
+      for (; j + VL <= hidden; j += VL) body(Gates::at<vfloat>(row, hidden, j), b, j, b * hidden + j);
+      for (; j < hidden; ++j) body(Gates::at<float>(row, hidden, j), b, j, b * hidden + j);
     }
   }, 1);
 }
@@ -104,14 +104,14 @@ void check_all(const char* k, int64_t batch, int64_t hidden, Named wide, Named n
 
 void lstm_cell(const Array& gates, const Array& c_prev, Array& h, Array& c, int64_t batch, int64_t hidden) {
   check_all("lstm_cell", batch, hidden, {{"gates", &gates}}, {{"c_prev", &c_prev}, {"h", &h}, {"c", &c}});
-  over_rows(batch, hidden, Forward{gates.ptr, c_prev.ptr, h.ptr, c.ptr, hidden});
+  over_cells(gates.ptr, batch, hidden, Forward{c_prev.ptr, h.ptr, c.ptr});
 }
 
 void lstm_cell_backward(const Array& gates, const Array& c_prev, const Array& dh, const Array& dc, Array& dgates,
                         Array& dc_prev, int64_t batch, int64_t hidden) {
   check_all("lstm_cell_backward", batch, hidden, {{"gates", &gates}, {"dgates", &dgates}},
             {{"c_prev", &c_prev}, {"dh", &dh}, {"dc", &dc}, {"dc_prev", &dc_prev}});
-  over_rows(batch, hidden, Backward{gates.ptr, c_prev.ptr, dh.ptr, dc.ptr, dgates.ptr, dc_prev.ptr, hidden});
+  over_cells(gates.ptr, batch, hidden, Backward{c_prev.ptr, dh.ptr, dc.ptr, dgates.ptr, dc_prev.ptr, hidden});
 }
 
 }  // namespace

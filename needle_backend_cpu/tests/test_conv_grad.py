@@ -6,21 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cpu_kernel_support import K, counting_calls, dev, host
 from needle.testing._reference import np_conv_nhwc_grad_input, np_conv_nhwc_grad_weight
-
-K = pytest.importorskip("needle_backend_cpu._kernels", reason="the C++ extension is not built")
-
-
-def dev(x: np.ndarray):
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    a = K.Array(x.size)
-    K.from_numpy(x, a)
-    return a
-
-
-def host(a, shape) -> np.ndarray:
-    shape = tuple(shape)
-    return K.to_numpy(a, shape, tuple(np.array(np.empty(shape, np.float32).strides) // 4), 0)
 
 
 # (N, H, W, C_in), K, C_out, stride, padding
@@ -84,20 +71,8 @@ def test_backward_skips_the_adjoint_of_an_input_without_grad():
     import needle as ndl
 
     dev = ndl.cpu()
-    calls = {"conv2d_nhwc_grad_input": 0, "conv2d_nhwc_grad_weight": 0}
-    saved = {name: dev.__dict__[name] for name in calls}
-
-    def counting(name):
-        def kernel(*args):
-            calls[name] += 1
-            return saved[name](*args)
-
-        return kernel
-
     rng = np.random.default_rng(0)
-    try:
-        for name in calls:
-            dev.__dict__[name] = counting(name)
+    with counting_calls(dev, "conv2d_nhwc_grad_input", "conv2d_nhwc_grad_weight") as calls:
         x = ndl.Tensor(rng.standard_normal((2, 6, 6, 3)), device=dev, requires_grad=False)
         w = ndl.Tensor(rng.standard_normal((3, 3, 3, 4)), device=dev, requires_grad=True)
         ndl.ops.conv(x, w, stride=1, padding=1).sum().backward()
@@ -107,5 +82,3 @@ def test_backward_skips_the_adjoint_of_an_input_without_grad():
         assert calls == {"conv2d_nhwc_grad_input": 1, "conv2d_nhwc_grad_weight": 2}
         want = np_conv_nhwc_grad_input(np.ones((2, 6, 6, 4), np.float32), w.numpy(), 1, 1, (6, 6))
         np.testing.assert_allclose(x2.grad.numpy(), want, rtol=1e-5, atol=1e-5)
-    finally:
-        dev.__dict__.update(saved)

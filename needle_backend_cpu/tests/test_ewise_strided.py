@@ -7,19 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cpu_kernel_support import K, dev
 from needle_core.kernels import ELEMENTWISE
-
-K = pytest.importorskip("needle_backend_cpu._kernels", reason="the C++ extension is not built")
 
 RNG = np.random.default_rng(1)
 BINARY = [r for r in ELEMENTWISE if r.arity == 2 and not r.is_scalar and r.name != "ewise_power"]
-
-
-def dev(x: np.ndarray):
-    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
-    a = K.Array(x.size)
-    K.from_numpy(x, a)
-    return a
 
 
 def elem_strides(x: np.ndarray) -> tuple[int, ...]:

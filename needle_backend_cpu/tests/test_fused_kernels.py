@@ -9,18 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-
-K = pytest.importorskip("needle_backend_cpu._kernels", reason="the C++ extension is not built")
-
-
-def dev(a: np.ndarray):
-    buf = K.Array(a.size)
-    K.from_numpy(np.ascontiguousarray(a, dtype=np.float32), buf)
-    return buf
-
-
-def host(buf, shape):
-    return K.to_numpy(buf, shape, tuple(int(np.prod(shape[i + 1:])) for i in range(len(shape))), 0)
+from cpu_kernel_support import K, dev, host
 
 
 def test_take_rows_copies_rows_and_rejects_bad_indices():

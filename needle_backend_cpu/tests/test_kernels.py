@@ -11,25 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cpu_kernel_support import K, dev, host
+from needle.testing._reference import np_conv_nhwc
 from needle_core.kernels import ELEMENTWISE
-
-K = pytest.importorskip("needle_backend_cpu._kernels", reason="the C++ extension is not built")
 
 RNG = np.random.default_rng(0)
 SIZES = [0, 1, 15, 16, 17, 33, 1000, 70001]
 BASE = 12_000  # elements of the buffer strided views are taken from
-
-
-def dev(x: np.ndarray):
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    a = K.Array(x.size)
-    K.from_numpy(x, a)
-    return a
-
-
-def host(a, shape) -> np.ndarray:
-    shape = tuple(shape)
-    return K.to_numpy(a, shape, tuple(np.array(np.empty(shape, np.float32).strides) // 4), 0)
 
 
 def rand(*shape, low=-2.0, high=2.0) -> np.ndarray:
@@ -306,18 +294,6 @@ def test_matmul_tiled_course_layout():
     np.testing.assert_allclose(got, tiles(a.astype(np.float64) @ b, t), rtol=1e-5, atol=1e-5)
 
 
-def conv_reference(a, w, stride):
-    n, h, wd, c = a.shape
-    k, _, _, co = w.shape
-    ho, wo = (h - k) // stride + 1, (wd - k) // stride + 1
-    out = np.zeros((n, ho, wo, co))
-    for i in range(k):
-        for j in range(k):
-            patch = a[:, i: i + stride * (ho - 1) + 1: stride, j: j + stride * (wo - 1) + 1: stride, :]
-            out += patch.astype(np.float64) @ w[i, j]
-    return out
-
-
 @pytest.mark.parametrize("shape_a,k,co,stride", [((2, 6, 6, 3), 3, 4, 1), ((3, 9, 8, 5), 3, 7, 2),
                                                  ((2, 10, 10, 3), 7, 16, 4), ((2, 5, 5, 6), 1, 3, 1),
                                                  ((128, 38, 38, 3), 7, 16, 4), ((64, 6, 6, 32), 3, 32, 1),
@@ -331,7 +307,7 @@ def test_conv2d_nhwc_matches_direct_sum(shape_a, k, co, stride):
     ho, wo = (h - k) // stride + 1, (wd - k) // stride + 1
     out = K.Array(n * ho * wo * co)
     K.conv2d_nhwc(dev(a), dev(w), out, shape_a, w.shape, stride)
-    np.testing.assert_allclose(host(out, (n, ho, wo, co)), conv_reference(a, w, stride), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(host(out, (n, ho, wo, co)), np_conv_nhwc(a, w, stride), rtol=1e-4, atol=1e-4)
 
 
 # -- fused optimiser updates ----------------------------------------------------------

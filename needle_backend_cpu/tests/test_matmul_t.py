@@ -8,18 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-K = pytest.importorskip("needle_backend_cpu._kernels", reason="the C++ extension is not built")
-
-
-def dev(a: np.ndarray):
-    buf = K.Array(a.size)
-    K.from_numpy(np.ascontiguousarray(a, dtype=np.float32), buf)
-    return buf
-
-
-def host(buf, shape):
-    return K.to_numpy(buf, shape, (shape[1], 1), 0)
+from cpu_kernel_support import K, counting_calls, dev, host
 
 
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
@@ -49,21 +38,8 @@ def test_a_backward_pass_reads_transposed_views_without_compacting():
     x = ndl.Tensor(rng.standard_normal((30, 20)).astype(np.float32), device=cpu)
     w = ndl.Tensor(rng.standard_normal((20, 10)).astype(np.float32), device=cpu)
     g = rng.standard_normal((30, 10)).astype(np.float32)
-    calls = {"compact": 0, "matmul_t": 0}
-    originals = {name: cpu.__dict__[name] for name in calls}
-
-    def counting(name):
-        def call(*args):
-            calls[name] += 1
-            return originals[name](*args)
-        return call
-
-    try:
-        for name in calls:
-            cpu.__dict__[name] = counting(name)
+    with counting_calls(cpu, "compact", "matmul_t") as calls:
         (x @ w).backward(ndl.Tensor(g, device=cpu))
-    finally:
-        cpu.__dict__.update(originals)
     assert calls == {"compact": 0, "matmul_t": 2}  # g @ w.T and x.T @ g
     np.testing.assert_allclose(x.grad.numpy(), g @ w.numpy().T, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(w.grad.numpy(), x.numpy().T @ g, rtol=1e-4, atol=1e-5)

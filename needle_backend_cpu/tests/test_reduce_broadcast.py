@@ -9,20 +9,7 @@ import textwrap
 
 import numpy as np
 import pytest
-
-K = pytest.importorskip("needle_backend_cpu._kernels", reason="the C++ extension is not built")
-
-
-def _dev(x: np.ndarray):
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    a = K.Array(x.size)
-    K.from_numpy(x, a)
-    return a
-
-
-def _host(a, shape) -> np.ndarray:
-    strides = tuple(int(np.prod(shape[k + 1 :])) for k in range(len(shape)))
-    return np.asarray(K.to_numpy(a, tuple(shape), strides, 0))
+from cpu_kernel_support import K, dev, host
 
 
 # (shape, strides, offset, reduce_ndim) over a 64-element buffer; every case has a stride-0 axis
@@ -46,18 +33,18 @@ def test_broadcast_axes_reduce_like_the_expanded_view(name, ref, shape, strides,
     view = np.lib.stride_tricks.as_strided(base[offset:], shape, [s * 4 for s in strides])
     kept = shape[: len(shape) - reduce_ndim]
     out = K.Array(int(np.prod(kept)))
-    getattr(K, name)(_dev(base), out, shape, strides, offset, reduce_ndim)
+    getattr(K, name)(dev(base), out, shape, strides, offset, reduce_ndim)
     axes = tuple(range(len(kept), len(shape)))
     expected = ref(view.astype(np.float64), axis=axes)
-    np.testing.assert_allclose(_host(out, kept), expected, rtol=2e-6, atol=1e-5)
+    np.testing.assert_allclose(host(out, kept), expected, rtol=2e-6, atol=1e-5)
 
 
 def test_nan_and_inf_survive_a_repeated_axis():
-    base = _dev(np.array([np.nan, np.inf, -np.inf], np.float32))
+    base = dev(np.array([np.nan, np.inf, -np.inf], np.float32))
     for name in ("reduce_sum_view", "reduce_max_view"):
         out = K.Array(3)
         getattr(K, name)(base, out, (3, 1000), (1, 0), 0, 1)
-        got = _host(out, (3,))
+        got = host(out, (3,))
         assert np.isnan(got[0]) and got[1] == np.inf and got[2] == -np.inf
 
 

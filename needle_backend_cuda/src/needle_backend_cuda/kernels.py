@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from needle_core.kernels import ELEMENTWISE, REDUCTIONS, ElementwiseKernel
-from needle_core.views import check_sizes, check_view, coalesce, is_contiguous
+from needle_core.views import check_sizes, check_view, coalesce, compact_strides, is_contiguous
 
 from . import layout
 from .runtime import CudaRuntime, elementwise_signature
@@ -44,15 +44,6 @@ class CudaBuffer:
 
     def __repr__(self) -> str:
         return f"CudaBuffer(size={self.size}, ptr={self._ptr:#x}, device=cuda:{self.runtime.index})"
-
-
-def layout_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Row-major element strides of a compact ``shape``."""
-    out, acc = [], 1
-    for n in reversed(shape):
-        out.append(acc)
-        acc *= n
-    return tuple(reversed(out))
 
 
 def _dims_fit(what: str, **dims: int) -> None:
@@ -268,7 +259,7 @@ def _make_reductions(rt: CudaRuntime, Array: type, compact_into: Callable[..., N
                 ushape = tuple(n for n, _ in distinct)
                 uniq = Array(prod(ushape))
                 reduce_view(a, uniq, ushape + shape[-k:], tuple(s for _, s in distinct) + strides[-k:], offset, k)
-                ustrides, j, src = layout_strides(ushape), 0, []
+                ustrides, j, src = compact_strides(ushape), 0, []
                 for n, s in kept_axes:
                     if s or n <= 1:
                         src.append(ustrides[j])

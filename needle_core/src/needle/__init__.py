@@ -14,22 +14,14 @@ from . import _alias
 _NN_HINT = "the needle-nn package: pip install needle-nn (from this repository: pip install ./needle_nn)"
 _DIST_HINT = ("the needle-distributed package: pip install 'needle-distributed[mpi]' "
               "(from this repository: pip install './needle_distributed[mpi]')")
+# needle.<name> -> (the module it stands for, what to install when that is missing)
+_CORE_MODULES = ("autograd", "ops", "init", "backend_ndarray", "backend_selection", "kernels", "hookspecs")
+_NN_MODULES = ("nn", "optim", "data", "apps")
 _alias.install(
-    {
-        "autograd": ("needle_core.autograd", None),
-        "ops": ("needle_core.ops", None),
-        "init": ("needle_core.init", None),
-        "backend_ndarray": ("needle_core.backend_ndarray", None),
-        "backend_selection": ("needle_core.backend_selection", None),
-        "kernels": ("needle_core.kernels", None),
-        "hookspecs": ("needle_core.hookspecs", None),
-        "backends": ("needle_core.registry", None),
-        "nn": ("needle_nn.nn", _NN_HINT),
-        "optim": ("needle_nn.optim", _NN_HINT),
-        "data": ("needle_nn.data", _NN_HINT),
-        "apps": ("needle_nn.apps", _NN_HINT),
-        "distributed": ("needle_distributed", _DIST_HINT),
-    }
+    {name: (f"needle_core.{name}", None) for name in _CORE_MODULES}
+    | {"backends": ("needle_core.registry", None)}
+    | {name: (f"needle_nn.{name}", _NN_HINT) for name in _NN_MODULES}
+    | {"distributed": ("needle_distributed", _DIST_HINT)}
 )
 
 from needle_core import autograd, backend_ndarray, init, ops  # noqa: E402
@@ -49,7 +41,7 @@ from needle_core.tools import DivergenceError, check_against, profile  # noqa: E
 from needle_core.backend_ndarray.dlpack import tensor_from_dlpack as from_dlpack  # noqa: E402
 from needle_core.registry import all_devices, cpu, cpu_numpy, cuda, default_device, device, devices  # noqa: E402
 
-_LAZY_NN = {"nn", "optim", "data", "apps", "distributed"}
+_LAZY_NN = {*_NN_MODULES, "distributed"}
 _LAZY_NN_ATTRS = {"save": "needle_nn.checkpoint", "load": "needle_nn.checkpoint"}
 
 

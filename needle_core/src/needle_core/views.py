@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["check_sizes", "check_view", "coalesce", "is_contiguous", "view_size"]
+__all__ = ["check_sizes", "check_view", "coalesce", "compact_strides", "is_contiguous", "view_size"]
 
 
 def view_size(shape: Sequence[int]) -> int:
@@ -28,6 +28,15 @@ def view_size(shape: Sequence[int]) -> int:
     for d in shape:
         n *= int(d)
     return n
+
+
+def compact_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    """Row-major element strides of a compact view of ``shape`` (``()`` for ``()``)."""
+    out, acc = [], 1
+    for n in reversed(shape):
+        out.append(acc)
+        acc *= int(n)
+    return tuple(reversed(out))
 
 
 def coalesce(shape: Sequence[int], *strides: Sequence[int]) -> tuple[list[int], ...]:

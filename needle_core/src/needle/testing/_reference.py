@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from needle_core.views import compact_strides
 from numpy.lib.stride_tricks import as_strided
 
 #: Modest example counts: the suite runs on every backend, on small machines.
@@ -27,14 +28,6 @@ def reduction_tol(length: int, scale: float = 1.0, dtype: str = "float32") -> di
     error of a float sum grows with its length (any summation order is allowed)."""
     eps = float(np.finfo(dtype).eps)
     return {"rtol": 1e-5, "atol": 4.0 * eps * max(1, length) * max(scale, 1e-30)}
-
-
-def compact_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
-    out, acc = [], 1
-    for n in reversed(shape):
-        out.append(acc)
-        acc *= n
-    return tuple(reversed(out))
 
 
 # -- device buffers ---------------------------------------------------------------------

@@ -45,6 +45,14 @@ def _need_dtype(device, dtype: str) -> None:
         pytest.skip(f"{str(device)!r} does not hold {dtype}")
 
 
+def _random_in(device, dtype: str, seed: int, *shapes) -> list[np.ndarray]:
+    """Standard-normal arrays of ``shapes`` in ``dtype``, drawn in order from ``seed``
+    (the test is skipped where the device does not hold ``dtype``)."""
+    _need_dtype(device, dtype)
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+
+
 def _need_kernel(device, name: str):
     kernel = getattr(device, name, None)
     if kernel is None:
@@ -72,8 +80,7 @@ def test_array_buffer(needle_device, dtype):
 @SETTINGS
 @given(size=st.integers(1, 300), seed=seeds)
 def test_from_numpy_to_numpy_roundtrip(needle_device, dtype, size, seed):
-    _need_dtype(needle_device, dtype)
-    host = np.random.default_rng(seed).standard_normal(size).astype(dtype)
+    (host,) = _random_in(needle_device, dtype, seed, size)
     back = read(needle_device, to_device(needle_device, host), (size,))
     assert back.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(back, host)
@@ -92,9 +99,8 @@ def test_fill(needle_device, size, value):
 @SETTINGS
 @given(view=strided_views(), seed=seeds)
 def test_compact_of_strided_broadcast_offset_views(needle_device, dtype, view, seed):
-    _need_dtype(needle_device, dtype)
     shape, strides, offset, size = view
-    base = np.random.default_rng(seed).standard_normal(size).astype(dtype)
+    (base,) = _random_in(needle_device, dtype, seed, size)
     out = alloc(needle_device, math.prod(shape), dtype)
     needle_device.compact(to_device(needle_device, base), out, shape, strides, offset)
     np.testing.assert_array_equal(read(needle_device, out, shape), np_view(base, shape, strides, offset))
@@ -122,11 +128,8 @@ def _expected_after_write(base: np.ndarray, shape, strides, offset, values) -> n
 @SETTINGS
 @given(view=disjoint_views(), seed=seeds)
 def test_ewise_setitem_into_views(needle_device, dtype, view, seed):
-    _need_dtype(needle_device, dtype)
     shape, strides, offset, base_shape = view
-    rng = np.random.default_rng(seed)
-    base = rng.standard_normal(math.prod(base_shape)).astype(dtype)
-    src = rng.standard_normal(shape).astype(dtype)
+    base, src = _random_in(needle_device, dtype, seed, math.prod(base_shape), shape)
     out = to_device(needle_device, base)
     needle_device.ewise_setitem(to_device(needle_device, src), out, shape, strides, offset)
     expected = _expected_after_write(base, shape, strides, offset, src)

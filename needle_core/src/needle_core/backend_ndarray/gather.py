@@ -16,14 +16,12 @@ import math
 import numpy as np
 
 from .composite import _handle
-from .ndarray import NDArray, _alloc, _check_device
+from ._operands import check_partners
+from .ndarray import NDArray, _alloc
 
 
 def _check(table_like: NDArray, index: NDArray, name: str) -> None:
-    if index.device is not table_like.device:
-        _check_device(table_like, index)
-    if index.dtype != table_like.dtype:
-        raise ValueError(f"{name}: index must have the dtype of the rows ({table_like.dtype}), got {index.dtype}")
+    check_partners(name, table_like, "the rows", index=index)
 
 
 def _host_rows(index: NDArray, rows: int) -> np.ndarray:

@@ -9,17 +9,15 @@
 from __future__ import annotations
 
 from .composite import _handle, sigmoid
-from .ndarray import NDArray, _alloc, _check_device
+from ._operands import check_partners
+from .ndarray import NDArray, _alloc
 
 
 def _split_gates(gates: NDArray, c_prev: NDArray, name: str) -> tuple[int, int]:
     if len(gates.shape) != 2 or gates.shape[1] % 4 or c_prev.shape != (gates.shape[0], gates.shape[1] // 4):
         raise ValueError(f"{name}: expected gates (batch, 4 * hidden) and c_prev (batch, hidden), "
                          f"got {gates.shape} and {c_prev.shape}")
-    if c_prev.device is not gates.device:
-        _check_device(gates, c_prev)
-    if c_prev.dtype != gates.dtype:
-        raise ValueError(f"{name}: gates and c_prev must share a dtype, got {gates.dtype} and {c_prev.dtype}")
+    check_partners(name, gates, "gates", c_prev=c_prev)
     return gates.shape[0], gates.shape[1] // 4
 
 

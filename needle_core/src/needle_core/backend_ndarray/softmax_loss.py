@@ -12,17 +12,15 @@ import numpy as np
 
 from .composite import _handle, logsumexp
 from .gather import scatter_add_rows, take_rows
-from .ndarray import NDArray, _alloc, _check_device
+from ._operands import check_partners
+from .ndarray import NDArray, _alloc
 
 
 def _shape(logits: NDArray, labels: NDArray, name: str) -> tuple[int, int]:
     if len(logits.shape) != 2 or logits.shape[1] < 1 or tuple(labels.shape) != (logits.shape[0],):
         raise ValueError(f"{name}: expected logits (rows, classes >= 1) and labels (rows,), "
                          f"got {logits.shape} and {labels.shape}")
-    if labels.device is not logits.device:
-        _check_device(logits, labels)
-    if labels.dtype != logits.dtype:
-        raise ValueError(f"{name}: labels must have the dtype of the logits ({logits.dtype}), got {labels.dtype}")
+    check_partners(name, logits, "the logits", labels=labels)
     return logits.shape[0], logits.shape[1]
 
 

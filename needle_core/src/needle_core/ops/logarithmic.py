@@ -15,7 +15,7 @@ from ..autograd import Tensor, TensorOp
 from ..backend_ndarray import NDArray
 from .common import AxesOp
 from .mathematic import exp
-from .reduction import _dropped_shape, expand_reduced, summation
+from .reduction import ReductionOp, expand_reduced, summation
 
 _FLOORS: dict[str, float] = {}
 
@@ -55,15 +55,11 @@ def softmax(a: Tensor, axes: Any = None) -> Tensor:
     return Softmax(axes)(a)
 
 
-class LogSumExp(AxesOp):
+class LogSumExp(ReductionOp):
     what = "logsumexp"
 
-    def compute(self, a: NDArray) -> NDArray:
-        axes = self._axes(a.ndim)
-        if not axes:  # nothing to reduce: log(exp(a)) = a
-            return a + 0.0
-        out = nd.logsumexp(a, axes=axes, keepdims=True)
-        return out.reshape(_dropped_shape(a.shape, axes))
+    def reduce(self, a: NDArray, axes: tuple[int, ...], out_shape: tuple[int, ...]) -> NDArray:
+        return nd.logsumexp(a, axes=axes, keepdims=True).reshape(out_shape)
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         a = node.inputs[0]

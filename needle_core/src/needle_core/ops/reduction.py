@@ -39,15 +39,25 @@ def expand_reduced(grad: Tensor, in_shape: tuple[int, ...], axes: tuple[int, ...
     return broadcast_to(grad, in_shape) if kept != in_shape else grad
 
 
-class Summation(AxesOp):
-    what = "summation"
+class ReductionOp(AxesOp):
+    """An op that reduces ``axes`` away: ``reduce`` gets the normalized, non-empty axes and
+    the result's shape; with no axis to reduce the result is a copy of ``a``, like NumPy."""
 
     def compute(self, a: NDArray) -> NDArray:
-        shape = a.shape
-        axes = self._axes(len(shape))
+        axes = self._axes(a.ndim)
         if not axes:
-            return a + 0.0  # nothing to reduce: a copy, like NumPy
-        return a._reduce_to(axes, _dropped_shape(shape, axes), "reduce_sum_view", "reduce_sum")
+            return a + 0.0
+        return self.reduce(a, axes, _dropped_shape(a.shape, axes))
+
+    def reduce(self, a: NDArray, axes: tuple[int, ...], out_shape: tuple[int, ...]) -> NDArray:
+        raise NotImplementedError
+
+
+class Summation(ReductionOp):
+    what = "summation"
+
+    def reduce(self, a: NDArray, axes: tuple[int, ...], out_shape: tuple[int, ...]) -> NDArray:
+        return a._reduce_to(axes, out_shape, "reduce_sum_view", "reduce_sum")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         shape = node.inputs[0].shape
@@ -76,18 +86,15 @@ class SumTo(TensorOp):
         return broadcast_to(out_grad, node.inputs[0].shape)
 
 
-class Max(AxesOp):
+class Max(ReductionOp):
     """Max over axes; the gradient is split evenly among tied maxima."""
 
     what = "max"
 
-    def compute(self, a: NDArray) -> NDArray:
-        axes = self._axes(a.ndim)
-        if not axes:
-            return a + 0.0
+    def reduce(self, a: NDArray, axes: tuple[int, ...], out_shape: tuple[int, ...]) -> NDArray:
         if 0 in a.shape:
             raise ValueError(f"max: cannot reduce an empty tensor of shape {a.shape} (no identity for max)")
-        return a._reduce_to(axes, _dropped_shape(a.shape, axes), "reduce_max_view", "reduce_max")
+        return a._reduce_to(axes, out_shape, "reduce_max_view", "reduce_max")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         a = node.inputs[0].realize_cached_data()
