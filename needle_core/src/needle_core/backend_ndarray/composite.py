@@ -220,7 +220,10 @@ def _live_taps(a: NDArray, w: NDArray, stride: int, pad: int) -> tuple[NDArray, 
         end = (out - 1) * stride + hi - pad  # one past the last input row a window reads
         spans.append((lo, hi, pad - lo, end))
     (lo_h, hi_h, top, end_h), (lo_w, hi_w, left, end_w) = spans
-    if (lo_h, hi_h, lo_w, hi_w) != (0, k, 0, k) and lo_h < hi_h and lo_w < hi_w:
+    # the kernel ABI takes square (K, K, C_in, C_out) kernels, so only a square live
+    # region is cut out (a square image, as in ResNet9, always gives one)
+    square = hi_h - lo_h == hi_w - lo_w
+    if (lo_h, hi_h, lo_w, hi_w) != (0, k, 0, k) and lo_h < hi_h and lo_w < hi_w and square:
         w = w[lo_h:hi_h, lo_w:hi_w, :, :].compact()
         n, h, wd, _ = a.shape
         if end_h < h or end_w < wd:
