@@ -157,3 +157,15 @@ def test_split_reductions_keep_nan_and_inf(kernels, host):
     got_max, got_sum = host.get(out_max, (2,)), host.get(out_sum, (2,))
     assert np.isnan(got_max[0]) and got_max[1] == np.inf
     assert np.isnan(got_sum[0]) and got_sum[1] == np.inf
+
+
+def test_reductions_render_the_abi_rows():
+    """Identity and combine step come from needle_core.kernels.REDUCTIONS, not a copy."""
+    from needle_backend_opencl import render
+    from needle_core.kernels import REDUCTIONS_BY_NAME
+
+    source = render.render_reductions()
+    row = REDUCTIONS_BY_NAME["reduce_max"]
+    assert f"return {row.combine.replace('acc', 's')};" in source
+    assert row.c_identity in source
+    assert f"(float2)({REDUCTIONS_BY_NAME['reduce_sum'].c_identity}, 0.0f)" in source

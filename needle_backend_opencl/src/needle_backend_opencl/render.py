@@ -1,7 +1,8 @@
 """The OpenCL C program of the backend, rendered once per process.
 
 The elementwise family comes from the shared table ``needle_core.kernels.ELEMENTWISE``
-(one kernel per row); everything else is a hand-written template under ``cl/``.
+(one kernel per row) and the reductions' identities and combine steps from
+``needle_core.kernels.REDUCTIONS``; everything else is a hand-written template under ``cl/``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from importlib import resources
 from string import Template
 
-from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
+from needle_core.kernels import ELEMENTWISE, REDUCTIONS_BY_NAME, ElementwiseKernel, ReductionKernel
 
 #: Work-group size of the tree reductions (a power of two).
 REDUCE_LOCAL = 64
@@ -34,22 +35,31 @@ _LOADS = {
 
 #: Bytes of a reduction's partial state (what ``*_split`` writes per work-group).
 STATE_BYTES = {"reduce_sum": 8, "reduce_max": 4}
-# kernel-name prefix -> (state type, identity, add element, merge states, finish) of the reductions.
+
+
+def _combine(row: ReductionKernel, acc: str, x: str) -> str:
+    """The row's combine expression with its ``acc`` and ``x`` renamed."""
+    return re.sub(r"\b(acc|x)\b", lambda m: acc if m[1] == "acc" else x, row.combine)
+
+
+_SUM, _MAX = REDUCTIONS_BY_NAME["reduce_sum"], REDUCTIONS_BY_NAME["reduce_max"]
+# kernel-name prefix -> (state type, identity, add element, merge states, finish) of the
+# reductions, from the REDUCTIONS rows
 _REDUCTIONS = {
-    # compensated: a 150,000-element row sums to within a rounding or two
+    # the row's acc + x, compensated (state: sum and carry): a 150,000-element row sums
+    # to within a rounding or two
     "reduce_sum": (
         "float2",
-        "(float2)(0.0f, 0.0f)",
+        f"(float2)({_SUM.c_identity}, 0.0f)",
         "return kahan_add(s, x);",
         "float2 m = kahan_add(s, o.x); m.y += o.y; return m;",
         "return kahan_result(s) * scale;",
     ),
-    # NaN-propagating like NumPy's max: once acc is NaN it stays NaN.
     "reduce_max": (
         "float",
-        "-INFINITY",
-        "return (x > s || isnan(x)) ? x : s;",
-        "return (o > s || isnan(o)) ? o : s;",
+        _MAX.c_identity,
+        f"return {_combine(_MAX, 's', 'x')};",
+        f"return {_combine(_MAX, 's', 'o')};",
         "return s;",
     ),
 }
