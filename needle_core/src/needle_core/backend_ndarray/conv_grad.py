@@ -10,7 +10,8 @@ With ``X`` the unpadded input ``(N, H, W, C)``, ``W`` the kernel ``(K, K, C, C_o
 from __future__ import annotations
 
 from .composite import _handle, matmul
-from .ndarray import NDArray, _alloc, _check_device
+from ._operands import check_partners
+from .ndarray import NDArray, _alloc
 
 
 def _out_size(padded: int, k: int, s: int, who: str) -> int:
@@ -19,15 +20,10 @@ def _out_size(padded: int, k: int, s: int, who: str) -> int:
     return (padded - k) // s + 1
 
 
-def _check(name: str, stride: int, padding: int, *arrays: NDArray) -> None:
+def _check(name: str, stride: int, padding: int, first: tuple[str, NDArray], second: tuple[str, NDArray]) -> None:
     if stride < 1 or padding < 0:
         raise ValueError(f"{name}: expected stride >= 1 and padding >= 0, got {stride} and {padding}")
-    first = arrays[0]
-    for other in arrays[1:]:
-        if other.device is not first.device:
-            _check_device(first, other)
-        if other.dtype != first.dtype:
-            raise ValueError(f"{name}: operands must share a dtype, got {first.dtype} and {other.dtype}")
+    check_partners(name, first[1], first[0], **{second[0]: second[1]})
 
 
 def _grid(h: int, wd: int, k: int, stride: int, padding: int, who: str) -> tuple[int, int]:
@@ -94,7 +90,7 @@ def col2im(cols: NDArray, stride: int, padding: int, size: tuple[int, int]) -> N
 def conv2d_nhwc_grad_input(g: NDArray, w: NDArray, stride: int, padding: int, size: tuple[int, int]) -> NDArray:
     """The input adjoint ``(N, H, W, C)`` of ``conv2d_nhwc(x, w, stride, padding)`` for the
     output adjoint ``g``; ``size`` is the input's ``(H, W)``."""
-    _check("conv2d_nhwc_grad_input", stride, padding, g, w)
+    _check("conv2d_nhwc_grad_input", stride, padding, ("g", g), ("w", w))
     k, c_in, c_out = w.shape[0], w.shape[2], w.shape[3]
     n = g.shape[0]
     h, wd = int(size[0]), int(size[1])
@@ -113,7 +109,7 @@ def conv2d_nhwc_grad_input(g: NDArray, w: NDArray, stride: int, padding: int, si
 def conv2d_nhwc_grad_weight(x: NDArray, g: NDArray, k: int, stride: int, padding: int) -> NDArray:
     """The kernel adjoint ``(K, K, C, C_out)`` of ``conv2d_nhwc(x, w, stride, padding)`` for
     the output adjoint ``g``."""
-    _check("conv2d_nhwc_grad_weight", stride, padding, x, g)
+    _check("conv2d_nhwc_grad_weight", stride, padding, ("x", x), ("g", g))
     n, h, wd, c_in = x.shape
     ho, wo = _grid(h, wd, k, stride, padding, "conv2d_nhwc_grad_weight")
     c_out = g.shape[3] if len(g.shape) == 4 else -1

@@ -9,7 +9,8 @@ against).
 from __future__ import annotations
 
 from .composite import _handle
-from .ndarray import NDArray, _alloc, _check_device
+from ._operands import check_partners
+from .ndarray import NDArray, _alloc
 
 
 def batchnorm_forward(
@@ -21,11 +22,7 @@ def batchnorm_forward(
     if len(x.shape) != 2 or x.shape[0] < 1 or weight.shape != (x.shape[1],) or bias.shape != (x.shape[1],):
         raise ValueError(f"batchnorm_forward: expected x (rows >= 1, channels) with weight and bias (channels,), "
                          f"got {x.shape}, {weight.shape} and {bias.shape}")
-    for other in (weight, bias):
-        if other.device is not x.device:
-            _check_device(x, other)
-        if other.dtype != x.dtype:
-            raise ValueError(f"batchnorm_forward: operands must share a dtype, got {x.dtype} and {other.dtype}")
+    check_partners("batchnorm_forward", x, "x", weight=weight, bias=bias)
     rows, c = x.shape
     dev = x.device
     if dev.batchnorm_forward is not None:
@@ -55,11 +52,7 @@ def batchnorm_backward(
             or weight.shape != (g.shape[1],) or inv_std.shape != (g.shape[1],)):
         raise ValueError(f"batchnorm_backward: expected g and xhat (rows >= 1, channels) with weight and inv_std "
                          f"(channels,), got {g.shape}, {xhat.shape}, {weight.shape} and {inv_std.shape}")
-    for other in (xhat, weight, inv_std):
-        if other.device is not g.device:
-            _check_device(g, other)
-        if other.dtype != g.dtype:
-            raise ValueError(f"batchnorm_backward: operands must share a dtype, got {g.dtype} and {other.dtype}")
+    check_partners("batchnorm_backward", g, "g", xhat=xhat, weight=weight, inv_std=inv_std)
     rows, c = g.shape
     dev = g.device
     if dev.batchnorm_backward is not None:
