@@ -44,10 +44,16 @@ def _required() -> set[str]:
     return {d.strip() for d in os.environ.get("NEEDLE_REQUIRE_DEVICES", "").split(",") if d.strip()}
 
 
+_STACKS_AFTER_S = 600
+
+
 def _pytest(session: nox.Session, *args: str, env: dict[str, str], allow_empty: bool = False) -> None:
     codes = [0, 5] if allow_empty else [0]  # 5: pytest collected nothing
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, *session.posargs, env=env,
-                success_codes=codes)
+    # A test stuck past the timeout prints every thread's stack (a hang in CI is then
+    # diagnosable from its log); no test comes near it.
+    stacks = f"faulthandler_timeout={_STACKS_AFTER_S}"
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", stacks, *args, *session.posargs,
+                env=env, success_codes=codes)
 
 
 @nox.session

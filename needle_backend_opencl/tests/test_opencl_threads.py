@@ -96,3 +96,51 @@ def test_two_threads_training_step_matches_the_serial_run(opencl_device):
     for got in results:
         assert isinstance(got, np.ndarray), got
         np.testing.assert_array_equal(got, serial)
+
+
+class _MarkerThatLetsAnotherThreadQueue:
+    """A marker whose wait first runs ``meanwhile``: as if another thread queued commands
+    while this one waited (deterministic, unlike a thread switch)."""
+
+    def __init__(self, marker, meanwhile):
+        self._marker, self._meanwhile = marker, meanwhile
+
+    def wait(self):
+        self._meanwhile()
+        self._marker.wait()
+
+
+def test_a_wait_keeps_the_commands_another_thread_queued_meanwhile(runtime, kernels, monkeypatch):
+    """The wait forgets only commands queued before its marker. Dropping another thread's
+    host copy queued meanwhile behind a closed gate deadlocked (pyopencl's ``NannyEvent``
+    waits for its command in its destructor while holding the GIL, so the gate never
+    opened): seen as CI hanging in the training test above."""
+    assert runtime.batch > 0  # a CPU driver: commands wait behind gates
+    a = kernels["Array"](16)
+    kernels["fill"](a, 0.0)
+    kernels["scalar_add"](a, 1.0, a)  # the device is busy: the next commands open a gate
+    held: list = []  # our own references: dropping the runtime's then cannot hang this test
+
+    def another_thread_queues():
+        runtime._idle = False
+        kernels["scalar_add"](a, 1.0, a)
+        kernels["from_numpy"](np.full(16, 5.0, np.float32), a)
+        held.extend(runtime.pending)
+
+    cl = runtime.cl
+    real_marker = cl.enqueue_marker
+
+    class MarkerPatched:
+        def __getattr__(self, name):
+            return getattr(cl, name)
+
+        def enqueue_marker(self, queue):
+            monkeypatch.setattr(runtime, "cl", cl)  # once
+            return _MarkerThatLetsAnotherThreadQueue(real_marker(queue), another_thread_queues)
+
+    monkeypatch.setattr(runtime, "cl", MarkerPatched())
+    runtime.finish()
+    assert runtime._gate is not None, "the commands queued meanwhile should wait behind a closed gate"
+    assert [name for name, _ in runtime.pending][-1:] == ["from_numpy"]
+    np.testing.assert_array_equal(kernels["to_numpy"](a, (16,), (1,), 0), np.full(16, 5.0, np.float32))
+    held.clear()

@@ -271,24 +271,34 @@ class Runtime:
     def finish(self) -> None:
         """Wait for every command queued so far; raise ``KernelFailure`` naming a failed one.
         Waits for a marker behind them, not for an empty queue: another thread's commands
-        queued meanwhile behind a new (closed) gate must not hold this wait up."""
+        queued meanwhile behind a new (closed) gate must not hold this wait up.
+
+        Forgets only the commands queued before the marker. Another thread's command
+        queued during the wait may sit behind a closed gate, and dropping the last
+        reference to a host copy's event (pyopencl's ``NannyEvent``) waits for that
+        command while holding the GIL: the gate could then never open (a deadlock)."""
         self.waits += 1
-        try:
-            with self._lock:
-                self._open_gate()
+        with self._lock:
+            self._open_gate()
+            waited, self.pending = self.pending, deque(maxlen=_PENDING)
+            try:
                 marker = self.cl.enqueue_marker(self._queue)
+            except self.cl.Error as exc:
+                raise self._failure(waited, exc) from exc
+        try:
             marker.wait()
             self._idle = True
         except self.cl.Error as exc:
-            raise self._failure(exc) from exc
-        last = self.pending[-1][1] if self.pending else None
+            raise self._failure(waited, exc) from exc
+        last = waited[-1][1] if waited else None
         if last is not None and last.command_execution_status < 0:
-            raise self._failure(None)
-        self.pending.clear()
+            raise self._failure(waited, None)
 
-    def _failure(self, exc: BaseException | None) -> KernelFailure:
-        failed = [(name, e) for name, e in self.pending if _status(e) < 0]
-        self.pending.clear()
+    @staticmethod
+    def _failure(waited: deque, exc: BaseException | None) -> KernelFailure:
+        """The error naming the first failed command of ``waited`` (all queued before
+        the marker that the failed wait was for)."""
+        failed = [(name, e) for name, e in waited if _status(e) < 0]
         if failed:
             name, event = failed[0]
             return KernelFailure(
