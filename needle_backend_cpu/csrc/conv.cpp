@@ -2,8 +2,9 @@
 // or <= 16 with long windows, e.g. a weight gradient): direct dot products over each
 // K x K x C_in window, vectorised along the window, no im2col copy (a GEMM would
 // waste most of its NR-wide tile). Otherwise im2col in chunks of output
-// pixels, then the packed SGEMM: per-thread chunks small enough for L2 when there are
-// many, else one large chunk at a time with a multithreaded SGEMM.
+// pixels, then the packed SGEMM: per-thread chunks small enough for L2, as many per
+// thread (a 3:2 split of 5 chunks over 2 threads idled one a fifth of the time), else
+// (very few rows) one chunk with a multithreaded SGEMM.
 #include <cstring>
 
 #include "bindings.h"
@@ -18,6 +19,7 @@ namespace {
 
 constexpr int64_t kColFloats = int64_t{1} << 22;   // shared im2col chunk: at most 16 MB
 constexpr int64_t kL2Floats = int64_t{1} << 16;    // per-thread im2col chunk: 256 KB
+constexpr int64_t kMinChunkRows = 32;              // fewer rows per thread: one threaded SGEMM instead
 
 // top-left of output pixel `row`'s window in an input without padding (pad == 0)
 inline const float* window(const float* a, int64_t row, const ConvDims& d) {
@@ -99,13 +101,14 @@ void conv2d_nhwc(const Array& a, const Array& w, Array& out, const Shape& sa, co
       for (int64_t j = 0; j < Co; ++j) wt[j * kdim + k2] = w.ptr[k2 * Co + j];
     return conv_dot_dispatch<16>(Co, a.ptr, wt.data(), out.ptr, d);
   }
-  const int64_t small = std::max<int64_t>(56, kL2Floats / kdim);
-  if (rows >= 2 * small * num_threads()) {  // many L2-sized chunks: one per thread at a time
-    const int64_t chunks = (rows + small - 1) / small;
+  const int64_t small = std::max<int64_t>(56, kL2Floats / kdim), nt = num_threads();
+  if (rows >= 2 * kMinChunkRows * nt) {  // L2-sized chunks, the same number per thread
+    const int64_t per_thread = (rows + small * nt - 1) / (small * nt);
+    const int64_t chunk = (rows + per_thread * nt - 1) / (per_thread * nt), chunks = (rows + chunk - 1) / chunk;
     parallel_for(chunks, 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> col(small * kdim);
+      std::vector<float> col(chunk * kdim);
       for (int64_t c = lo; c < hi; ++c) {
-        const int64_t r0 = c * small, nr = std::min(small, rows - r0);
+        const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
         im2col(a.ptr, col.data(), r0, nr, d);
         sgemm_serial(nr, kdim, Co, col.data(), kdim, w.ptr, Co, out.ptr + r0 * Co, Co);
       }

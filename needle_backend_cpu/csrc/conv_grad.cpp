@@ -2,10 +2,10 @@
 // over chunks of output pixels (no full-size im2col buffer, no dilated or flipped
 // copies), padding handled in the window copies instead of a padded input copy:
 //
-// - conv2d_nhwc_grad_weight: dW (K*K*C, Co) = im2col(X)^T @ G, computed as
-//   dW^T = G^T @ im2col(X) per chunk of rows (G^T is the short side to transpose).
-//   Chunks have a fixed size that depends on the shapes only, and their partial
-//   products are added in chunk order, so the result does not depend on the thread count.
+// - conv2d_nhwc_grad_weight: dW (K*K*C, Co) = im2col(X)^T @ G per chunk of rows
+//   (the GEMM packs the window copy transposed: no transposed copy). Chunks have a
+//   fixed size that depends on the shapes only, and their partial products are added
+//   in chunk order, so the result does not depend on the thread count.
 // - conv2d_nhwc_grad_input: dX = col2im(G @ W^T), chunks of whole images, so threads
 //   never add into the same pixel.
 #include <vector>
@@ -21,6 +21,7 @@ namespace {
 
 constexpr int64_t kChunkFloats = int64_t{1} << 17;  // one chunk's window copy: 512 KB, about half an L2
 constexpr int64_t kMaxChunks = 64;                   // bounds the partial products of the weight gradient
+constexpr int64_t kChunks = 8;  // weight gradient: chunks wanted (fixed, so results do not depend on the threads)
 
 ConvDims check_dims(const char* k, const Shape& sx, const Shape& sw, int64_t stride, int64_t pad) {
   if (sx.size() != 4 || sw.size() != 4)
@@ -58,47 +59,41 @@ Trim trim(const ConvDims& d) {
   return Trim{trimmed(d, th, tw), th.lo, tw.lo, d.KW};
 }
 
-// dst (cols x rows) = src (rows x cols, leading dimension ld)^T, in cache-sized tiles
-void transpose(const float* src, int64_t rows, int64_t cols, int64_t ld, float* dst) {
-  constexpr int64_t T = 32;
-  for (int64_t i0 = 0; i0 < rows; i0 += T)
-    for (int64_t j0 = 0; j0 < cols; j0 += T)
-      for (int64_t i = i0; i < std::min(rows, i0 + T); ++i)
-        for (int64_t j = j0; j < std::min(cols, j0 + T); ++j) dst[j * rows + i] = src[i * ld + j];
-}
-
 // out rows tr.offset(k2) = the weight gradient of the live taps
 void grad_weight_rows(const float* xp, const float* gp, float* outp, const Trim& tr) {
   const ConvDims& d = tr.t;
   const int64_t rows = d.rows(), kdim = d.kdim(), Co = d.Co;
-  int64_t chunk = std::max<int64_t>(64, kChunkFloats / kdim);
+  // about kChunks chunks (enough to share among threads), each at most half an L2
+  int64_t chunk = std::max<int64_t>(64, std::min((rows + kChunks - 1) / kChunks, kChunkFloats / kdim));
   chunk = std::max(chunk, (rows + kMaxChunks - 1) / kMaxChunks);
-  const int64_t chunks = (rows + chunk - 1) / chunk, span = Co * kdim;
-  // partial dW^T (Co x kdim) of each chunk
+  const int64_t chunks = (rows + chunk - 1) / chunk, span = kdim * Co;
+  // partial dW (kdim x Co) of each chunk = im2col(X)^T @ G: the window copy is read
+  // transposed by the GEMM's packing, G as it is
   std::vector<float> part(chunks * span);
-  auto one_chunk = [&](int64_t c, float* col, float* gt, bool threaded) {
+  auto one_chunk = [&](int64_t c, float* col, bool threaded) {
     const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
     im2col(xp, col, r0, nr, d);
-    transpose(gp + r0 * Co, nr, Co, Co, gt);
-    (threaded ? sgemm : sgemm_serial)(Co, nr, kdim, gt, nr, col, kdim, part.data() + c * span, kdim);
+    (threaded ? sgemm_trans : sgemm_trans_serial)(true, false, kdim, nr, Co, col, kdim, gp + r0 * Co, Co,
+                                                  part.data() + c * span, Co);
   };
   if (chunks >= 2 * num_threads()) {
     parallel_for(chunks, 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> col(chunk * kdim), gt(chunk * Co);
-      for (int64_t c = lo; c < hi; ++c) one_chunk(c, col.data(), gt.data(), false);
+      std::vector<float> col(chunk * kdim);
+      for (int64_t c = lo; c < hi; ++c) one_chunk(c, col.data(), false);
     }, 1);
   } else {
-    std::vector<float> col(chunk * kdim), gt(chunk * Co);
-    for (int64_t c = 0; c < chunks; ++c) one_chunk(c, col.data(), gt.data(), true);
+    std::vector<float> col(chunk * kdim);
+    for (int64_t c = 0; c < chunks; ++c) one_chunk(c, col.data(), true);
   }
-  // out[k2, j] = sum over chunks, in chunk order, of part[c][j, k2]
+  // out row offset(k2) = the sum over chunks, in chunk order, of their row k2
   parallel_for(kdim, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Co * chunks)), [&](int64_t lo, int64_t hi) {
-    for (int64_t k2 = lo; k2 < hi; ++k2)
-      for (int64_t j = 0; j < Co; ++j) {
-        float s = part[j * kdim + k2];
-        for (int64_t c = 1; c < chunks; ++c) s += part[c * span + j * kdim + k2];
-        outp[tr.offset(k2) * Co + j] = s;
-      }
+    for (int64_t k2 = lo; k2 < hi; ++k2) {
+      float* dst = outp + tr.offset(k2) * Co;
+      const float* src = part.data() + k2 * Co;
+      std::copy_n(src, Co, dst);
+      for (int64_t c = 1; c < chunks; ++c)
+        for (int64_t j = 0; j < Co; ++j) dst[j] += src[c * span + j];
+    }
   }, 1);
 }
 
@@ -128,9 +123,12 @@ void grad_input_images(const float* gp, const float* wp, float* outp, const Trim
     const float* row = wp + tr.offset(k2) * Co;
     for (int64_t j = 0; j < Co; ++j) wt[j * kdim + k2] = row[j];
   }
-  const int64_t images = std::max<int64_t>(1, kChunkFloats / (per_image * kdim));
-  const int64_t chunks = (d.N + images - 1) / images;
-  if (chunks >= 2 * num_threads()) {
+  // chunks of whole images, the same number per thread (results do not depend on it:
+  // each image's adds run in one fixed order)
+  const int64_t nt = num_threads(), fit = std::max<int64_t>(1, kChunkFloats / (per_image * kdim));
+  const int64_t per_thread = (d.N + fit * nt - 1) / (fit * nt);
+  const int64_t images = (d.N + per_thread * nt - 1) / (per_thread * nt), chunks = (d.N + images - 1) / images;
+  if (chunks >= 2 * nt || (chunks >= nt && fit > 1)) {  // a chunk per thread, or images that fit in L2
     parallel_for(chunks, 1, [&](int64_t lo, int64_t hi) {
       std::vector<float> col(images * per_image * kdim);
       for (int64_t c = lo; c < hi; ++c) {

@@ -391,4 +391,9 @@ void sgemm_trans(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t p, co
   gemm(m, n, p, A, lda, B, ldb, C, ldc, num_threads(), Trans{trans_a, trans_b});
 }
 
+void sgemm_trans_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t p, const float* A, int64_t lda,
+                        const float* B, int64_t ldb, float* C, int64_t ldc) {
+  gemm(m, n, p, A, lda, B, ldb, C, ldc, 1, Trans{trans_a, trans_b});
+}
+
 }  // namespace needle

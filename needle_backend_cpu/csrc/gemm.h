@@ -20,4 +20,8 @@ void sgemm_serial(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, 
 void sgemm_trans(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t p, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float* C, int64_t ldc);
 
+// The same, single-threaded.
+void sgemm_trans_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t p, const float* A, int64_t lda,
+                        const float* B, int64_t ldb, float* C, int64_t ldc);
+
 }  // namespace needle
