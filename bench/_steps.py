@@ -90,7 +90,7 @@ def needle_step_rows(
             rows.append(Row(group, subject, None, skip=f"{type(exc).__name__}: {exc}"))
             continue
         rows.append(Row(group, subject, step, compare=(baseline_key,), work=work or len(X), work_unit=work_unit,
-                        note=note(dev)))
+                        note=note(dev), interleave=True))
     return rows
 
 
@@ -99,4 +99,4 @@ def torch_step_row(group: str, model: Any, X: np.ndarray, y: np.ndarray, key: st
     import torch
 
     return Row(group, "torch", torch_step(model, X, y, optimiser), key=key, work=work or len(X), work_unit=work_unit,
-               note=f"{torch.get_num_threads()} threads" + (f", {note}" if note else ""))
+               note=f"{torch.get_num_threads()} threads" + (f", {note}" if note else ""), interleave=True)

@@ -35,6 +35,10 @@ class Row:
     measured: Callable[[], tuple[float, list[float]]] | None = None  # timed elsewhere: (median, samples)
     # "time": fn is timed; "bytes": fn() returns a byte count (one call), e.g. a peak RSS
     measures: str = "time"
+    # sampled in turns with the other interleaved rows of its group (a sample of each per
+    # round), so a slow spell of a shared machine hits all of them, not one: their
+    # ratios then hold from run to run
+    interleave: bool = False
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -61,17 +65,8 @@ def measure(
     fn()  # warm up (first-call allocations, kernel builds)
     if sync:
         sync()
-    if number is None:  # calibrate: grow until one sample takes min_sample seconds
-        number = 1
-        while True:
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            if sync:
-                sync()
-            if time.perf_counter() - start >= min_sample or number >= 1 << 24:
-                break
-            number *= 2
+    if number is None:
+        number = calibrate(fn, min_sample, sync)
     samples = []
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as timeit: collector pauses are not the op's cost
@@ -89,13 +84,79 @@ def measure(
     return statistics.median(samples), samples
 
 
+def calibrate(fn: Callable[[], object], min_sample: float, sync: Callable[[], object] | None = None) -> int:
+    """Calls per sample: doubled until one sample takes ``min_sample`` seconds."""
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        if sync:
+            sync()
+        if time.perf_counter() - start >= min_sample or number >= 1 << 24:
+            return number
+        number *= 2
+
+
+def measure_interleaved(rows: Sequence[Row], *, repeat: int = 7, min_sample: float = 0.05) -> list[Result]:
+    """Each row's median seconds per call, its samples taken in rounds (one sample of
+    every row per round, each after one untimed call that wakes its thread pool)."""
+    numbers, samples, errors = {}, {id(r): [] for r in rows}, {}
+    for row in rows:
+        try:
+            row.fn()
+            numbers[id(row)] = row.number or calibrate(row.fn, min_sample, row.sync)
+        except Exception as exc:
+            errors[id(row)] = f"{type(exc).__name__}: {exc}"
+    live = [r for r in rows if id(r) in numbers]
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            for row in live:
+                if id(row) in errors:
+                    continue
+                try:
+                    row.fn()
+                    if row.sync:
+                        row.sync()
+                    number = numbers[id(row)]
+                    start = time.perf_counter()
+                    for _ in range(number):
+                        row.fn()
+                    if row.sync:
+                        row.sync()
+                    samples[id(row)].append((time.perf_counter() - start) / number)
+                except Exception as exc:
+                    errors[id(row)] = f"{type(exc).__name__}: {exc}"
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return [
+        Result(r, None, error=errors[id(r)]) if id(r) in errors else
+        Result(r, statistics.median(samples[id(r)]), samples[id(r)])
+        for r in rows
+    ]
+
+
 def run_rows(
     rows: Sequence[Row], *, repeat: int = 7, min_sample: float = 0.05, progress: Callable[[str], None] | None = None
 ) -> list[Result]:
     results = []
+    interleaved: dict[int, Result] = {}  # id(row) -> its result, measured with its group
     for row in rows:
         if row.skip or (row.fn is None and row.measured is None):
             results.append(Result(row, None, error=row.skip or "no callable"))
+            continue
+        if row.interleave and row.fn is not None and row.measures == "time":
+            if id(row) not in interleaved:
+                turns = [r for r in rows if r.group == row.group and r.interleave and r.fn is not None
+                         and not r.skip and r.measures == "time"]
+                if progress:
+                    progress(f"{row.group} / {', '.join(r.subject for r in turns)} (in turns)")
+                for r, res in zip(turns, measure_interleaved(turns, repeat=repeat, min_sample=min_sample), strict=True):
+                    interleaved[id(r)] = res
+            results.append(interleaved[id(row)])
             continue
         if progress:
             progress(f"{row.group} / {row.subject}")

@@ -107,7 +107,7 @@ def _layer_rows() -> list[Row]:
             def torch_step(tx=tx, tw=tw, stride=stride, k=k) -> None:
                 torch.nn.functional.conv2d(tx, tw, stride=stride, padding=k // 2).sum().backward()
 
-            out.append(Row(group, "torch", torch_step, key=key, work=shape[0], work_unit="samples/s"))
+            out.append(Row(group, "torch", torch_step, key=key, work=shape[0], work_unit="samples/s", interleave=True))
         for dev in devices:
             nx = ndl.Tensor(x.transpose(0, 2, 3, 1).copy(), device=dev)  # NHWC, as nn.Conv feeds conv
             nw = ndl.Tensor(w, device=dev)
@@ -117,7 +117,8 @@ def _layer_rows() -> list[Row]:
                 nx.grad.numpy()  # done when both adjoints exist
                 nw.grad.numpy()
 
-            out.append(Row(group, f"needle {dev.name}", step, compare=(key,), work=shape[0], work_unit="samples/s"))
+            out.append(Row(group, f"needle {dev.name}", step, compare=(key,), work=shape[0], work_unit="samples/s",
+                           interleave=True))
     return out
 
 

@@ -40,3 +40,22 @@ def test_a_row_measured_elsewhere_reports_its_own_median():
     row = harness.Row("allreduce", "mpi", None, measured=lambda: (2.0, [1.0, 2.0, 3.0]))
     (result,) = harness.run_rows([row])
     assert result.seconds == 2.0 and result.samples == [1.0, 2.0, 3.0]
+
+
+def test_interleaved_rows_of_a_group_are_sampled_in_turns():
+    calls = []
+
+    def row(subject, **kw):
+        return harness.Row("step", subject, lambda: calls.append(subject), number=2, interleave=True, **kw)
+
+    def broken():
+        raise RuntimeError("no device")
+
+    rows = [row("torch", key="t"), row("needle", compare=("t",)), harness.Row("other", "x", lambda: None, number=1),
+            harness.Row("step", "opencl", broken, number=1, interleave=True)]
+    results = harness.run_rows(rows, repeat=3)
+    assert [r.row.subject for r in results] == ["torch", "needle", "x", "opencl"]  # table order kept
+    rounds = calls[2:]  # after one warm-up call each: rounds of (1 untimed + 2 timed) calls per row
+    assert rounds == (["torch"] * 3 + ["needle"] * 3) * 3
+    assert all(len(r.samples) == 3 and r.seconds is not None for r in results[:2])
+    assert results[3].seconds is None and "no device" in results[3].error
