@@ -62,13 +62,14 @@ def _sgemm_rows(found: dict[str, object], picked: str) -> list[Row]:
         flops = 2.0 * m * n * p
         group, stem = f"SGEMM {m}×{n} @ {n}×{p} fp32 vs FMA peak", f"isa {m}x{n}x{p}"
         out.append(Row(group, "numpy", lambda a=a, b=b, c=c: np.matmul(a, b, out=c), key=f"{stem} numpy",
-                       work=flops / 1e9, work_unit="GFLOP/s"))
+                       work=flops / 1e9, work_unit="GFLOP/s", interleave=True))
         for name, mod in found.items():
             threads = mod.get_num_threads()
             iters = max(1, round(flops / (2 * mod._simd_width * _chains(mod) * threads)))
             out.append(Row(group, f"FMA peak {name}", lambda mod=mod, iters=iters, t=threads: mod._fma_peak(iters, t),
                            key=f"{stem} peak {name}", work=2 * mod._simd_width * _chains(mod) * iters * threads / 1e9,
-                           work_unit="GFLOP/s", note=f"{mod._simd_width * 32}-bit FMA, {threads} threads"))
+                           work_unit="GFLOP/s", note=f"{mod._simd_width * 32}-bit FMA, {threads} threads",
+                           interleave=True))
         for name, mod in found.items():
             da, db, dc = _put(mod, a), _put(mod, b), mod.Array(m * p)
             compare = [f"{stem} numpy", f"{stem} peak {name}"]
@@ -77,7 +78,8 @@ def _sgemm_rows(found: dict[str, object], picked: str) -> list[Row]:
             out.append(Row(group, f"needle cpu {name}",
                            lambda mod=mod, da=da, db=db, dc=dc, m=m, n=n, p=p: mod.matmul(da, db, dc, m, n, p),
                            key=f"{stem} needle {name}", compare=tuple(compare), work=flops / 1e9,
-                           work_unit="GFLOP/s", note="loaded by the plugin" if name == picked else ""))
+                           work_unit="GFLOP/s", note="loaded by the plugin" if name == picked else "",
+                           interleave=True))
     return out
 
 

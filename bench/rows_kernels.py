@@ -165,5 +165,5 @@ def rows() -> list[Row]:
                 out.append(Row(group, subject, None, key=key, skip=calls))
             else:
                 out.append(Row(group, subject, calls[stem], key=key, work=work, work_unit=unit,
-                               compare=baselines if subject != "numpy" else ()))
+                               compare=baselines if subject != "numpy" else (), interleave=True))
     return out
