@@ -98,9 +98,15 @@ def calibrate(fn: Callable[[], object], min_sample: float, sync: Callable[[], ob
         number *= 2
 
 
-def measure_interleaved(rows: Sequence[Row], *, repeat: int = 7, min_sample: float = 0.05) -> list[Result]:
+SETTLE_S = 0.1  # before each interleaved sample: OpenBLAS's idle threads spin ~2^28 cycles
+
+
+def measure_interleaved(rows: Sequence[Row], *, repeat: int = 7, min_sample: float = 0.05,
+                        settle: float = SETTLE_S) -> list[Result]:
     """Each row's median seconds per call, its samples taken in rounds (one sample of
-    every row per round, each after one untimed call that wakes its thread pool)."""
+    every row per round). Before each sample: ``settle`` seconds of sleep, so the
+    previous row's library threads (still spinning after its last call) have stopped
+    taking a core, then one untimed call that wakes this row's own threads."""
     numbers, samples, errors = {}, {id(r): [] for r in rows}, {}
     for row in rows:
         try:
@@ -117,6 +123,7 @@ def measure_interleaved(rows: Sequence[Row], *, repeat: int = 7, min_sample: flo
                 if id(row) in errors:
                     continue
                 try:
+                    time.sleep(settle)
                     row.fn()
                     if row.sync:
                         row.sync()
