@@ -80,6 +80,7 @@ def make_kernels(rt: Runtime) -> dict[str, Any]:
     table.update(_reductions(rt))
     table.update(_matmuls(rt))
     table.update(_optimisers(rt))
+    table.update(_norms(rt))
     table["synchronize"] = rt.finish  # tool hook: the profiler times execution, not enqueueing
     return table
 
@@ -395,3 +396,115 @@ def _optimisers(rt: Runtime) -> dict[str, Any]:
         return update
 
     return {name: fused(name, *row) for name, row in _UPDATES.items()}
+
+
+def _norms(rt: Runtime) -> dict[str, Any]:
+    """BatchNorm forward and backward (cl/norm.cl): a pass per column for the sums, then
+    one elementwise pass; 2 launches each instead of about a dozen composed ops."""
+    local, column_group = rt.group(_EWISE_LOCAL), rt.group(64)
+
+    def check(name: str, rows: int, channels: int, block: dict[str, Buffer], column: dict[str, Buffer]) -> None:
+        check_sizes(name, rows * channels, **block)
+        check_sizes(name, channels, **column)
+        if rows < 1:
+            raise ValueError(f"{name}: expected rows >= 1, got {rows}")
+
+    def batchnorm_forward(
+        x: Buffer,
+        weight: Buffer,
+        bias: Buffer,
+        out: Buffer,
+        xhat: Buffer,
+        mean: Buffer,
+        var: Buffer,
+        inv_std: Buffer,
+        rows: int,
+        channels: int,
+        eps: float,
+    ) -> None:
+        check(
+            "batchnorm_forward",
+            rows,
+            channels,
+            {"x": x, "out": out, "xhat": xhat},
+            {"weight": weight, "bias": bias, "mean": mean, "var": var, "inv_std": inv_std},
+        )
+        if not channels:
+            return
+        rows, channels, n = int(rows), int(channels), int(rows) * int(channels)
+        rt.launch(
+            "batchnorm_stats",
+            (_round_up(channels, column_group),),
+            (column_group,),
+            x.mem,
+            mean.mem,
+            var.mem,
+            inv_std.mem,
+            rows,
+            channels,
+            float(eps),
+        )
+        rt.launch(
+            "batchnorm_apply",
+            (_round_up(n, local),),
+            (local,),
+            x.mem,
+            weight.mem,
+            bias.mem,
+            mean.mem,
+            inv_std.mem,
+            out.mem,
+            xhat.mem,
+            n,
+            channels,
+        )
+
+    def batchnorm_backward(
+        g: Buffer,
+        xhat: Buffer,
+        weight: Buffer,
+        inv_std: Buffer,
+        dx: Buffer,
+        dweight: Buffer,
+        dbias: Buffer,
+        rows: int,
+        channels: int,
+    ) -> None:
+        check(
+            "batchnorm_backward",
+            rows,
+            channels,
+            {"g": g, "xhat": xhat, "dx": dx},
+            {"weight": weight, "inv_std": inv_std, "dweight": dweight, "dbias": dbias},
+        )
+        if not channels:
+            return
+        rows, channels, n = int(rows), int(channels), int(rows) * int(channels)
+        rt.launch(
+            "batchnorm_grad_sums",
+            (_round_up(channels, column_group),),
+            (column_group,),
+            g.mem,
+            xhat.mem,
+            dweight.mem,
+            dbias.mem,
+            rows,
+            channels,
+        )
+        rt.launch(
+            "batchnorm_grad_input",
+            (_round_up(n, local),),
+            (local,),
+            g.mem,
+            xhat.mem,
+            weight.mem,
+            inv_std.mem,
+            dweight.mem,
+            dbias.mem,
+            dx.mem,
+            n,
+            rows,
+            channels,
+        )
+
+    return {"batchnorm_forward": batchnorm_forward, "batchnorm_backward": batchnorm_backward}

@@ -138,7 +138,7 @@ def render_reductions() -> str:
 
 @functools.cache
 def program_source() -> str:
-    """The whole program: prelude, elementwise table, strided, reductions, matmul, optim."""
+    """The whole program: prelude, elementwise table, strided, reductions, matmul, optim, norm."""
     return "\n".join(
         [
             f"#define RL {REDUCE_LOCAL}\n#define RM {MATMUL_RM}\n",
@@ -152,6 +152,7 @@ def program_source() -> str:
             _template("logsumexp.cl"),
             _template("matmul.cl"),
             _template("optim.cl"),
+            _template("norm.cl"),
         ]
     )
 
@@ -173,6 +174,10 @@ KERNEL_NAMES: tuple[str, ...] = (
     "matmul_local",
     "sgd_update",
     "adam_update",
+    "batchnorm_stats",
+    "batchnorm_apply",
+    "batchnorm_grad_sums",
+    "batchnorm_grad_input",
 )
 
 
