@@ -74,6 +74,25 @@ def environment() -> str:
     return "; ".join(parts)
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(all, stolen) CPU ticks so far from /proc/stat (Linux), else None. *Stolen* is
+    time the hypervisor gave this VM's virtual CPUs to someone else."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        ticks = [int(f) for f in fields]
+    except (OSError, ValueError):
+        return None
+    return sum(ticks[:8]), ticks[7] if len(ticks) > 7 else 0
+
+
+def stolen_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> str:
+    """The run's stolen share of CPU time, for the table header: a few percent or more
+    means a busy host slowed some rows (ratios between interleaved rows hold better)."""
+    if before is None or after is None or after[0] <= before[0]:
+        return ""
+    return f"; CPU time stolen by the host during the run: {100 * (after[1] - before[1]) / (after[0] - before[0]):.1f}%"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -97,13 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             print(f"{r.group} | {r.subject}" + (f"  [skip: {r.skip}]" if r.skip else ""))
         return 0
+    before = cpu_ticks()
     results = run_rows(
         rows,
         repeat=args.repeat,
         min_sample=args.min_sample,
         progress=lambda s: print(f"  running {s}", file=sys.stderr),
     )
-    text = f"{environment()}\n\n{markdown_table(results)}\n"
+    text = f"{environment()}{stolen_share(before, cpu_ticks())}\n\n{markdown_table(results)}\n"
     print(text)
     if args.output:
         Path(args.output).write_text(text)

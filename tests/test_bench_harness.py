@@ -59,3 +59,14 @@ def test_interleaved_rows_of_a_group_are_sampled_in_turns():
     assert rounds == (["torch"] * 3 + ["needle"] * 3) * 3
     assert all(len(r.samples) == 3 and r.seconds is not None for r in results[:2])
     assert results[3].seconds is None and "no device" in results[3].error
+
+
+def test_the_header_reports_the_share_of_cpu_time_the_host_stole():
+    spec = importlib.util.spec_from_file_location("bench_run", Path(__file__).parents[1] / "bench" / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    assert run.stolen_share((1000, 50), (2000, 250)) == "; CPU time stolen by the host during the run: 20.0%"
+    assert run.stolen_share(None, (2000, 250)) == ""
+    ticks = run.cpu_ticks()
+    if Path("/proc/stat").exists():
+        assert ticks is not None and ticks[0] >= ticks[1] >= 0
