@@ -285,3 +285,18 @@ def test_host_copies_are_bounded_in_number_and_size(runtime, kernels):
     kernels["from_numpy"](np.ones(_SNAPSHOT_MAX + 1, np.float32), big)
     assert id(big.mem) not in runtime.snapshots  # large uploads are read from the device
     np.testing.assert_array_equal(kernels["to_numpy"](bufs[0], (3,), (1,), 0), [0.0, 0.0, 0.0])
+
+
+def test_a_snapshot_read_every_step_outlives_the_uploads_after_it(runtime, kernels):
+    """Labels uploaded once and read on the host each step (the loss checks them) stay
+    readable without a wait, however many per-step uploads (dropout masks) follow."""
+    from needle_backend_opencl.runtime import _SNAPSHOTS
+
+    labels = kernels["Array"](4)
+    kernels["from_numpy"](np.arange(4, dtype=np.float32), labels)
+    masks = [kernels["Array"](3) for _ in range(3 * _SNAPSHOTS)]  # distinct buffers: a snapshot each
+    waits = runtime.waits
+    for step, mask in enumerate(masks):
+        kernels["from_numpy"](np.full(3, step, np.float32), mask)
+        np.testing.assert_array_equal(kernels["to_numpy"](labels, (4,), (1,), 0), np.arange(4, dtype=np.float32))
+    assert runtime.waits == waits  # every read came from the host copy

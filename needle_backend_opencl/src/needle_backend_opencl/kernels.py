@@ -81,6 +81,7 @@ def make_kernels(rt: Runtime) -> dict[str, Any]:
     table.update(_matmuls(rt))
     table.update(_optimisers(rt))
     table.update(_norms(rt))
+    table.update(_softmax_losses(rt))
     table["synchronize"] = rt.finish  # tool hook: the profiler times execution, not enqueueing
     return table
 
@@ -508,3 +509,65 @@ def _norms(rt: Runtime) -> dict[str, Any]:
         )
 
     return {"batchnorm_forward": batchnorm_forward, "batchnorm_backward": batchnorm_backward}
+
+
+def _softmax_losses(rt: Runtime) -> dict[str, Any]:
+    """The fused softmax cross-entropy and its adjoint (cl/softmax_loss.cl), a work-item
+    per row. The labels are checked on the host first (the ABI: a bad label raises
+    before anything is written); labels uploaded from NumPy are read from their host
+    copy, so the check does not wait for the queue."""
+    group = rt.group(64)
+
+    def check(name: str, logits: Buffer, labels: Buffer, rows: int, classes: int) -> None:
+        if rows < 0 or classes < 1 or logits.size != rows * classes or labels.size != rows:
+            raise ValueError(
+                f"{name}: expected logits of rows * classes and labels of rows elements for rows={rows}, "
+                f"classes={classes} (classes >= 1), got buffers of {logits.size} and {labels.size}"
+            )
+        if rows:
+            y = rt.read(labels, (rows,), (1,), 0)
+            bad = ~((y >= 0) & (y < classes) & (y == np.floor(y)))
+            if bad.any():
+                r = int(np.argmax(bad))
+                raise ValueError(f"{name}: labels[{r}] = {y[r]} is not a class number in [0, {classes})")
+
+    def softmax_cross_entropy(logits: Buffer, labels: Buffer, out: Buffer, rows: int, classes: int) -> None:
+        check("softmax_cross_entropy", logits, labels, rows, classes)
+        check_sizes("softmax_cross_entropy", rows, out=out)
+        if rows:
+            rt.launch(
+                "softmax_cross_entropy",
+                (_round_up(rows, group),),
+                (group,),
+                logits.mem,
+                labels.mem,
+                out.mem,
+                int(rows),
+                int(classes),
+                reads=labels.mem,  # the backward's label check then reads the host copy too
+            )
+
+    def softmax_cross_entropy_backward(
+        logits: Buffer, labels: Buffer, out_grad: Buffer, dlogits: Buffer, rows: int, classes: int
+    ) -> None:
+        check("softmax_cross_entropy_backward", logits, labels, rows, classes)
+        check_sizes("softmax_cross_entropy_backward", rows, out_grad=out_grad)
+        check_sizes("softmax_cross_entropy_backward", rows * classes, dlogits=dlogits)
+        if rows:
+            rt.launch(
+                "softmax_cross_entropy_backward",
+                (_round_up(rows, group),),
+                (group,),
+                logits.mem,
+                labels.mem,
+                out_grad.mem,
+                dlogits.mem,
+                int(rows),
+                int(classes),
+                reads=labels.mem,
+            )
+
+    return {
+        "softmax_cross_entropy": softmax_cross_entropy,
+        "softmax_cross_entropy_backward": softmax_cross_entropy_backward,
+    }

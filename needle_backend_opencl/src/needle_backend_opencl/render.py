@@ -138,7 +138,8 @@ def render_reductions() -> str:
 
 @functools.cache
 def program_source() -> str:
-    """The whole program: prelude, elementwise table, strided, reductions, matmul, optim, norm."""
+    """The whole program: prelude, elementwise table, strided, reductions, logsumexp, softmax
+    cross-entropy, matmul, optim, norm."""
     return "\n".join(
         [
             f"#define RL {REDUCE_LOCAL}\n#define RM {MATMUL_RM}\n",
@@ -150,6 +151,7 @@ def program_source() -> str:
             *(render_strided(row) for row in strided_rows()),
             render_reductions(),
             _template("logsumexp.cl"),
+            _template("softmax_loss.cl"),
             _template("matmul.cl"),
             _template("optim.cl"),
             _template("norm.cl"),
@@ -168,6 +170,8 @@ KERNEL_NAMES: tuple[str, ...] = (
     *(f"{p}{s}_{shape}" for p in _REDUCTIONS for s in _LAYOUTS for shape in ("serial", "tree", "split", "join")),
     "logsumexp_serial",
     "logsumexp_tree",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
     "pack_b",
     "matmul_packed",
     "matmul_direct",

@@ -17,7 +17,8 @@ is idle; an op waited for right away pays no gate). GPUs get every command at on
 Host snapshots: a small buffer written from NumPy and not yet touched by any command
 (labels, say, which the loss reads on the host) is read back from the private copy
 ``from_numpy`` already makes, without waiting for the queue: a training step then
-waits once (for its loss), not also halfway for its labels. Any command that names the
+waits once (for its loss), not also halfway for its labels. The 64 most recently
+written or read snapshots are kept. Any command that names the
 buffer (as input or output) drops its snapshot first, and so does handing the queue to
 code outside the runtime (``queue``), which could write buffers behind its back.
 
@@ -156,9 +157,12 @@ class Runtime:
             self.matmul_variant = "packed"  # its 16 x 16 work-groups do not fit
 
     # -- commands (asynchronous) ------------------------------------------------------
-    def launch(self, name: str, global_size: tuple[int, ...], local_size: tuple[int, ...], *args: Any) -> None:
+    def launch(
+        self, name: str, global_size: tuple[int, ...], local_size: tuple[int, ...], *args: Any, reads: Any = None
+    ) -> None:
         """Enqueue kernel ``name`` over ``global_size``; returns without waiting. Scalar
         arguments may be Python numbers (the kernels' scalar types are declared).
+        ``reads``: a buffer argument the kernel only reads (its host snapshot stays).
         The hot path of every op: kept flat (one call into pyopencl for the arguments,
         one for the enqueue)."""
         kernel = self.kernels[name]
@@ -185,20 +189,21 @@ class Runtime:
                 kernel.set_args(*args)
                 event = self._enqueue_kernel(self._queue, kernel, global_size, local_size)
         if self.snapshots:
-            self._forget(args)
+            self._forget(args, reads)
         self.pending.append((name, event))
         self._count += 1
         if not self._count % _PRUNE_EVERY:
             self._sweep()
 
-    def _forget(self, args: tuple) -> None:
+    def _forget(self, args: tuple, reads: Any = None) -> None:
         """Drop the snapshots of the buffers a command names (it may write them). Usually
         none does (labels stay untouched for a whole run): one set test in C decides."""
         snapshots = self.snapshots
         if snapshots.keys().isdisjoint(map(id, args)):
             return
         for arg in args:
-            snapshots.pop(id(arg), None)
+            if arg is not reads:
+                snapshots.pop(id(arg), None)
 
     def copy(self, name: str, dst: Any, src: Any, **where: Any) -> None:
         """Enqueue a device-to-device or host-to-device copy (never waits)."""
@@ -318,8 +323,13 @@ class Runtime:
         last = offset + sum((s - 1) * st for s, st in zip(shape, strides, strict=True))
         span = last - offset + 1
         byte_strides = tuple(4 * st for st in strides)
-        snapshot = self.snapshots.get(id(buf.mem))
+        snapshots = self.snapshots
+        snapshot = snapshots.get(id(buf.mem))
         if snapshot is not None:  # untouched since from_numpy: no wait
+            try:  # read again: now the newest, so a run's labels outlive the uploads after them
+                snapshots[id(buf.mem)] = snapshots.pop(id(buf.mem))
+            except KeyError:  # another thread's command dropped it meanwhile (its copy is still valid)
+                pass
             return np.lib.stride_tricks.as_strided(snapshot[1][offset:], shape, byte_strides).copy()
         if self.host_shared:
             self.release()
