@@ -105,14 +105,11 @@ void conv2d_nhwc(const Array& a, const Array& w, Array& out, const Shape& sa, co
   if (rows >= 2 * kMinChunkRows * nt) {  // L2-sized chunks, the same number per thread
     const int64_t per_thread = (rows + small * nt - 1) / (small * nt);
     const int64_t chunk = (rows + per_thread * nt - 1) / (per_thread * nt), chunks = (rows + chunk - 1) / chunk;
-    parallel_for(chunks, 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> col(chunk * kdim);
-      for (int64_t c = lo; c < hi; ++c) {
-        const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
-        im2col(a.ptr, col.data(), r0, nr, d);
-        sgemm_serial(nr, kdim, Co, col.data(), kdim, w.ptr, Co, out.ptr + r0 * Co, Co);
-      }
-    }, 1);
+    for_each_chunk(chunks, chunk * kdim, [&](int64_t c, float* col) {
+      const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
+      im2col(a.ptr, col, r0, nr, d);
+      sgemm_serial(nr, kdim, Co, col, kdim, w.ptr, Co, out.ptr + r0 * Co, Co);
+    });
     return;
   }
   const int64_t chunk = std::max<int64_t>(1, std::min(rows, kColFloats / std::max<int64_t>(1, kdim)));

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
+
+#include "parallel.h"
 
 namespace needle {
 
@@ -80,6 +83,22 @@ inline void col2im_add(const float* col, float* a, int64_t r0, int64_t nr, const
       for (int64_t t = 0; t < len; ++t) dst[t] += s[t];
     }
   }
+}
+
+// f(c, scratch) for every chunk c in [0, chunks), scratch holding `floats` floats of
+// the running thread. Chunks are claimed one at a time by whichever thread is free, so
+// a thread the machine deschedules holds the others up by one chunk at most. Each
+// thread keeps its scratch between calls when small (no page faults per call).
+template <class F>
+void for_each_chunk(int64_t chunks, int64_t floats, F&& f) {
+  constexpr int64_t kMaxParts = 4096, kKeptFloats = int64_t{1} << 20;
+  const int64_t parts = std::min(chunks, kMaxParts);
+  parallel_run((int)parts, [&](int part, int n) {
+    thread_local std::vector<float> scratch;
+    if ((int64_t)scratch.size() < floats) scratch.resize(floats);
+    for (int64_t c = chunks * part / n; c < chunks * (part + 1) / n; ++c) f(c, scratch.data());
+    if ((int64_t)scratch.size() > kKeptFloats) std::vector<float>().swap(scratch);
+  });
 }
 
 }  // namespace needle

@@ -77,10 +77,7 @@ void grad_weight_rows(const float* xp, const float* gp, float* outp, const Trim&
                                                   part.data() + c * span, Co);
   };
   if (chunks >= 2 * num_threads()) {
-    parallel_for(chunks, 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> col(chunk * kdim);
-      for (int64_t c = lo; c < hi; ++c) one_chunk(c, col.data(), false);
-    }, 1);
+    for_each_chunk(chunks, chunk * kdim, [&](int64_t c, float* col) { one_chunk(c, col, false); });
   } else {
     std::vector<float> col(chunk * kdim);
     for (int64_t c = 0; c < chunks; ++c) one_chunk(c, col.data(), true);
@@ -129,14 +126,11 @@ void grad_input_images(const float* gp, const float* wp, float* outp, const Trim
   const int64_t per_thread = (d.N + fit * nt - 1) / (fit * nt);
   const int64_t images = (d.N + per_thread * nt - 1) / (per_thread * nt), chunks = (d.N + images - 1) / images;
   if (chunks >= 2 * nt || (chunks >= nt && fit > 1)) {  // a chunk per thread, or images that fit in L2
-    parallel_for(chunks, 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> col(images * per_image * kdim);
-      for (int64_t c = lo; c < hi; ++c) {
-        const int64_t r0 = c * images * per_image, nr = std::min(images, d.N - c * images) * per_image;
-        sgemm_serial(nr, Co, kdim, gp + r0 * Co, Co, wt.data(), kdim, col.data(), kdim);
-        col2im_add(col.data(), outp, r0, nr, d);
-      }
-    }, 1);
+    for_each_chunk(chunks, images * per_image * kdim, [&](int64_t c, float* col) {
+      const int64_t r0 = c * images * per_image, nr = std::min(images, d.N - c * images) * per_image;
+      sgemm_serial(nr, Co, kdim, gp + r0 * Co, Co, wt.data(), kdim, col, kdim);
+      col2im_add(col, outp, r0, nr, d);
+    });
     return;
   }
   // few images, each large: one threaded GEMM per chunk, then its images added back in parallel
