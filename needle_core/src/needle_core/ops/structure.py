@@ -55,6 +55,9 @@ def transpose(a: Tensor, axes: tuple[int, int] | None = None) -> Tensor:
     return Transpose(axes)(a)
 
 
+_PERMUTATIONS: dict[tuple[tuple[int, ...], int], tuple[int, ...]] = {}  # (axes, ndim) -> validated permutation
+
+
 class Permute(TensorOp):
     """Reorder all axes (``axes`` is a permutation, as ``np.transpose``)."""
 
@@ -62,9 +65,13 @@ class Permute(TensorOp):
         self.axes = tuple(axes)
 
     def compute(self, a: NDArray) -> NDArray:
-        perm = tuple(normalize_axis(ax, a.ndim, "permute") for ax in self.axes)
-        if sorted(perm) != list(range(a.ndim)):
-            raise ValueError(f"permute: {self.axes} is not a permutation of the axes of a {a.ndim}-D tensor")
+        perm = _PERMUTATIONS.get((self.axes, a.ndim))  # nn.Conv permutes twice per call: checked once
+        if perm is None:
+            perm = tuple(normalize_axis(ax, a.ndim, "permute") for ax in self.axes)
+            if sorted(perm) != list(range(a.ndim)):
+                raise ValueError(f"permute: {self.axes} is not a permutation of the axes of a {a.ndim}-D tensor")
+            if len(_PERMUTATIONS) < 1024:  # bounded: a program uses few
+                _PERMUTATIONS[(self.axes, a.ndim)] = perm
         return a.permute(perm)
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
