@@ -30,6 +30,9 @@ class Row:
     work_unit: str = ""  # e.g. "GFLOP/s", "GB/s" (work is in GFLOP / GB)
     number: int | None = None  # calls per sample; None: calibrated
     sync: Callable[[], object] | None = None  # e.g. a device synchronise, after each sample
+    # what a sample's time is read from: wall time, or e.g. time.thread_time for the
+    # calling thread's own CPU time (a host cost while other threads share its cores)
+    clock: Callable[[], float] = time.perf_counter
     skip: str = ""  # why this row cannot run here
     note: str = ""
     measured: Callable[[], tuple[float, list[float]]] | None = None  # timed elsewhere: (median, samples)
@@ -60,6 +63,7 @@ def measure(
     repeat: int = 7,
     min_sample: float = 0.05,
     sync: Callable[[], object] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[float, list[float]]:
     """Median seconds per call over ``repeat`` samples of ``number`` calls each."""
     fn()  # warm up (first-call allocations, kernel builds)
@@ -72,12 +76,12 @@ def measure(
     gc.disable()  # as timeit: collector pauses are not the op's cost
     try:
         for _ in range(repeat):
-            start = time.perf_counter()
+            start = clock()
             for _ in range(number):
                 fn()
             if sync:
                 sync()
-            samples.append((time.perf_counter() - start) / number)
+            samples.append((clock() - start) / number)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -128,12 +132,12 @@ def measure_interleaved(rows: Sequence[Row], *, repeat: int = 7, min_sample: flo
                     if row.sync:
                         row.sync()
                     number = numbers[id(row)]
-                    start = time.perf_counter()
+                    start = row.clock()
                     for _ in range(number):
                         row.fn()
                     if row.sync:
                         row.sync()
-                    samples[id(row)].append((time.perf_counter() - start) / number)
+                    samples[id(row)].append((row.clock() - start) / number)
                 except Exception as exc:
                     errors[id(row)] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -176,7 +180,7 @@ def run_rows(
                 median, samples = row.measured()
             else:
                 median, samples = measure(row.fn, number=row.number, repeat=repeat, min_sample=min_sample,
-                                          sync=row.sync)
+                                          sync=row.sync, clock=row.clock)
             results.append(Result(row, median, samples))
         except Exception as exc:  # one failing row must not sink the table
             results.append(Result(row, None, error=f"{type(exc).__name__}: {exc}"))

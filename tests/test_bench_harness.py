@@ -70,3 +70,10 @@ def test_the_header_reports_the_share_of_cpu_time_the_host_stole():
     ticks = run.cpu_ticks()
     if Path("/proc/stat").exists():
         assert ticks is not None and ticks[0] >= ticks[1] >= 0
+
+
+def test_a_row_is_timed_with_its_own_clock():
+    ticks = iter(range(0, 1000, 2))  # each reading 2 "seconds" after the previous one
+    row = harness.Row("enqueue", "host cpu", lambda: None, number=4, clock=lambda: float(next(ticks)))
+    (result,) = harness.run_rows([row], repeat=3)
+    assert result.samples == [0.5, 0.5, 0.5]  # (end - start) / number per sample, from the row's clock
