@@ -6,15 +6,25 @@ float lse_max(const float x, const float y) { return (y > x || isnan(y)) ? y : x
 
 float lse_finish(const float m, const float s) { return isinf(m) ? m : m + log(s); }
 
+// the NaN-propagating max of one row (also softmax_loss.cl's)
+float row_max(__global const float* p, const long size) {
+    float m = -INFINITY;
+    for (long j = 0; j < size; ++j) m = lse_max(m, p[j]);
+    return m;
+}
+
+// logsumexp of one row by one work-item (also softmax_loss.cl's)
+float row_logsumexp(__global const float* p, const long size) {
+    const float m = row_max(p, size);
+    float2 s = (float2)(0.0f, 0.0f);
+    for (long j = 0; j < size; ++j) s = kahan_add(s, exp(p[j] - m));
+    return lse_finish(m, kahan_result(s));
+}
+
 __kernel void logsumexp_serial(__global const float* a, __global float* out, const int rows, const long size) {
     const int r = get_global_id(0);
     if (r >= rows) return;
-    __global const float* p = a + (size_t)r * size;
-    float m = -INFINITY;
-    for (long j = 0; j < size; ++j) m = lse_max(m, p[j]);
-    float2 s = (float2)(0.0f, 0.0f);
-    for (long j = 0; j < size; ++j) s = kahan_add(s, exp(p[j] - m));
-    out[r] = lse_finish(m, kahan_result(s));
+    out[r] = row_logsumexp(a + (size_t)r * size, size);
 }
 
 __kernel void logsumexp_tree(__global const float* a, __global float* out, const int rows, const long size) {

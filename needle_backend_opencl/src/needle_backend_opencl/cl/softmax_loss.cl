@@ -9,11 +9,7 @@ __kernel void softmax_cross_entropy(__global const float* x, __global const floa
     const int r = get_global_id(0);
     if (r >= rows) return;
     __global const float* p = x + (size_t)r * classes;
-    float m = -INFINITY;
-    for (int j = 0; j < classes; ++j) m = lse_max(m, p[j]);
-    float2 s = (float2)(0.0f, 0.0f);
-    for (int j = 0; j < classes; ++j) s = kahan_add(s, exp(p[j] - m));
-    out[r] = lse_finish(m, kahan_result(s)) - p[(int)labels[r]];
+    out[r] = row_logsumexp(p, classes) - p[(int)labels[r]];
 }
 
 // shift = fmax(max x, lowest finite) (the max NaN-propagating), e = exp(x - shift),
@@ -25,9 +21,7 @@ __kernel void softmax_cross_entropy_backward(__global const float* x, __global c
     if (r >= rows) return;
     __global const float* p = x + (size_t)r * classes;
     __global float* d = dlogits + (size_t)r * classes;
-    float m = -INFINITY;
-    for (int j = 0; j < classes; ++j) m = lse_max(m, p[j]);
-    const float shift = fmax(m, -FLT_MAX);
+    const float shift = fmax(row_max(p, classes), -FLT_MAX);
     float2 s = (float2)(0.0f, 0.0f);
     for (int j = 0; j < classes; ++j) {
         const float e = exp(p[j] - shift);
