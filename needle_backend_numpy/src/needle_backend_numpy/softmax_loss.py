@@ -6,21 +6,15 @@ upstream gradient, minus it at the label), so inf/NaN logits give the same value
 from __future__ import annotations
 
 import numpy as np
+from needle_core.views import check_class_labels
 
 from .runtime import quiet
 
 
 def _rows(kernel: str, logits, labels, rows: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     """The logits as ``(rows, classes)`` and the labels as int64, checked before any write."""
-    if rows < 0 or classes < 1 or logits.size != rows * classes or labels.size != rows:
-        raise ValueError(f"{kernel}: expected logits of rows * classes and labels of rows elements for rows={rows}, "
-                         f"classes={classes} (classes >= 1), got buffers of {logits.size} and {labels.size}")
-    y = labels.array
-    bad = ~((y >= 0) & (y < classes) & (y == np.floor(y)))
-    if bad.any():
-        r = int(np.argmax(bad))
-        raise ValueError(f"{kernel}: labels[{r}] = {y[r]} is not a class number in [0, {classes})")
-    return logits.array.reshape(rows, classes), y.astype(np.int64)
+    check_class_labels(kernel, logits, labels, rows, classes, lambda: labels.array)
+    return logits.array.reshape(rows, classes), labels.array.astype(np.int64)
 
 
 @quiet

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from needle_core.kernels import ELEMENTWISE, ElementwiseKernel
-from needle_core.views import check_sizes
+from needle_core.views import check_class_labels, check_sizes
 
 from . import views
 from .runtime import Buffer, Runtime
@@ -519,17 +519,7 @@ def _softmax_losses(rt: Runtime) -> dict[str, Any]:
     group = rt.group(64)
 
     def check(name: str, logits: Buffer, labels: Buffer, rows: int, classes: int) -> None:
-        if rows < 0 or classes < 1 or logits.size != rows * classes or labels.size != rows:
-            raise ValueError(
-                f"{name}: expected logits of rows * classes and labels of rows elements for rows={rows}, "
-                f"classes={classes} (classes >= 1), got buffers of {logits.size} and {labels.size}"
-            )
-        if rows:
-            y = rt.read(labels, (rows,), (1,), 0)
-            bad = ~((y >= 0) & (y < classes) & (y == np.floor(y)))
-            if bad.any():
-                r = int(np.argmax(bad))
-                raise ValueError(f"{name}: labels[{r}] = {y[r]} is not a class number in [0, {classes})")
+        check_class_labels(name, logits, labels, rows, classes, lambda: rt.read(labels, (rows,), (1,), 0))
 
     def softmax_cross_entropy(logits: Buffer, labels: Buffer, out: Buffer, rows: int, classes: int) -> None:
         check("softmax_cross_entropy", logits, labels, rows, classes)

@@ -16,10 +16,14 @@ per axis.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["check_sizes", "check_view", "coalesce", "compact_strides", "is_contiguous", "view_size"]
+import numpy as np
+
+__all__ = [
+    "check_class_labels", "check_sizes", "check_view", "coalesce", "compact_strides", "is_contiguous", "view_size",
+]
 
 
 def view_size(shape: Sequence[int]) -> int:
@@ -120,3 +124,21 @@ def check_sizes(what: str, size: int, **operands: Any) -> None:
             f"{what}: every operand must be a compact buffer of exactly {size} elements, but {', '.join(wrong)}; "
             "compact views and allocate outputs of the result's size"
         )
+
+
+def check_class_labels(what: str, logits: Any, labels: Any, rows: int, classes: int,
+                       read_labels: Callable[[], Any]) -> None:
+    """Raise ``ValueError`` unless ``logits`` holds ``rows * classes`` elements (``classes
+    >= 1``), ``labels`` holds ``rows``, and every label is a whole class number in
+    ``[0, classes)`` (the softmax cross-entropy kernels' contract, docs/backends.md §3).
+    ``read_labels()`` gives the labels as a NumPy array; it is called only when the sizes
+    fit and ``rows > 0``."""
+    if rows < 0 or classes < 1 or logits.size != rows * classes or labels.size != rows:
+        raise ValueError(f"{what}: expected logits of rows * classes and labels of rows elements for rows={rows}, "
+                         f"classes={classes} (classes >= 1), got buffers of {logits.size} and {labels.size}")
+    if rows:
+        y = read_labels()
+        bad = ~((y >= 0) & (y < classes) & (y == np.floor(y)))
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise ValueError(f"{what}: labels[{r}] = {y[r]} is not a class number in [0, {classes})")
