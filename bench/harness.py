@@ -12,10 +12,11 @@ installed, device unavailable) carry ``skip`` and show up as such.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 
@@ -56,6 +57,29 @@ class Result:
     error: str = ""
 
 
+def time_calls(fn: Callable[[], object], number: int, sync: Callable[[], object] | None = None,
+               clock: Callable[[], float] = time.perf_counter) -> float:
+    """Seconds per call of ``number`` back-to-back calls (then ``sync``), read from ``clock``."""
+    start = clock()
+    for _ in range(number):
+        fn()
+    if sync:
+        sync()
+    return (clock() - start) / number
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """As timeit: the garbage collector's pauses are not the measured op's cost."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def measure(
     fn: Callable[[], object],
     *,
@@ -71,35 +95,17 @@ def measure(
         sync()
     if number is None:
         number = calibrate(fn, min_sample, sync)
-    samples = []
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # as timeit: collector pauses are not the op's cost
-    try:
-        for _ in range(repeat):
-            start = clock()
-            for _ in range(number):
-                fn()
-            if sync:
-                sync()
-            samples.append((clock() - start) / number)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    with collector_paused():
+        samples = [time_calls(fn, number, sync, clock) for _ in range(repeat)]
     return statistics.median(samples), samples
 
 
 def calibrate(fn: Callable[[], object], min_sample: float, sync: Callable[[], object] | None = None) -> int:
     """Calls per sample: doubled until one sample takes ``min_sample`` seconds."""
     number = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        if sync:
-            sync()
-        if time.perf_counter() - start >= min_sample or number >= 1 << 24:
-            return number
+    while time_calls(fn, number, sync) * number < min_sample and number < 1 << 24:
         number *= 2
+    return number
 
 
 SETTLE_S = 0.1  # before each interleaved sample: OpenBLAS's idle threads spin ~2^28 cycles
@@ -119,30 +125,17 @@ def measure_interleaved(rows: Sequence[Row], *, repeat: int = 7, min_sample: flo
         except Exception as exc:
             errors[id(row)] = f"{type(exc).__name__}: {exc}"
     live = [r for r in rows if id(r) in numbers]
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         for _ in range(repeat):
             for row in live:
                 if id(row) in errors:
                     continue
                 try:
                     time.sleep(settle)
-                    row.fn()
-                    if row.sync:
-                        row.sync()
-                    number = numbers[id(row)]
-                    start = row.clock()
-                    for _ in range(number):
-                        row.fn()
-                    if row.sync:
-                        row.sync()
-                    samples[id(row)].append((row.clock() - start) / number)
+                    time_calls(row.fn, 1, row.sync)
+                    samples[id(row)].append(time_calls(row.fn, numbers[id(row)], row.sync, row.clock))
                 except Exception as exc:
                     errors[id(row)] = f"{type(exc).__name__}: {exc}"
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     return [
         Result(r, None, error=errors[id(r)]) if id(r) in errors else
         Result(r, statistics.median(samples[id(r)]), samples[id(r)])
