@@ -404,11 +404,26 @@ def _norms(rt: Runtime) -> dict[str, Any]:
     one elementwise pass; 2 launches each instead of about a dozen composed ops."""
     local, column_group = rt.group(_EWISE_LOCAL), rt.group(64)
 
-    def check(name: str, rows: int, channels: int, block: dict[str, Buffer], column: dict[str, Buffer]) -> None:
+    def two_passes(
+        name: str,
+        rows: int,
+        channels: int,
+        block: dict[str, Buffer],
+        column: dict[str, Buffer],
+        columns_pass: tuple,
+        elements_pass: tuple,
+    ) -> None:
+        """Check the ``(rows, channels)`` and ``(channels,)`` operands, then launch
+        ``columns_pass`` = (kernel, *args) with a work-item per channel and
+        ``elements_pass`` = (kernel, *args) with a work-item per element."""
         check_sizes(name, rows * channels, **block)
         check_sizes(name, channels, **column)
         if rows < 1:
             raise ValueError(f"{name}: expected rows >= 1, got {rows}")
+        if channels:
+            rt.launch(columns_pass[0], (_round_up(channels, column_group),), (column_group,), *columns_pass[1:])
+            n = rows * channels
+            rt.launch(elements_pass[0], (_round_up(n, local),), (local,), *elements_pass[1:])
 
     def batchnorm_forward(
         x: Buffer,
@@ -423,42 +438,14 @@ def _norms(rt: Runtime) -> dict[str, Any]:
         channels: int,
         eps: float,
     ) -> None:
-        check(
-            "batchnorm_forward",
-            rows,
-            channels,
-            {"x": x, "out": out, "xhat": xhat},
+        rows, channels = int(rows), int(channels)
+        two_passes(
+            "batchnorm_forward", rows, channels, {"x": x, "out": out, "xhat": xhat},
             {"weight": weight, "bias": bias, "mean": mean, "var": var, "inv_std": inv_std},
-        )
-        if not channels:
-            return
-        rows, channels, n = int(rows), int(channels), int(rows) * int(channels)
-        rt.launch(
-            "batchnorm_stats",
-            (_round_up(channels, column_group),),
-            (column_group,),
-            x.mem,
-            mean.mem,
-            var.mem,
-            inv_std.mem,
-            rows,
-            channels,
-            float(eps),
-        )
-        rt.launch(
-            "batchnorm_apply",
-            (_round_up(n, local),),
-            (local,),
-            x.mem,
-            weight.mem,
-            bias.mem,
-            mean.mem,
-            inv_std.mem,
-            out.mem,
-            xhat.mem,
-            n,
-            channels,
-        )
+            ("batchnorm_stats", x.mem, mean.mem, var.mem, inv_std.mem, rows, channels, float(eps)),
+            ("batchnorm_apply", x.mem, weight.mem, bias.mem, mean.mem, inv_std.mem, out.mem, xhat.mem,
+             rows * channels, channels),
+        )  # fmt: skip
 
     def batchnorm_backward(
         g: Buffer,
@@ -471,42 +458,14 @@ def _norms(rt: Runtime) -> dict[str, Any]:
         rows: int,
         channels: int,
     ) -> None:
-        check(
-            "batchnorm_backward",
-            rows,
-            channels,
-            {"g": g, "xhat": xhat, "dx": dx},
+        rows, channels = int(rows), int(channels)
+        two_passes(
+            "batchnorm_backward", rows, channels, {"g": g, "xhat": xhat, "dx": dx},
             {"weight": weight, "inv_std": inv_std, "dweight": dweight, "dbias": dbias},
-        )
-        if not channels:
-            return
-        rows, channels, n = int(rows), int(channels), int(rows) * int(channels)
-        rt.launch(
-            "batchnorm_grad_sums",
-            (_round_up(channels, column_group),),
-            (column_group,),
-            g.mem,
-            xhat.mem,
-            dweight.mem,
-            dbias.mem,
-            rows,
-            channels,
-        )
-        rt.launch(
-            "batchnorm_grad_input",
-            (_round_up(n, local),),
-            (local,),
-            g.mem,
-            xhat.mem,
-            weight.mem,
-            inv_std.mem,
-            dweight.mem,
-            dbias.mem,
-            dx.mem,
-            n,
-            rows,
-            channels,
-        )
+            ("batchnorm_grad_sums", g.mem, xhat.mem, dweight.mem, dbias.mem, rows, channels),
+            ("batchnorm_grad_input", g.mem, xhat.mem, weight.mem, inv_std.mem, dweight.mem, dbias.mem, dx.mem,
+             rows * channels, rows, channels),
+        )  # fmt: skip
 
     return {"batchnorm_forward": batchnorm_forward, "batchnorm_backward": batchnorm_backward}
 
