@@ -1,10 +1,11 @@
 // conv2d_nhwc. Few output channels (<= 8, e.g. the input gradient of a first layer;
 // or <= 16 with long windows, e.g. a weight gradient): direct dot products over each
 // K x K x C_in window, vectorised along the window, no im2col copy (a GEMM would
-// waste most of its NR-wide tile). Otherwise im2col in chunks of output
-// pixels, then the packed SGEMM: per-thread chunks small enough for L2, as many per
-// thread (a 3:2 split of 5 chunks over 2 threads idled one a fifth of the time), else
-// (very few rows) one chunk with a multithreaded SGEMM.
+// waste most of its NR-wide tile). Otherwise the packed SGEMM over chunks of output
+// pixels, its A panels packed straight from the windows in the input (no im2col copy):
+// per-thread chunks small enough for L2, as many per thread (a 3:2 split of 5 chunks
+// over 2 threads idled one a fifth of the time), else (very few rows) im2col into one
+// chunk and a multithreaded SGEMM.
 #include <cstring>
 
 #include "bindings.h"
@@ -20,12 +21,6 @@ namespace {
 constexpr int64_t kColFloats = int64_t{1} << 22;   // shared im2col chunk: at most 16 MB
 constexpr int64_t kL2Floats = int64_t{1} << 16;    // per-thread im2col chunk: 256 KB
 constexpr int64_t kMinChunkRows = 32;              // fewer rows per thread: one threaded SGEMM instead
-
-// top-left of output pixel `row`'s window in an input without padding (pad == 0)
-inline const float* window(const float* a, int64_t row, const ConvDims& d) {
-  int64_t wo = row % d.Wo, ho = (row / d.Wo) % d.Ho, n = row / (d.Wo * d.Ho);
-  return a + ((n * d.H + ho * d.stride) * d.W + wo * d.stride) * d.C;
-}
 
 // out[row, j] = <window(row), wt[j]> for j < P; wt is the kernel transposed to (P, KH*KW*C).
 // Rows go in blocks of R whose partial sums stay in memory while the loop walks the
@@ -105,10 +100,11 @@ void conv2d_nhwc(const Array& a, const Array& w, Array& out, const Shape& sa, co
   if (rows >= 2 * kMinChunkRows * nt) {  // L2-sized chunks, the same number per thread
     const int64_t per_thread = (rows + small * nt - 1) / (small * nt);
     const int64_t chunk = (rows + per_thread * nt - 1) / (per_thread * nt), chunks = (rows + chunk - 1) / chunk;
-    for_each_chunk(chunks, chunk * kdim, [&](int64_t c, float* col) {
+    const WindowRows windows(d);
+    for_each_chunk(chunks, 0, [&](int64_t c, float*) {
       const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
-      im2col(a.ptr, col, r0, nr, d);
-      sgemm_serial(nr, kdim, Co, col, kdim, w.ptr, Co, out.ptr + r0 * Co, Co);
+      thread_local std::vector<const float*> ptrs;
+      sgemm_gathered_serial(false, nr, kdim, Co, windows.rows(a.ptr, r0, nr, ptrs), w.ptr, Co, out.ptr + r0 * Co, Co);
     });
     return;
   }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "gemm.h"
 #include "parallel.h"
 
 namespace needle {
@@ -39,6 +40,33 @@ inline ConvDims trimmed(const ConvDims& d, TapRange th, TapRange tw) {
   t.pad_h = d.pad_h - th.lo, t.pad_w = d.pad_w - tw.lo;
   return t;
 }
+
+// top-left of output pixel `row`'s window in an input without padding (`d`'s pad is 0)
+inline const float* window(const float* a, int64_t row, const ConvDims& d) {
+  const int64_t wo = row % d.Wo, ho = (row / d.Wo) % d.Ho, n = row / (d.Wo * d.Ho);
+  return a + ((n * d.H + ho * d.stride) * d.W + wo * d.stride) * d.C;
+}
+
+// The windows of output pixels as GEMM rows gathered straight from an input without
+// padding (`d`'s pad is 0): KH segments, one per kernel row, of KW*C contiguous floats,
+// so the GEMM packs its panels from the input with no window copy.
+class WindowRows {
+ public:
+  explicit WindowRows(const ConvDims& d) : d_(d), starts_(d.KH + 1), offsets_(d.KH) {
+    for (int64_t kh = 0; kh <= d.KH; ++kh) starts_[kh] = kh * d.KW * d.C;
+    for (int64_t kh = 0; kh < d.KH; ++kh) offsets_[kh] = kh * d.W * d.C;
+  }
+  // output pixels [r0, r0 + nr) of input `a`; `ptrs` holds the row starts
+  GatheredRows rows(const float* a, int64_t r0, int64_t nr, std::vector<const float*>& ptrs) const {
+    ptrs.resize(nr);
+    for (int64_t r = 0; r < nr; ++r) ptrs[r] = window(a, r0 + r, d_);
+    return GatheredRows{ptrs.data(), starts_.data(), offsets_.data(), (int)d_.KH};
+  }
+
+ private:
+  ConvDims d_;
+  std::vector<int64_t> starts_, offsets_;
+};
 
 // col[r, :] = the (KH, KW, C) window of output pixel r0 + r, r < nr, zeros where the
 // window covers padding. Each kernel row is one contiguous run of KW*C floats in the

@@ -2,12 +2,14 @@
 // over chunks of output pixels (no full-size im2col buffer, no dilated or flipped
 // copies), padding handled in the window copies instead of a padded input copy:
 //
-// - conv2d_nhwc_grad_weight: dW (K*K*C, Co) = im2col(X)^T @ G per chunk of rows
-//   (the GEMM packs the window copy transposed: no transposed copy). Chunks have a
-//   fixed size that depends on the shapes only, and their partial products are added
-//   in chunk order, so the result does not depend on the thread count.
+// - conv2d_nhwc_grad_weight: dW (K*K*C, Co) = im2col(X)^T @ G per chunk of rows, the
+//   GEMM packing its panels straight from the windows of a padded copy of X (no window
+//   copy, no transposed copy). Chunks have a fixed size that depends on the shapes only,
+//   and their partial products are added in chunk order, so the result does not depend
+//   on the thread count.
 // - conv2d_nhwc_grad_input: dX = col2im(G @ W^T), chunks of whole images, so threads
 //   never add into the same pixel.
+#include <memory>
 #include <vector>
 
 #include "bindings.h"
@@ -59,6 +61,42 @@ Trim trim(const ConvDims& d) {
   return Trim{trimmed(d, th, tw), th.lo, tw.lo, d.KW};
 }
 
+// X padded in memory, and the geometry of the live taps' windows in it (pad 0): each
+// window then is whole kernel rows of contiguous floats, which the GEMM reads in place
+struct PaddedInput {
+  std::unique_ptr<float[]> copy;  // empty when there is no padding
+  const float* base;              // the top-left of output pixel 0's live window
+  ConvDims d;
+};
+
+PaddedInput pad_input(const float* xp, const Trim& tr) {
+  const ConvDims& t = tr.t;
+  const int64_t P = t.pad_h + tr.lo_h, Hp = t.H + 2 * P, Wp = t.W + 2 * P, C = t.C;  // pad_h == pad_w
+  ConvDims d = t;
+  d.H = Hp, d.W = Wp, d.pad_h = d.pad_w = 0;
+  PaddedInput in{nullptr, xp, d};
+  if (P > 0) {
+    in.copy.reset(new float[t.N * Hp * Wp * C]);
+    float* dst = in.copy.get();
+    parallel_for(t.N * Hp, std::max<int64_t>(1, 4096 / (Wp * C)), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {  // padded row r of image r / Hp
+        float* row = dst + r * Wp * C;
+        const int64_t y = r % Hp - P;
+        if (y < 0 || y >= t.H) {
+          std::fill_n(row, Wp * C, 0.0f);
+          continue;
+        }
+        std::fill_n(row, P * C, 0.0f);
+        std::copy_n(xp + ((r / Hp) * t.H + y) * t.W * C, t.W * C, row + P * C);
+        std::fill_n(row + (P + t.W) * C, P * C, 0.0f);
+      }
+    }, 1);
+    in.base = dst;
+  }
+  in.base += (tr.lo_h * Wp + tr.lo_w) * C;
+  return in;
+}
+
 // out rows tr.offset(k2) = the weight gradient of the live taps
 void grad_weight_rows(const float* xp, const float* gp, float* outp, const Trim& tr) {
   const ConvDims& d = tr.t;
@@ -67,20 +105,24 @@ void grad_weight_rows(const float* xp, const float* gp, float* outp, const Trim&
   int64_t chunk = std::max<int64_t>(64, std::min((rows + kChunks - 1) / kChunks, kChunkFloats / kdim));
   chunk = std::max(chunk, (rows + kMaxChunks - 1) / kMaxChunks);
   const int64_t chunks = (rows + chunk - 1) / chunk, span = kdim * Co;
-  // partial dW (kdim x Co) of each chunk = im2col(X)^T @ G: the window copy is read
-  // transposed by the GEMM's packing, G as it is
+  // partial dW (kdim x Co) of each chunk = im2col(X)^T @ G, G as it is
   std::vector<float> part(chunks * span);
-  auto one_chunk = [&](int64_t c, float* col, bool threaded) {
-    const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
-    im2col(xp, col, r0, nr, d);
-    (threaded ? sgemm_trans : sgemm_trans_serial)(true, false, kdim, nr, Co, col, kdim, gp + r0 * Co, Co,
-                                                  part.data() + c * span, Co);
-  };
-  if (chunks >= 2 * num_threads()) {
-    for_each_chunk(chunks, chunk * kdim, [&](int64_t c, float* col) { one_chunk(c, col, false); });
-  } else {
+  if (chunks >= 2 * num_threads()) {  // windows read in place by each chunk's GEMM
+    const PaddedInput in = pad_input(xp, tr);
+    const WindowRows windows(in.d);
+    for_each_chunk(chunks, 0, [&](int64_t c, float*) {
+      const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
+      thread_local std::vector<const float*> ptrs;
+      sgemm_gathered_serial(true, kdim, nr, Co, windows.rows(in.base, r0, nr, ptrs), gp + r0 * Co, Co,
+                            part.data() + c * span, Co);
+    });
+  } else {  // few chunks: a window copy each, and a threaded GEMM
     std::vector<float> col(chunk * kdim);
-    for (int64_t c = 0; c < chunks; ++c) one_chunk(c, col.data(), true);
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
+      im2col(xp, col.data(), r0, nr, d);
+      sgemm_trans(true, false, kdim, nr, Co, col.data(), kdim, gp + r0 * Co, Co, part.data() + c * span, Co);
+    }
   }
   // out row offset(k2) = the sum over chunks, in chunk order, of their row k2
   parallel_for(kdim, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Co * chunks)), [&](int64_t lo, int64_t hi) {

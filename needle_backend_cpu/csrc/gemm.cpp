@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
 #include <new>
 
 #include "parallel.h"
@@ -75,6 +76,25 @@ inline vfloat load_lanes(const float* p, LaneMask m) { return (vfloat)_mm256_mas
 inline void store_lanes(float* p, LaneMask m, vfloat x) { _mm256_maskstore_ps(p, m, (__m256)x); }
 #endif
 #endif
+
+// dst[0, width) = src[0, n) then zeros, for n <= width <= NV * VL: one row of a packed
+// micro-panel. Vectors with lane masks: a libc memcpy call per row of 14 or 32 floats
+// costs more than the copy.
+inline void copy_row(float* dst, int width, const float* src, int n) {
+#if defined(__AVX512F__) || defined(__AVX2__)
+  for (int v = 0; v * VL < width; ++v) {
+    const int in = std::clamp(n - v * VL, 0, VL), out = std::min(VL, width - v * VL);
+    const vfloat x = in == VL ? vload(src + v * VL) : in > 0 ? load_lanes(src + v * VL, lane_mask(in)) : vsplat(0.0f);
+    if (out == VL)
+      vstore(dst + v * VL, x);
+    else
+      store_lanes(dst + v * VL, lane_mask(out), x);
+  }
+#else
+  std::memcpy(dst, src, n * sizeof(float));
+  std::fill(dst + n, dst + width, 0.0f);
+#endif
+}
 
 // An edge tile of C: only mr rows and nr columns are valid. AVX-512 and AVX2 write the
 // partial vector with a lane mask (no tile round trip through memory, no scalar loop:
@@ -198,48 +218,43 @@ inline void run_tile(int64_t kc, const float* Ap, const float* Bp, float* C, int
 
 // Bp[k * NR + j] = B[k, j] for k < kc, j < nr (zero beyond nr)
 void pack_b(const float* B, int64_t ldb, int64_t kc, int nr, float* Bp) {
-  for (int64_t k = 0; k < kc; ++k) {
-    std::memcpy(Bp + k * NR, B + k * ldb, nr * sizeof(float));
-    std::fill(Bp + k * NR + nr, Bp + k * NR + NR, 0.0f);
-  }
+  for (int64_t k = 0; k < kc; ++k) copy_row(Bp + k * NR, NR, B + k * ldb, nr);
 }
 
-// Ap[k * MR + i] = A[i, k] for i < mr, k < kc (zero beyond mr)
-void pack_a(const float* A, int64_t lda, int mr, int64_t kc, float* Ap) {
+// Ap[k * MR + i] = rows[i][k] for i < mr, k < kc (zero beyond mr): row i's kc values
+// are contiguous from rows[i] (a strided matrix's rows, or pieces of gathered rows)
+void pack_a_rows(const float* const* rows, int mr, int64_t kc, float* Ap) {
 #if defined(__AVX512F__)
   if constexpr (MR <= 16) {  // 16 k at a time: load MR row pieces, transpose, store MR-wide rows
     const __mmask16 keep = (__mmask16)((1u << MR) - 1);
     int64_t k0 = 0;
     for (; k0 + 16 <= kc; k0 += 16) {
       __m512 r[16];
-      for (int i = 0; i < 16; ++i) r[i] = i < mr ? _mm512_loadu_ps(A + i * lda + k0) : _mm512_setzero_ps();
+      for (int i = 0; i < 16; ++i) r[i] = i < mr ? _mm512_loadu_ps(rows[i] + k0) : _mm512_setzero_ps();
       transpose16x16(r);
       for (int k = 0; k < 16; ++k) _mm512_mask_storeu_ps(Ap + (k0 + k) * MR, keep, r[k]);
     }
     for (int64_t k = k0; k < kc; ++k)
-      for (int i = 0; i < MR; ++i) Ap[k * MR + i] = i < mr ? A[i * lda + k] : 0.0f;
+      for (int i = 0; i < MR; ++i) Ap[k * MR + i] = i < mr ? rows[i][k] : 0.0f;
     return;
   }
 #endif
-  for (int i = 0; i < mr; ++i) {
-    const float* row = A + i * lda;
-    for (int64_t k = 0; k < kc; ++k) Ap[k * MR + i] = row[k];
-  }
+  for (int i = 0; i < mr; ++i)
+    for (int64_t k = 0; k < kc; ++k) Ap[k * MR + i] = rows[i][k];
   for (int i = mr; i < MR; ++i)
     for (int64_t k = 0; k < kc; ++k) Ap[k * MR + i] = 0.0f;
+}
+
+void pack_a(const float* A, int64_t lda, int mr, int64_t kc, float* Ap) {
+  const float* rows[MR];
+  for (int i = 0; i < mr; ++i) rows[i] = A + i * lda;
+  pack_a_rows(rows, mr, kc, Ap);
 }
 
 // The same panels from transposed operands (BLAS's trans flags): `At` holds A as n x m
 // (At[k * lda + i] = A[i, k]), `Bt` holds B as p x n (Bt[j * ldb + k] = B[k, j]). A
 // backward pass multiplies by transposes (x^T g, g W^T): reading them here saves
 // materialising a transposed copy first.
-void pack_a_t(const float* At, int64_t lda, int mr, int64_t kc, float* Ap) {
-  for (int64_t k = 0; k < kc; ++k) {
-    std::memcpy(Ap + k * MR, At + k * lda, mr * sizeof(float));
-    std::fill(Ap + k * MR + mr, Ap + k * MR + MR, 0.0f);
-  }
-}
-
 void pack_b_t(const float* Bt, int64_t ldb, int64_t kc, int nr, float* Bp) {
   int j0 = 0;
 #if defined(__AVX512F__)
@@ -294,26 +309,130 @@ void sgemm_small(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, c
   }
 }
 
-// One thread's share: C[0:m, 0:p] of its block, with its own packing buffers.
-// Each KC-slice of A is packed once (all its micro-panels, `apack` holds m x KC) and
-// reused for every NC block of B; a micro-panel is pulled into L1 by its first use.
-void gemm_block(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                int64_t ldc, float* bpack, float* apack, Trans t) {
+// A copy from one row of a transposed A into its micro-panels: `len` floats from `src`
+// (relative to the row) to `dst` (relative to the panels' row k), zeros up to `width`.
+struct Move {
+  int64_t src, dst;
+  int len, width;
+};
+
+// All micro-panels of rows [0, m) of a transposed A, where `row(k)` is the start of
+// stored row pc + k (A's column): rows are read in order, each scattered into the
+// panels by `moves`. Reading panel by panel instead walks kc rows per panel, a cache
+// miss per row when they are far apart.
+template <class Row>
+void pack_a_t_panels(Row&& row, const std::vector<Move>& moves, int64_t kc, float* apack) {
+  int64_t k = 0;
+#if defined(__AVX512F__) || defined(__AVX2__)
+  if constexpr (MR <= VL) {
+    // A whole vector per move, no store mask: the lanes past it land in this panel's
+    // next two rows, which later moves (or rows) overwrite. Not in the last two rows.
+    // Rows go 8 at a time, panel after panel: stores row by row would hop between
+    // panels (MR * kc floats apart, often a multiple of 4 KB: the same L1 sets).
+    constexpr int64_t kRows = 8;
+    for (; k + kRows + 2 <= kc; k += kRows) {
+      const float* r[kRows];
+      for (int64_t q = 0; q < kRows; ++q) r[q] = row(k + q);
+      for (size_t g0 = 0, g1; g0 < moves.size(); g0 = g1) {  // the moves into one panel, row by row
+        for (g1 = g0 + 1; g1 < moves.size() && moves[g1].dst / (MR * kc) == moves[g0].dst / (MR * kc);) ++g1;
+        for (int64_t q = 0; q < kRows; ++q)
+          for (size_t m = g0; m < g1; ++m) {
+            const Move& mv = moves[m];
+            vstore(apack + mv.dst + (k + q) * MR, load_lanes(r[q] + mv.src, lane_mask(mv.len)));
+          }
+      }
+    }
+  }
+#endif
+  for (; k < kc; ++k) {
+    const float* r = row(k);
+    for (const Move& mv : moves) copy_row(apack + mv.dst + k * MR, mv.width, r + mv.src, mv.len);
+  }
+}
+
+// Move for the columns [col, col + len) of A's rows [i0, i0 + m) that lie contiguously at
+// `src` in a stored row, split at panel boundaries (the last panel's tail zeroed)
+void add_moves(std::vector<Move>& out, int64_t i0, int64_t m, int64_t kc, int64_t col, int64_t len, int64_t src) {
+  for (int64_t c = col; c < col + len;) {
+    const int64_t i = c - i0, panel_end = std::min(m, (i / MR + 1) * MR), stop = std::min(col + len, i0 + panel_end);
+    const int n = (int)(stop - c), width = stop - i0 == m ? (int)(MR - i % MR) : n;
+    out.push_back(Move{src + (c - col), i / MR * MR * kc + i % MR, n, width});
+    c = stop;
+  }
+}
+
+// The A operands the packed GEMM reads: each packs the micro-panels of rows [i0, i0 + m)
+// and columns [pc, pc + kc) into `apack` (panel after panel, each k-major, row stride MR).
+struct StridedA {
+  const float* A;
+  int64_t lda;
+  bool trans;
+  void operator()(int64_t i0, int64_t m, int64_t pc, int64_t kc, float* apack) const {
+    if (trans) {
+      std::vector<Move> moves;
+      add_moves(moves, i0, m, kc, i0, m, 0);
+      return pack_a_t_panels([&](int64_t k) { return A + (pc + k) * lda + i0; }, moves, kc, apack);
+    }
+    for (int64_t ip = 0; ip * MR < m; ++ip)
+      pack_a(A + (i0 + ip * MR) * lda + pc, lda, (int)std::min<int64_t>(MR, m - ip * MR), kc, apack + ip * MR * kc);
+  }
+};
+
+// A run of gathered row columns that is contiguous in memory: columns [col, col + len)
+// at `offset` from the row start.
+struct Piece {
+  int64_t col, len, offset;
+};
+
+// the pieces of gathered row columns [k0, k0 + len)
+std::vector<Piece> pieces(const GatheredRows& g, int64_t k0, int64_t len) {
+  std::vector<Piece> out;
+  int s = (int)(std::upper_bound(g.starts, g.starts + g.segs, k0) - g.starts) - 1;
+  for (int64_t k = k0, end = k0 + len; k < end; ++s) {
+    const int64_t stop = std::min(end, g.starts[s + 1]);
+    out.push_back(Piece{k, stop - k, g.offsets[s] + (k - g.starts[s])});
+    k = stop;
+  }
+  return out;
+}
+
+struct GatheredA {
+  const GatheredRows& g;
+  bool trans;
+  void operator()(int64_t i0, int64_t m, int64_t pc, int64_t kc, float* apack) const {
+    if (trans) {  // stored row pc + k holds A's column pc + k
+      std::vector<Move> moves;
+      for (const Piece& q : pieces(g, i0, m)) add_moves(moves, i0, m, kc, q.col, q.len, q.offset);
+      return pack_a_t_panels([&](int64_t k) { return g.rows[pc + k]; }, moves, kc, apack);
+    }
+    const std::vector<Piece> run = pieces(g, pc, kc);
+    for (int64_t ip = 0; ip * MR < m; ++ip) {
+      const int mr = (int)std::min<int64_t>(MR, m - ip * MR);
+      for (const Piece& q : run) {  // rows i.. transposed piece by piece
+        const float* rows[MR];
+        for (int r = 0; r < mr; ++r) rows[r] = g.rows[i0 + ip * MR + r] + q.offset;
+        pack_a_rows(rows, mr, q.len, apack + ip * MR * kc + (q.col - pc) * MR);
+      }
+    }
+  }
+};
+
+// One thread's share: rows [i0, i0 + m) and the p columns of C (and B) given, with its
+// own packing buffers. Each KC-slice of A is packed once (all its micro-panels, `apack`
+// holds m x KC) and reused for every NC block of B; a micro-panel is pulled into L1 by
+// its first use.
+template <class PackA>
+void gemm_block(const PackA& pack, int64_t i0, int64_t m, int64_t n, int64_t p, const float* B, int64_t ldb,
+                bool trans_b, float* C, int64_t ldc, float* bpack, float* apack) {
   const int64_t mp = (m + MR - 1) / MR, kb = k_block(n);
   for (int64_t pc = 0; pc < n; pc += kb) {
     const int64_t kc = std::min(kb, n - pc);
-    for (int64_t ip = 0; ip < mp; ++ip) {
-      const int mr = (int)std::min<int64_t>(MR, m - ip * MR);
-      if (t.a)
-        pack_a_t(A + pc * lda + ip * MR, lda, mr, kc, apack + ip * MR * kc);
-      else
-        pack_a(A + ip * MR * lda + pc, lda, mr, kc, apack + ip * MR * kc);
-    }
+    pack(i0, m, pc, kc, apack);
     for (int64_t jc = 0; jc < p; jc += NC) {
       const int64_t nc = std::min(NC, p - jc), np = (nc + NR - 1) / NR;
       for (int64_t jp = 0; jp < np; ++jp) {
         const int nr = (int)std::min<int64_t>(NR, nc - jp * NR);
-        if (t.b)
+        if (trans_b)
           pack_b_t(B + (jc + jp * NR) * ldb + pc, ldb, kc, nr, bpack + jp * NR * kc);
         else
           pack_b(B + pc * ldb + jc + jp * NR, ldb, kc, nr, bpack + jp * NR * kc);
@@ -323,55 +442,65 @@ void gemm_block(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, co
         for (int64_t jp = 0; jp < np; ++jp) {
           const int nr = (int)std::min<int64_t>(NR, nc - jp * NR);
           run_tile(kc, apack + ip * MR * kc, bpack + jp * NR * kc, C + ip * MR * ldc + jc + jp * NR, ldc, mr, nr,
-                       pc > 0);
+                   pc > 0);
         }
       }
     }
   }
 }
 
-// Threads take disjoint blocks of C (a tr x tc grid of whole micro-tiles) and run
-// independently: no barrier, so a descheduled thread never stalls the others (the
-// machine is shared). The price is packing A (column split) or B (row split) twice.
-void sgemm_packed(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                  int64_t ldc, int nt, Trans t) {
-  const int64_t mp = (m + MR - 1) / MR, pp = (p + NR - 1) / NR;
-  int tr = 1;  // rows of the thread grid: the split that wastes least on partial blocks
+// Threads take disjoint blocks of C (a tr x tc grid) and run independently: no
+// barrier, so a descheduled thread never stalls the others (the machine is shared).
+// Rows split evenly (any row count: edge kernels take the remainder), columns in whole
+// NR panels. The price is packing A (column split) or B (row split) once per thread.
+template <class PackA>
+void sgemm_packed(const PackA& pack, int64_t m, int64_t n, int64_t p, const float* B, int64_t ldb, bool trans_b,
+                  float* C, int64_t ldc, int nt) {
+  const int64_t pp = (p + NR - 1) / NR;
+  int tr = 1;  // rows of the thread grid: the least work on the busiest thread
   double best = 1e300;
   for (int r = 1; r <= nt; ++r) {
     if (nt % r) continue;
-    int c = nt / r;
-    double cost = (double)((mp + r - 1) / r) * ((pp + c - 1) / c);
+    const int c = nt / r;
+    const double rows = (double)((m + r - 1) / r), cols = (double)std::min(p, (pp + c - 1) / c * NR);
+    // per k step: rows x cols multiply-adds (16 per cycle) and rows + cols floats packed
+    // (about 4 per cycle)
+    const double cost = rows * cols / 16 + (rows + cols) / 4;
     if (cost < best) best = cost, tr = r;
   }
   const int tc = nt / tr;
   const int64_t kc_max = k_block(n), nc_max = (std::min(NC, p) + NR - 1) / NR * NR;
   auto round64 = [](int64_t floats) { return (floats + 15) / 16 * 16; };  // keep each thread's buffers 64B-aligned
-  const int64_t bsize = round64(kc_max * nc_max), asize = round64(((mp + tr - 1) / tr) * MR * kc_max);
+  const int64_t rows_max = (m + tr - 1) / tr;
+  const int64_t bsize = round64(kc_max * nc_max), asize = round64((rows_max + MR - 1) / MR * MR * kc_max);
   Buffer buf = alloc_floats((bsize + asize) * nt);
   parallel_run(nt, [&](int tid, int) {
-    const int r = tid / tc, c = tid % tc, rows = tr, cols = tc;
-    const int64_t i0 = mp * r / rows * MR, i1 = std::min(m, mp * (r + 1) / rows * MR);
-    const int64_t j0 = pp * c / cols * NR, j1 = std::min(p, pp * (c + 1) / cols * NR);
+    const int r = tid / tc, c = tid % tc;
+    const int64_t i0 = m * r / tr, i1 = m * (r + 1) / tr;
+    const int64_t j0 = pp * c / tc * NR, j1 = std::min(p, pp * (c + 1) / tc * NR);
     if (i0 >= i1 || j0 >= j1) return;
     float* mine = buf.get() + (bsize + asize) * tid;
-    gemm_block(i1 - i0, n, j1 - j0, t.a ? A + i0 : A + i0 * lda, lda, t.b ? B + j0 * ldb : B + j0, ldb,
-               C + i0 * ldc + j0, ldc, mine, mine + bsize, t);
+    gemm_block(pack, i0, i1 - i0, n, j1 - j0, trans_b ? B + j0 * ldb : B + j0, ldb, trans_b, C + i0 * ldc + j0, ldc,
+               mine, mine + bsize);
   });
+}
+
+// C = 0 when the inner dimension is empty; false when there is nothing else to do
+bool has_products(int64_t m, int64_t n, int64_t p, float* C, int64_t ldc) {
+  if (m <= 0 || p <= 0) return false;
+  if (n > 0) return true;
+  for (int64_t i = 0; i < m; ++i) std::fill_n(C + i * ldc, p, 0.0f);
+  return false;
 }
 
 void gemm(int64_t m, int64_t n, int64_t p, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
           int64_t ldc, int max_threads, Trans t = {}) {
-  if (m <= 0 || p <= 0) return;
-  if (n <= 0) {
-    for (int64_t i = 0; i < m; ++i) std::fill_n(C + i * ldc, p, 0.0f);
-    return;
-  }
+  if (!has_products(m, n, p, C, ldc)) return;
   const double work = (double)m * n * p;
   if (work <= 16.0 * 16 * 16 || (m < 4 && !t.a && !t.b)) return sgemm_small(m, n, p, A, lda, B, ldb, C, ldc, t);
   // a thread per ~2 MFLOP at least: waking one costs a few microseconds
   int nt = (int)std::min<double>(max_threads, std::max(1.0, work / (1 << 20)));
-  sgemm_packed(m, n, p, A, lda, B, ldb, C, ldc, nt, t);
+  sgemm_packed(StridedA{A, lda, t.a}, m, n, p, B, ldb, t.b, C, ldc, nt);
 }
 
 }  // namespace
@@ -394,6 +523,11 @@ void sgemm_trans(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t p, co
 void sgemm_trans_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t p, const float* A, int64_t lda,
                         const float* B, int64_t ldb, float* C, int64_t ldc) {
   gemm(m, n, p, A, lda, B, ldb, C, ldc, 1, Trans{trans_a, trans_b});
+}
+
+void sgemm_gathered_serial(bool trans_a, int64_t m, int64_t n, int64_t p, const GatheredRows& A, const float* B,
+                           int64_t ldb, float* C, int64_t ldc) {
+  if (has_products(m, n, p, C, ldc)) sgemm_packed(GatheredA{A, trans_a}, m, n, p, B, ldb, false, C, ldc, 1);
 }
 
 }  // namespace needle

@@ -297,6 +297,8 @@ def test_matmul_tiled_course_layout():
 @pytest.mark.parametrize("shape_a,k,co,stride", [((2, 6, 6, 3), 3, 4, 1), ((3, 9, 8, 5), 3, 7, 2),
                                                  ((2, 10, 10, 3), 7, 16, 4), ((2, 5, 5, 6), 1, 3, 1),
                                                  ((128, 38, 38, 3), 7, 16, 4), ((64, 6, 6, 32), 3, 32, 1),
+                                                 # windows of 360 floats: GEMM k blocks end mid kernel row
+                                                 ((4, 10, 10, 40), 3, 24, 1),
                                                  # few outputs: the direct dot-product path
                                                  ((4, 12, 12, 16), 7, 3, 1), ((2, 9, 9, 5), 3, 1, 2),
                                                  ((2, 8, 8, 20), 3, 8, 1), ((3, 20, 20, 8), 16, 12, 1)])
