@@ -4,7 +4,9 @@
 // micro-panels of A (L1) and runs the register-blocked micro-kernel over NR-wide
 // micro-panels of B. The micro-kernel keeps an MR x NR tile
 // of C in registers: with AVX-512, 14 x 32 floats = 28 zmm accumulators, two B
-// vectors and one broadcast A value per k step (28 FMAs per 16 loads).
+// vectors and one broadcast A value per k step (28 FMAs per 16 loads). A reaches the
+// packing as strided rows (plain or transposed) or as gathered rows (StridedA,
+// GatheredA): the micro-kernel only ever sees packed panels.
 #include "gemm.h"
 
 #include <algorithm>
