@@ -124,11 +124,13 @@ inline void store_edge(vfloat (&c)[M][V], float* C, int64_t ldc, int mr, int nr,
 }
 
 // C tile (mr x nr valid of M x V*VL) = or += Ap (k-major panel, row stride MR) @ Bp
+// (k-major, row stride ldbp: NR for a packed panel, ldb for B read in place)
 // (k-major panel, row stride NR). M and V are the register block: MR x NV for full
 // tiles, smaller for the edges of C, so a 2-row or 4-column remainder does not pay for
 // a whole MR x NR tile of FMAs.
 template <int M, int V>
-void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc, int mr,
+void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, int64_t ldbp, float* C,
+                  int64_t ldc, int mr,
                   int nr, bool accumulate) {
   vfloat c[M][V];
 #pragma GCC unroll 16
@@ -143,7 +145,7 @@ void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restric
   for (int64_t k = 0; k < kc; ++k) {
     vfloat b[V];
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) b[v] = vload(Bp + k * NR + v * VL);
+    for (int v = 0; v < V; ++v) b[v] = vload(Bp + k * ldbp + v * VL);
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
       vfloat a = vsplat(Ap[k * MR + i]);
@@ -164,7 +166,7 @@ void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restric
   store_edge<M, V>(c, C, ldc, mr, nr, accumulate);
 }
 
-using KernelFn = void (*)(int64_t, const float*, const float*, float*, int64_t, int, int, bool);
+using KernelFn = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, int, int, bool);
 
 template <int V, int... Ms>
 constexpr std::array<KernelFn, sizeof...(Ms)> kernel_row(std::integer_sequence<int, Ms...>) {
@@ -183,14 +185,15 @@ constexpr auto kKernels = kernel_table(std::make_integer_sequence<int, NV>{});
 // issue slots (Zen 4), so a 16-lane kernel spends twice the FMA time on a remainder that
 // fills at most half its lanes (p = 100 = 3 x 32 + 4: 16% of the FMAs for 4% of C).
 template <int M>
-void micro_kernel_narrow(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
+void micro_kernel_narrow(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, int64_t ldbp, float* C,
+                         int64_t ldc,
                          int mr, int nr, bool accumulate) {
   __m256 c[M];
 #pragma GCC unroll 16
   for (int i = 0; i < M; ++i) c[i] = _mm256_setzero_ps();
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b = _mm256_loadu_ps(Bp + k * NR);
+    const __m256 b = _mm256_loadu_ps(Bp + k * ldbp);
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) c[i] = _mm256_fmadd_ps(_mm256_set1_ps(Ap[k * MR + i]), b, c[i]);
   }
@@ -210,12 +213,12 @@ constexpr std::array<KernelFn, sizeof...(Ms)> narrow_row(std::integer_sequence<i
 constexpr auto kNarrow = narrow_row(std::make_integer_sequence<int, MR>{});
 #endif
 
-inline void run_tile(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int mr, int nr,
+inline void run_tile(int64_t kc, const float* Ap, const float* Bp, int64_t ldbp, float* C, int64_t ldc, int mr, int nr,
                      bool accumulate) {
 #if defined(__AVX512F__) && defined(__AVX512VL__)
-  if (nr <= 8) return kNarrow[mr - 1](kc, Ap, Bp, C, ldc, mr, nr, accumulate);
+  if (nr <= 8) return kNarrow[mr - 1](kc, Ap, Bp, ldbp, C, ldc, mr, nr, accumulate);
 #endif
-  kKernels[(nr + VL - 1) / VL - 1][mr - 1](kc, Ap, Bp, C, ldc, mr, nr, accumulate);
+  kKernels[(nr + VL - 1) / VL - 1][mr - 1](kc, Ap, Bp, ldbp, C, ldc, mr, nr, accumulate);
 }
 
 // Bp[k * NR + j] = B[k, j] for k < kc, j < nr (zero beyond nr)
@@ -419,6 +422,12 @@ struct GatheredA {
   }
 };
 
+// Rows of A at most this many: B's full NR-wide panels are read in place (row-major B)
+// instead of packed. Each panel then serves few micro-panels of A, so packing it would
+// cost a sizeable share of the products (100 x 784 @ 784 x 100 on 2 threads: 50 rows
+// each, and both threads packed all of B).
+constexpr int64_t kDirectBRows = 4 * MR;
+
 // One thread's share: rows [i0, i0 + m) and the p columns of C (and B) given, with its
 // own packing buffers. Each KC-slice of A is packed once (all its micro-panels, `apack`
 // holds m x KC) and reused for every NC block of B; a micro-panel is pulled into L1 by
@@ -427,6 +436,7 @@ template <class PackA>
 void gemm_block(const PackA& pack, int64_t i0, int64_t m, int64_t n, int64_t p, const float* B, int64_t ldb,
                 bool trans_b, float* C, int64_t ldc, float* bpack, float* apack) {
   const int64_t mp = (m + MR - 1) / MR, kb = k_block(n);
+  const bool direct_b = !trans_b && m <= kDirectBRows;
   for (int64_t pc = 0; pc < n; pc += kb) {
     const int64_t kc = std::min(kb, n - pc);
     pack(i0, m, pc, kc, apack);
@@ -436,15 +446,16 @@ void gemm_block(const PackA& pack, int64_t i0, int64_t m, int64_t n, int64_t p, 
         const int nr = (int)std::min<int64_t>(NR, nc - jp * NR);
         if (trans_b)
           pack_b_t(B + (jc + jp * NR) * ldb + pc, ldb, kc, nr, bpack + jp * NR * kc);
-        else
+        else if (!direct_b || nr < NR)  // a partial panel is packed: in place, its loads would pass the row
           pack_b(B + pc * ldb + jc + jp * NR, ldb, kc, nr, bpack + jp * NR * kc);
       }
       for (int64_t ip = 0; ip < mp; ++ip) {
         const int mr = (int)std::min<int64_t>(MR, m - ip * MR);
         for (int64_t jp = 0; jp < np; ++jp) {
           const int nr = (int)std::min<int64_t>(NR, nc - jp * NR);
-          run_tile(kc, apack + ip * MR * kc, bpack + jp * NR * kc, C + ip * MR * ldc + jc + jp * NR, ldc, mr, nr,
-                   pc > 0);
+          const bool in_place = direct_b && nr == NR;
+          run_tile(kc, apack + ip * MR * kc, in_place ? B + pc * ldb + jc + jp * NR : bpack + jp * NR * kc,
+                   in_place ? ldb : NR, C + ip * MR * ldc + jc + jp * NR, ldc, mr, nr, pc > 0);
         }
       }
     }
