@@ -67,6 +67,43 @@ void conv_dot_dispatch(int64_t co, const float* a, const float* wt, float* out, 
   }
 }
 
+}  // namespace
+
+void conv_forward(const float* a, const float* w, float* out, const ConvDims& d) {
+  const int64_t rows = d.rows(), kdim = d.kdim(), C = d.C, Co = d.Co;
+  if (rows == 0 || Co == 0) return;
+  if (d.KH == 1 && d.KW == 1 && d.stride == 1) return sgemm(rows, C, Co, a, C, w, Co, out, Co);
+  if (Co <= 8 || (Co <= 16 && kdim >= 2048)) {  // few outputs, or few outputs per long window
+    std::vector<float> wt(Co * kdim);  // (K, K, C, Co) -> (Co, K*K*C)
+    for (int64_t k2 = 0; k2 < kdim; ++k2)
+      for (int64_t j = 0; j < Co; ++j) wt[j * kdim + k2] = w[k2 * Co + j];
+    return conv_dot_dispatch<16>(Co, a, wt.data(), out, d);
+  }
+  const int64_t small = std::max<int64_t>(56, kL2Floats / kdim), nt = num_threads();
+  if (rows >= 2 * kMinChunkRows * nt) {  // L2-sized chunks, the same number per thread
+    const int64_t per_thread = (rows + small * nt - 1) / (small * nt);
+    const int64_t chunk = (rows + per_thread * nt - 1) / (per_thread * nt), chunks = (rows + chunk - 1) / chunk;
+    const WindowRows windows(d);
+    for_each_chunk(chunks, 0, [&](int64_t c, float*) {
+      const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
+      thread_local std::vector<const float*> ptrs;
+      sgemm_gathered_serial(false, nr, kdim, Co, windows.rows(a, r0, nr, ptrs), w, Co, out + r0 * Co, Co);
+    });
+    return;
+  }
+  const int64_t chunk = std::max<int64_t>(1, std::min(rows, kColFloats / std::max<int64_t>(1, kdim)));
+  std::vector<float> col(chunk * kdim);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t nr = std::min(chunk, rows - r0);
+    parallel_for(nr, std::max<int64_t>(1, (1 << 14) / kdim), [&](int64_t lo, int64_t hi) {
+      im2col(a, col.data() + lo * kdim, r0 + lo, hi - lo, d);
+    }, 1);
+    sgemm(nr, kdim, Co, col.data(), kdim, w, Co, out + r0 * Co, Co);
+  }
+}
+
+namespace {
+
 void conv2d_nhwc(const Array& a, const Array& w, Array& out, const Shape& sa, const Shape& sw, int64_t stride) {
   const char* k = "conv2d_nhwc";
   if (sa.size() != 4 || sw.size() != 4)
@@ -86,37 +123,7 @@ void conv2d_nhwc(const Array& a, const Array& w, Array& out, const Shape& sa, co
   const int64_t rows = N * Ho * Wo, kdim = KH * KW * C;
   check_size(k, "out", out.size, checked_numel(k, {N, Ho, Wo, Co}));
   ReleaseGIL nogil(rows * kdim);
-  if (rows == 0 || Co == 0) return;
-  if (KH == 1 && KW == 1 && stride == 1) return sgemm(rows, C, Co, a.ptr, C, w.ptr, Co, out.ptr, Co);
-
-  const ConvDims d{N, H, W, C, KH, KW, Co, stride, 0, 0, Ho, Wo};
-  if (Co <= 8 || (Co <= 16 && kdim >= 2048)) {  // few outputs, or few outputs per long window
-    std::vector<float> wt(Co * kdim);  // (K, K, C, Co) -> (Co, K*K*C)
-    for (int64_t k2 = 0; k2 < kdim; ++k2)
-      for (int64_t j = 0; j < Co; ++j) wt[j * kdim + k2] = w.ptr[k2 * Co + j];
-    return conv_dot_dispatch<16>(Co, a.ptr, wt.data(), out.ptr, d);
-  }
-  const int64_t small = std::max<int64_t>(56, kL2Floats / kdim), nt = num_threads();
-  if (rows >= 2 * kMinChunkRows * nt) {  // L2-sized chunks, the same number per thread
-    const int64_t per_thread = (rows + small * nt - 1) / (small * nt);
-    const int64_t chunk = (rows + per_thread * nt - 1) / (per_thread * nt), chunks = (rows + chunk - 1) / chunk;
-    const WindowRows windows(d);
-    for_each_chunk(chunks, 0, [&](int64_t c, float*) {
-      const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
-      thread_local std::vector<const float*> ptrs;
-      sgemm_gathered_serial(false, nr, kdim, Co, windows.rows(a.ptr, r0, nr, ptrs), w.ptr, Co, out.ptr + r0 * Co, Co);
-    });
-    return;
-  }
-  const int64_t chunk = std::max<int64_t>(1, std::min(rows, kColFloats / std::max<int64_t>(1, kdim)));
-  std::vector<float> col(chunk * kdim);
-  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-    const int64_t nr = std::min(chunk, rows - r0);
-    parallel_for(nr, std::max<int64_t>(1, (1 << 14) / kdim), [&](int64_t lo, int64_t hi) {
-      im2col(a.ptr, col.data() + lo * kdim, r0 + lo, hi - lo, d);
-    }, 1);
-    sgemm(nr, kdim, Co, col.data(), kdim, w.ptr, Co, out.ptr + r0 * Co, Co);
-  }
+  conv_forward(a.ptr, w.ptr, out.ptr, ConvDims{N, H, W, C, KH, KW, Co, stride, 0, 0, Ho, Wo});
 }
 
 }  // namespace

@@ -68,6 +68,11 @@ class WindowRows {
   std::vector<int64_t> starts_, offsets_;
 };
 
+// out (N, Ho, Wo, Co) = the convolution of `a` (N, H, W, C), already padded (`d`'s pad
+// is 0), with w (KH, KW, C, Co) at d.stride: conv.cpp picks direct dot products, GEMMs
+// over chunks of windows read in place, or one window copy and a threaded GEMM.
+void conv_forward(const float* a, const float* w, float* out, const ConvDims& d);
+
 // col[r, :] = the (KH, KW, C) window of output pixel r0 + r, r < nr, zeros where the
 // window covers padding. Each kernel row is one contiguous run of KW*C floats in the
 // input, clipped at the left and right edges.

@@ -7,8 +7,9 @@
 //   copy, no transposed copy). Chunks have a fixed size that depends on the shapes only,
 //   and their partial products are added in chunk order, so the result does not depend
 //   on the thread count.
-// - conv2d_nhwc_grad_input: dX = col2im(G @ W^T), chunks of whole images, so threads
-//   never add into the same pixel.
+// - conv2d_nhwc_grad_input: at stride 1 the forward convolution of G padded by K-1-pad
+//   with the flipped kernel; otherwise dX = col2im(G @ W^T), chunks of whole images, so
+//   threads never add into the same pixel.
 #include <memory>
 #include <vector>
 
@@ -69,6 +70,27 @@ struct PaddedInput {
   ConvDims d;
 };
 
+// x (N, H, W, C) zero-padded by ph rows and pw columns on each side
+std::unique_ptr<float[]> pad_nhwc(const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t ph, int64_t pw) {
+  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
+  std::unique_ptr<float[]> padded(new float[N * Hp * Wp * C]);
+  float* dst = padded.get();
+  parallel_for(N * Hp, std::max<int64_t>(1, 4096 / (Wp * C)), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {  // padded row r of image r / Hp
+      float* row = dst + r * Wp * C;
+      const int64_t y = r % Hp - ph;
+      if (y < 0 || y >= H) {
+        std::fill_n(row, Wp * C, 0.0f);
+        continue;
+      }
+      std::fill_n(row, pw * C, 0.0f);
+      std::copy_n(x + ((r / Hp) * H + y) * W * C, W * C, row + pw * C);
+      std::fill_n(row + (pw + W) * C, pw * C, 0.0f);
+    }
+  }, 1);
+  return padded;
+}
+
 PaddedInput pad_input(const float* xp, const Trim& tr) {
   const ConvDims& t = tr.t;
   const int64_t P = t.pad_h + tr.lo_h, Hp = t.H + 2 * P, Wp = t.W + 2 * P, C = t.C;  // pad_h == pad_w
@@ -76,22 +98,8 @@ PaddedInput pad_input(const float* xp, const Trim& tr) {
   d.H = Hp, d.W = Wp, d.pad_h = d.pad_w = 0;
   PaddedInput in{nullptr, xp, d};
   if (P > 0) {
-    in.copy.reset(new float[t.N * Hp * Wp * C]);
-    float* dst = in.copy.get();
-    parallel_for(t.N * Hp, std::max<int64_t>(1, 4096 / (Wp * C)), [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {  // padded row r of image r / Hp
-        float* row = dst + r * Wp * C;
-        const int64_t y = r % Hp - P;
-        if (y < 0 || y >= t.H) {
-          std::fill_n(row, Wp * C, 0.0f);
-          continue;
-        }
-        std::fill_n(row, P * C, 0.0f);
-        std::copy_n(xp + ((r / Hp) * t.H + y) * t.W * C, t.W * C, row + P * C);
-        std::fill_n(row + (P + t.W) * C, P * C, 0.0f);
-      }
-    }, 1);
-    in.base = dst;
+    in.copy = pad_nhwc(xp, t.N, t.H, t.W, C, P, P);
+    in.base = in.copy.get();
   }
   in.base += (tr.lo_h * Wp + tr.lo_w) * C;
   return in;
@@ -186,6 +194,24 @@ void grad_input_images(const float* gp, const float* wp, float* outp, const Trim
   }
 }
 
+// Stride 1: dX is the forward convolution of G zero-padded by K-1-pad, with the
+// kernel flipped in space and its channel axes swapped. The forward reads G's windows
+// in place and writes each pixel of dX once: no G @ W^T copy, no col2im scatter-add.
+void grad_input_as_forward(const float* gp, const float* wp, float* outp, const ConvDims& d) {
+  const int64_t qh = d.KH - 1 - d.pad_h, qw = d.KW - 1 - d.pad_w, C = d.C, Co = d.Co;
+  const std::unique_ptr<float[]> padded = pad_nhwc(gp, d.N, d.Ho, d.Wo, Co, qh, qw);
+  std::vector<float> flipped(d.KH * d.KW * Co * C);  // (KH, KW, Co, C)
+  for (int64_t kh = 0; kh < d.KH; ++kh)
+    for (int64_t kw = 0; kw < d.KW; ++kw) {
+      const float* src = wp + ((d.KH - 1 - kh) * d.KW + (d.KW - 1 - kw)) * C * Co;  // (C, Co) block
+      float* dst = flipped.data() + (kh * d.KW + kw) * Co * C;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t o = 0; o < Co; ++o) dst[o * C + c] = src[c * Co + o];
+    }
+  conv_forward(padded.get(), flipped.data(), outp,
+               ConvDims{d.N, d.Ho + 2 * qh, d.Wo + 2 * qw, Co, d.KH, d.KW, C, 1, 0, 0, d.H, d.W});
+}
+
 void conv2d_nhwc_grad_input(const Array& g, const Array& w, Array& out, const Shape& sx, const Shape& sw,
                             int64_t stride, int64_t padding) {
   const char* k = "conv2d_nhwc_grad_input";
@@ -195,10 +221,14 @@ void conv2d_nhwc_grad_input(const Array& g, const Array& w, Array& out, const Sh
   check_size(k, "w", w.size, kdim * Co);
   check_size(k, "out", out.size, checked_numel(k, sx));
   ReleaseGIL nogil(d.rows() * kdim);
-  std::fill_n(out.ptr, out.size, 0.0f);
-  if (d.rows() == 0 || kdim == 0 || Co == 0) return;
   const Trim tr = trim(d);
-  if (tr.t.kdim() == 0) return;
+  // as a forward convolution when it does the same multiply-adds: stride 1, padding
+  // below the kernel size, and no tap skipped (skipping it saves more)
+  const bool every_tap_live = tr.t.KH == d.KH && tr.t.KW == d.KW;
+  if (d.stride == 1 && d.pad_h < d.KH && d.pad_w < d.KW && every_tap_live && d.rows() > 0 && Co > 0 && d.C > 0)
+    return grad_input_as_forward(g.ptr, w.ptr, out.ptr, d);
+  std::fill_n(out.ptr, out.size, 0.0f);
+  if (d.rows() == 0 || kdim == 0 || Co == 0 || tr.t.kdim() == 0) return;
   grad_input_images(g.ptr, w.ptr, out.ptr, tr);
 }
 

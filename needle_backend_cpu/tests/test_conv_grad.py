@@ -1,6 +1,7 @@
 """conv2d_nhwc_grad_input / conv2d_nhwc_grad_weight at sizes that take every path of
-conv_grad.cpp: one chunk, several chunks run in parallel, and chunks too few for the
-threads (a threaded SGEMM per chunk); the result must not depend on the thread count."""
+conv_grad.cpp: one chunk, several chunks run in parallel, chunks too few for the
+threads (a threaded SGEMM per chunk), and the stride-1 input gradient computed as a
+forward convolution; the result must not depend on the thread count."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ CASES = [
     ((128, 1, 1, 16), 3, 32, 1, 1),    # ResNet9's last convs: every window mostly padding
     ((3, 11, 10, 5), 4, 6, 3, 2),      # leftover rows and columns no window reaches
     ((16, 38, 38, 3), 7, 16, 4, 3),    # ResNet9's first conv
+    ((16, 6, 6, 32), 3, 24, 1, 1),     # input: stride 1, as a forward conv over chunks of G's windows
+    ((4, 7, 7, 12), 3, 10, 1, 0),      # input: as a forward conv, G padded by K - 1
+    ((2, 10, 10, 4), 3, 5, 1, 3),      # padding beyond K - 1: border outputs see only padding
 ]  # fmt: skip
 
 
