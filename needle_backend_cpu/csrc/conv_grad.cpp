@@ -1,14 +1,14 @@
 // The adjoints of conv2d_nhwc, each the forward's multiply-adds once, as packed SGEMMs
-// over chunks of output pixels (no full-size im2col buffer, no dilated or flipped
-// copies), padding handled in the window copies instead of a padded input copy:
+// over chunks of output pixels (no full-size im2col buffer, no dilated copies), the
+// GEMMs reading windows in place from a zero-padded copy where they can:
 //
 // - conv2d_nhwc_grad_weight: dW (K*K*C, Co) = im2col(X)^T @ G per chunk of rows, the
 //   GEMM packing its panels straight from the windows of a padded copy of X (no window
 //   copy, no transposed copy). Chunks have a fixed size that depends on the shapes only,
 //   and their partial products are added in chunk order, so the result does not depend
 //   on the thread count.
-// - conv2d_nhwc_grad_input: at stride 1 the forward convolution of G padded by K-1-pad
-//   with the flipped kernel; otherwise dX = col2im(G @ W^T), chunks of whole images, so
+// - conv2d_nhwc_grad_input: at stride 1 with "same" padding, the forward convolution
+//   of G padded by K-1-pad with the flipped kernel; otherwise dX = col2im(G @ W^T), chunks of whole images, so
 //   threads never add into the same pixel.
 #include <memory>
 #include <vector>
@@ -222,11 +222,11 @@ void conv2d_nhwc_grad_input(const Array& g, const Array& w, Array& out, const Sh
   check_size(k, "out", out.size, checked_numel(k, sx));
   ReleaseGIL nogil(d.rows() * kdim);
   const Trim tr = trim(d);
-  // as a forward convolution when it does the same multiply-adds: stride 1, padding
-  // below the kernel size, and no tap skipped (skipping it saves more)
-  const bool every_tap_live = tr.t.KH == d.KH && tr.t.KW == d.KW;
-  if (d.stride == 1 && d.pad_h < d.KH && d.pad_w < d.KW && every_tap_live && d.rows() > 0 && Co > 0 && d.C > 0)
-    return grad_input_as_forward(g.ptr, w.ptr, out.ptr, d);
+  // as a forward convolution when that does the same multiply-adds: stride 1, output as
+  // large as the input ("same" padding: the forward of G adds no padding products), and
+  // no tap skipped (skipping them saves more)
+  const bool same = d.stride == 1 && d.Ho == d.H && d.Wo == d.W, every_tap_live = tr.t.KH == d.KH && tr.t.KW == d.KW;
+  if (same && every_tap_live && d.rows() > 0 && Co > 0 && d.C > 0) return grad_input_as_forward(g.ptr, w.ptr, out.ptr, d);
   std::fill_n(out.ptr, out.size, 0.0f);
   if (d.rows() == 0 || kdim == 0 || Co == 0 || tr.t.kdim() == 0) return;
   grad_input_images(g.ptr, w.ptr, out.ptr, tr);

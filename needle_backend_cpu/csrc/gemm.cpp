@@ -124,14 +124,12 @@ inline void store_edge(vfloat (&c)[M][V], float* C, int64_t ldc, int mr, int nr,
 }
 
 // C tile (mr x nr valid of M x V*VL) = or += Ap (k-major panel, row stride MR) @ Bp
-// (k-major, row stride ldbp: NR for a packed panel, ldb for B read in place)
-// (k-major panel, row stride NR). M and V are the register block: MR x NV for full
-// tiles, smaller for the edges of C, so a 2-row or 4-column remainder does not pay for
-// a whole MR x NR tile of FMAs.
+// (k-major, row stride ldbp: NR for a packed panel, ldb for B read in place). M and V
+// are the register block: MR x NV for full tiles, smaller for the edges of C, so a
+// 2-row or 4-column remainder does not pay for a whole MR x NR tile of FMAs.
 template <int M, int V>
 void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, int64_t ldbp, float* C,
-                  int64_t ldc, int mr,
-                  int nr, bool accumulate) {
+                  int64_t ldc, int mr, int nr, bool accumulate) {
   vfloat c[M][V];
 #pragma GCC unroll 16
   for (int i = 0; i < M; ++i) {
@@ -186,8 +184,7 @@ constexpr auto kKernels = kernel_table(std::make_integer_sequence<int, NV>{});
 // fills at most half its lanes (p = 100 = 3 x 32 + 4: 16% of the FMAs for 4% of C).
 template <int M>
 void micro_kernel_narrow(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, int64_t ldbp, float* C,
-                         int64_t ldc,
-                         int mr, int nr, bool accumulate) {
+                         int64_t ldc, int mr, int nr, bool accumulate) {
   __m256 c[M];
 #pragma GCC unroll 16
   for (int i = 0; i < M; ++i) c[i] = _mm256_setzero_ps();

@@ -19,8 +19,9 @@ CASES = [
     ((128, 1, 1, 16), 3, 32, 1, 1),    # ResNet9's last convs: every window mostly padding
     ((3, 11, 10, 5), 4, 6, 3, 2),      # leftover rows and columns no window reaches
     ((16, 38, 38, 3), 7, 16, 4, 3),    # ResNet9's first conv
-    ((16, 6, 6, 32), 3, 24, 1, 1),     # input: stride 1, as a forward conv over chunks of G's windows
-    ((4, 7, 7, 12), 3, 10, 1, 0),      # input: as a forward conv, G padded by K - 1
+    ((16, 6, 6, 32), 3, 24, 1, 1),     # input: stride 1 "same", a forward conv over chunks of G's windows
+    ((4, 7, 7, 12), 5, 10, 1, 2),      # input: the same with a 5x5 kernel
+    ((4, 7, 7, 12), 3, 10, 1, 0),      # input: stride 1 "valid" (col2im path)
     ((2, 10, 10, 4), 3, 5, 1, 3),      # padding beyond K - 1: border outputs see only padding
 ]  # fmt: skip
 
