@@ -419,11 +419,12 @@ struct GatheredA {
   }
 };
 
-// Rows of A at most this many: B's full NR-wide panels are read in place (row-major B)
-// instead of packed. Each panel then serves few micro-panels of A, so packing it would
-// cost a sizeable share of the products (100 x 784 @ 784 x 100 on 2 threads: 50 rows
-// each, and both threads packed all of B).
-constexpr int64_t kDirectBRows = 4 * MR;
+// Rows of A at most this many, and B's rows at most a page apart: B's full NR-wide
+// panels are read in place (row-major B) instead of packed. Each panel then serves few
+// micro-panels of A, so packing it would cost a sizeable share of the products
+// (100 x 784 @ 784 x 100 on 2 threads: 50 rows each, and both threads packed all of B).
+// Rows further apart cost a TLB miss per k step (100 x 640 @ 640 x 10000: 25% slower).
+constexpr int64_t kDirectBRows = 4 * MR, kDirectBStride = 4096 / sizeof(float);
 
 // One thread's share: rows [i0, i0 + m) and the p columns of C (and B) given, with its
 // own packing buffers. Each KC-slice of A is packed once (all its micro-panels, `apack`
@@ -433,7 +434,7 @@ template <class PackA>
 void gemm_block(const PackA& pack, int64_t i0, int64_t m, int64_t n, int64_t p, const float* B, int64_t ldb,
                 bool trans_b, float* C, int64_t ldc, float* bpack, float* apack) {
   const int64_t mp = (m + MR - 1) / MR, kb = k_block(n);
-  const bool direct_b = !trans_b && m <= kDirectBRows;
+  const bool direct_b = !trans_b && m <= kDirectBRows && ldb <= kDirectBStride;
   for (int64_t pc = 0; pc < n; pc += kb) {
     const int64_t kc = std::min(kb, n - pc);
     pack(i0, m, pc, kc, apack);
