@@ -7,10 +7,13 @@ import os
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
 from needle_backend_cpu import isa, probe
+
+HERE = Path(__file__).resolve().parent
 
 HINT = "rebuild"
 ZEN3 = {"sse2", "pni", "ssse3", "sse4_1", "sse4_2", "popcnt", "avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm",
@@ -95,5 +98,11 @@ def test_conformance_kernels_with_each_isa_forced(forced):
     # the suite's kernel tests (every ABI kernel and optional kernel against NumPy)
     done = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "--pyargs", "needle.testing.test_kernels"],
                 forced)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout
+    # this backend's GEMM and convolution tests, at the sizes that take every packing
+    # path (cpu_kernel_support loads the module the device uses, so the forced one)
+    own = [str(HERE / name) for name in ("test_kernels.py", "test_matmul_t.py", "test_conv_grad.py")]
+    done = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *own], forced)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout
