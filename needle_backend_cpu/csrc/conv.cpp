@@ -5,7 +5,8 @@
 // pixels, its A panels packed straight from the windows in the input (no im2col copy):
 // per-thread chunks small enough for L2, as many per thread (a 3:2 split of 5 chunks
 // over 2 threads idled one a fifth of the time), else (very few rows) im2col into one
-// chunk and a multithreaded SGEMM.
+// chunk and a multithreaded SGEMM. conv2d_nhwc_padded pads x itself (one pass, only as
+// far as the windows reach) and drops the kernel taps that only meet padding.
 #include <cstring>
 
 #include "bindings.h"
@@ -72,7 +73,8 @@ void conv_dot_dispatch(int64_t co, const float* a, const float* wt, float* out, 
 void conv_forward(const float* a, const float* w, float* out, const ConvDims& d) {
   const int64_t rows = d.rows(), kdim = d.kdim(), C = d.C, Co = d.Co;
   if (rows == 0 || Co == 0) return;
-  if (d.KH == 1 && d.KW == 1 && d.stride == 1) return sgemm(rows, C, Co, a, C, w, Co, out, Co);
+  if (d.KH == 1 && d.KW == 1 && d.stride == 1 && d.H == d.Ho && d.W == d.Wo)  // the input is the GEMM's A
+    return sgemm(rows, C, Co, a, C, w, Co, out, Co);
   if (Co <= 8 || (Co <= 16 && kdim >= 2048)) {  // few outputs, or few outputs per long window
     std::vector<float> wt(Co * kdim);  // (K, K, C, Co) -> (Co, K*K*C)
     for (int64_t k2 = 0; k2 < kdim; ++k2)
@@ -126,6 +128,33 @@ void conv2d_nhwc(const Array& a, const Array& w, Array& out, const Shape& sa, co
   conv_forward(a.ptr, w.ptr, out.ptr, ConvDims{N, H, W, C, KH, KW, Co, stride, 0, 0, Ho, Wo});
 }
 
+// conv2d_nhwc of x zero-padded by `padding` (not in memory): the padded copy holds only
+// the rows and columns the live taps' windows read, so it costs one pass over x (core's
+// fallback fills a padded buffer, then copies x into it, in two kernels)
+void conv2d_nhwc_padded(const Array& x, const Array& w, Array& out, const Shape& sx, const Shape& sw,
+                        int64_t stride, int64_t padding) {
+  const char* k = "conv2d_nhwc_padded";
+  const ConvDims d = check_dims(k, sx, sw, stride, padding);
+  check_size(k, "x", x.size, checked_numel(k, sx));
+  check_size(k, "w", w.size, checked_numel(k, sw));
+  check_size(k, "out", out.size, checked_numel(k, {d.N, d.Ho, d.Wo, d.Co}));
+  ReleaseGIL nogil(d.rows() * d.kdim());
+  if (d.rows() == 0 || d.Co == 0) return;
+  const Trim tr = trim(d);
+  if (tr.t.kdim() == 0) {  // every window is padding
+    std::fill_n(out.ptr, out.size, 0.0f);
+    return;
+  }
+  std::vector<float> live;  // the rows of w for the live taps, when some are dropped
+  const bool trimmed_taps = tr.t.KH != d.KH || tr.t.KW != d.KW;
+  if (trimmed_taps) {
+    live.resize(tr.t.kdim() * d.Co);
+    for (int64_t k2 = 0; k2 < tr.t.kdim(); ++k2) std::copy_n(w.ptr + tr.offset(k2) * d.Co, d.Co, &live[k2 * d.Co]);
+  }
+  const PaddedInput in = pad_input(x.ptr, tr.t);
+  conv_forward(in.base, trimmed_taps ? live.data() : w.ptr, out.ptr, in.d);
+}
+
 }  // namespace
 
 void register_conv_grad(py::module_& m);  // conv_grad.cpp
@@ -133,6 +162,8 @@ void register_conv_grad(py::module_& m);  // conv_grad.cpp
 void register_conv(py::module_& m) {
   m.def("conv2d_nhwc", &conv2d_nhwc, py::arg("a"), py::arg("w"), py::arg("out"), py::arg("shape_a"),
         py::arg("shape_w"), py::arg("stride"));
+  m.def("conv2d_nhwc_padded", &conv2d_nhwc_padded, py::arg("x"), py::arg("w"), py::arg("out"), py::arg("shape_x"),
+        py::arg("shape_w"), py::arg("stride"), py::arg("padding"));
   register_conv_grad(m);
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "gemm.h"
@@ -40,6 +41,40 @@ inline ConvDims trimmed(const ConvDims& d, TapRange th, TapRange tw) {
   t.pad_h = d.pad_h - th.lo, t.pad_w = d.pad_w - tw.lo;
   return t;
 }
+
+// The geometry of a convolution of x (shape_x, unpadded) with a (K, K, C_in, C_out)
+// kernel, zero padding `pad` on each side of H and W; clear errors for bad shapes.
+ConvDims check_dims(const char* kernel, const std::vector<int64_t>& shape_x, const std::vector<int64_t>& shape_w,
+                    int64_t stride, int64_t pad);
+
+// `d` without the kernel taps that only meet padding, and where its rows sit in the
+// full (K*K*C, Co) kernel: trimmed row k2 is full row offset(k2).
+struct Trim {
+  ConvDims t;
+  int64_t lo_h, lo_w, KW;
+  int64_t offset(int64_t k2) const {
+    const int64_t L = t.KW * t.C, kh = k2 / L, rest = k2 % L;
+    return ((kh + lo_h) * KW + lo_w) * t.C + rest;
+  }
+};
+Trim trim(const ConvDims& d);
+
+struct Pads {
+  int64_t top, bottom, left, right;
+};
+
+// x (N, H, W, C) zero-padded by `p`
+std::unique_ptr<float[]> pad_nhwc(const float* x, int64_t N, int64_t H, int64_t W, int64_t C, Pads p);
+
+// An input zero-padded in memory as far as the windows of `t` (its padding applied)
+// reach, and their geometry in it (pad 0): each window then is whole kernel rows of
+// contiguous floats, which a GEMM reads in place. No copy when no window meets padding.
+struct PaddedInput {
+  std::unique_ptr<float[]> copy;  // empty when the windows meet no padding
+  const float* base;              // the padded input
+  ConvDims d;
+};
+PaddedInput pad_input(const float* x, const ConvDims& t);
 
 // top-left of output pixel `row`'s window in an input without padding (`d`'s pad is 0)
 inline const float* window(const float* a, int64_t row, const ConvDims& d) {

@@ -26,85 +26,6 @@ constexpr int64_t kChunkFloats = int64_t{1} << 17;  // one chunk's window copy: 
 constexpr int64_t kMaxChunks = 64;                   // bounds the partial products of the weight gradient
 constexpr int64_t kChunks = 8;  // weight gradient: chunks wanted (fixed, so results do not depend on the threads)
 
-ConvDims check_dims(const char* k, const Shape& sx, const Shape& sw, int64_t stride, int64_t pad) {
-  if (sx.size() != 4 || sw.size() != 4)
-    throw std::invalid_argument(std::string(k) + ": shape_x must be (N, H, W, C_in) and shape_w (K, K, C_in, C_out), "
-                                "got " + fmt_tuple(sx) + " and " + fmt_tuple(sw));
-  if (sw[2] != sx[3])
-    throw std::invalid_argument(std::string(k) + ": the kernel's C_in (" + std::to_string(sw[2]) +
-                                ") differs from the input's channels (" + std::to_string(sx[3]) + ")");
-  if (stride < 1 || pad < 0)
-    throw std::invalid_argument(std::string(k) + ": expected stride >= 1 and padding >= 0, got " +
-                                std::to_string(stride) + " and " + std::to_string(pad));
-  const int64_t H = sx[1] + 2 * pad, W = sx[2] + 2 * pad;
-  if (sw[0] < 1 || sw[1] < 1 || sw[0] > H || sw[1] > W)
-    throw std::invalid_argument(std::string(k) + ": the kernel " + fmt_tuple(sw) + " does not fit the input " +
-                                fmt_tuple(sx) + " padded by " + std::to_string(pad));
-  checked_numel(k, sx);
-  checked_numel(k, sw);
-  return ConvDims{sx[0], sx[1], sx[2], sx[3], sw[0], sw[1], sw[3], stride, pad, pad, (H - sw[0]) / stride + 1,
-                  (W - sw[1]) / stride + 1};
-}
-
-// `d` without the kernel taps that only meet padding, and where its rows sit in the
-// full (K*K*C, Co) kernel: trimmed row k2 is full row offset(k2).
-struct Trim {
-  ConvDims t;
-  int64_t lo_h, lo_w, KW;
-  int64_t offset(int64_t k2) const {
-    const int64_t L = t.KW * t.C, kh = k2 / L, rest = k2 % L;
-    return ((kh + lo_h) * KW + lo_w) * t.C + rest;
-  }
-};
-
-Trim trim(const ConvDims& d) {
-  const TapRange th = live_taps(d.KH, d.H, d.pad_h, d.stride, d.Ho), tw = live_taps(d.KW, d.W, d.pad_w, d.stride, d.Wo);
-  return Trim{trimmed(d, th, tw), th.lo, tw.lo, d.KW};
-}
-
-// X padded in memory, and the geometry of the live taps' windows in it (pad 0): each
-// window then is whole kernel rows of contiguous floats, which the GEMM reads in place
-struct PaddedInput {
-  std::unique_ptr<float[]> copy;  // empty when there is no padding
-  const float* base;              // the top-left of output pixel 0's live window
-  ConvDims d;
-};
-
-// x (N, H, W, C) zero-padded by ph rows and pw columns on each side
-std::unique_ptr<float[]> pad_nhwc(const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t ph, int64_t pw) {
-  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
-  std::unique_ptr<float[]> padded(new float[N * Hp * Wp * C]);
-  float* dst = padded.get();
-  parallel_for(N * Hp, std::max<int64_t>(1, 4096 / (Wp * C)), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {  // padded row r of image r / Hp
-      float* row = dst + r * Wp * C;
-      const int64_t y = r % Hp - ph;
-      if (y < 0 || y >= H) {
-        std::fill_n(row, Wp * C, 0.0f);
-        continue;
-      }
-      std::fill_n(row, pw * C, 0.0f);
-      std::copy_n(x + ((r / Hp) * H + y) * W * C, W * C, row + pw * C);
-      std::fill_n(row + (pw + W) * C, pw * C, 0.0f);
-    }
-  }, 1);
-  return padded;
-}
-
-PaddedInput pad_input(const float* xp, const Trim& tr) {
-  const ConvDims& t = tr.t;
-  const int64_t P = t.pad_h + tr.lo_h, Hp = t.H + 2 * P, Wp = t.W + 2 * P, C = t.C;  // pad_h == pad_w
-  ConvDims d = t;
-  d.H = Hp, d.W = Wp, d.pad_h = d.pad_w = 0;
-  PaddedInput in{nullptr, xp, d};
-  if (P > 0) {
-    in.copy = pad_nhwc(xp, t.N, t.H, t.W, C, P, P);
-    in.base = in.copy.get();
-  }
-  in.base += (tr.lo_h * Wp + tr.lo_w) * C;
-  return in;
-}
-
 // out rows tr.offset(k2) = the weight gradient of the live taps
 void grad_weight_rows(const float* xp, const float* gp, float* outp, const Trim& tr) {
   const ConvDims& d = tr.t;
@@ -116,7 +37,7 @@ void grad_weight_rows(const float* xp, const float* gp, float* outp, const Trim&
   // partial dW (kdim x Co) of each chunk = im2col(X)^T @ G, G as it is
   std::vector<float> part(chunks * span);
   if (chunks >= 2 * num_threads()) {  // windows read in place by each chunk's GEMM
-    const PaddedInput in = pad_input(xp, tr);
+    const PaddedInput in = pad_input(xp, tr.t);
     const WindowRows windows(in.d);
     for_each_chunk(chunks, 0, [&](int64_t c, float*) {
       const int64_t r0 = c * chunk, nr = std::min(chunk, rows - r0);
@@ -199,7 +120,7 @@ void grad_input_images(const float* gp, const float* wp, float* outp, const Trim
 // in place and writes each pixel of dX once: no G @ W^T copy, no col2im scatter-add.
 void grad_input_as_forward(const float* gp, const float* wp, float* outp, const ConvDims& d) {
   const int64_t qh = d.KH - 1 - d.pad_h, qw = d.KW - 1 - d.pad_w, C = d.C, Co = d.Co;
-  const std::unique_ptr<float[]> padded = pad_nhwc(gp, d.N, d.Ho, d.Wo, Co, qh, qw);
+  const std::unique_ptr<float[]> padded = pad_nhwc(gp, d.N, d.Ho, d.Wo, Co, Pads{qh, qh, qw, qw});
   std::vector<float> flipped(d.KH * d.KW * Co * C);  // (KH, KW, Co, C)
   for (int64_t kh = 0; kh < d.KH; ++kh)
     for (int64_t kw = 0; kw < d.KW; ++kw) {

@@ -265,6 +265,7 @@ KERNEL_SPECS: tuple[KernelSpec, ...] = (
                "-inf, +inf and NaN propagate", False, _LOGSUMEXP_SPECIAL),
     *_specs("""
         conv2d_nhwc(a, w, out, shape_a, shape_w, stride) | convolution of a zero-padded NHWC input
+        conv2d_nhwc_padded(x, w, out, shape_x, shape_w, stride, padding) | conv2d_nhwc of x zero-padded by padding
         conv2d_nhwc_grad_input(g, w, out, shape_x, shape_w, stride, padding) | the input adjoint of conv2d_nhwc
         conv2d_nhwc_grad_weight(x, g, out, shape_x, shape_w, stride, padding) | the kernel adjoint of conv2d_nhwc
         batchnorm_forward(x, weight, bias, out, xhat, mean, var, inv_std, rows, channels, eps) | training-mode \

@@ -555,6 +555,17 @@ def _conv_grad_case(n, h, w, c_in, c_out, k, stride, padding, seed):
 
 @SETTINGS
 @given(**_CONV_GRAD_CASE)
+def test_conv2d_nhwc_padded_kernel(needle_device, n, h, w, c_in, c_out, k, stride, padding, seed):
+    kernel = _need_kernel(needle_device, "conv2d_nhwc_padded")
+    x, wt, g = _conv_grad_case(n, h, w, c_in, c_out, k, stride, padding, seed)
+    out = to_device(needle_device, np.full(g.shape, np.nan, np.float32))  # every element must be written
+    kernel(to_device(needle_device, x), to_device(needle_device, wt), out, x.shape, wt.shape, stride, padding)
+    expected = np_conv_nhwc(np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0))), wt, stride)
+    np.testing.assert_allclose(read(needle_device, out, g.shape), expected, **reduction_tol(k * k * c_in, 4.0))
+
+
+@SETTINGS
+@given(**_CONV_GRAD_CASE)
 def test_conv2d_nhwc_grad_input_kernel(needle_device, n, h, w, c_in, c_out, k, stride, padding, seed):
     kernel = _need_kernel(needle_device, "conv2d_nhwc_grad_input")
     x, wt, g = _conv_grad_case(n, h, w, c_in, c_out, k, stride, padding, seed)
@@ -578,11 +589,12 @@ def test_conv2d_nhwc_grad_weight_kernel(needle_device, n, h, w, c_in, c_out, k, 
     np.testing.assert_allclose(read(needle_device, out, wt.shape), expected, **reduction_tol(g.size // c_out, 4.0))
 
 
-@pytest.mark.parametrize("name", ["conv2d_nhwc_grad_input", "conv2d_nhwc_grad_weight"])
-def test_conv2d_nhwc_grad_kernels_reject_bad_shapes(needle_device, name):
+@pytest.mark.parametrize("name", ["conv2d_nhwc_padded", "conv2d_nhwc_grad_input", "conv2d_nhwc_grad_weight"])
+def test_conv2d_nhwc_padded_kernels_reject_bad_shapes(needle_device, name):
     kernel = _need_kernel(needle_device, name)
     x, wt, g = (alloc(needle_device, n) for n in (2 * 5 * 5 * 3, 3 * 3 * 3 * 4, 2 * 25 * 4))
-    first, second, out = (g, wt, x) if name == "conv2d_nhwc_grad_input" else (x, g, wt)
+    first, second, out = {"conv2d_nhwc_padded": (x, wt, g), "conv2d_nhwc_grad_input": (g, wt, x),
+                          "conv2d_nhwc_grad_weight": (x, g, wt)}[name]
     with pytest.raises(ValueError, match="C_in"):  # the kernel's C_in differs from the input's channels
         kernel(first, second, out, (2, 5, 5, 2), (3, 3, 3, 4), 1, 1)
     with pytest.raises(ValueError, match="does not fit"):  # a 3x3 kernel does not fit a 1x1 input, no padding
@@ -742,7 +754,15 @@ _FALLBACK_CASES = {
     "logsumexp": (lambda r: (_normal((3, 4, 5), r) * 10,), lambda a: nd.logsumexp(a, (0, 2)), EWISE_TOL),
     "conv2d_nhwc": (
         lambda r: (_normal((2, 7, 6, 3), r), _normal((3, 3, 3, 4), r)),
-        lambda a, w: nd.conv2d_nhwc(a, w, stride=2, padding=1),
+        lambda a, w: nd.conv2d_nhwc(a, w, stride=2, padding=0),
+        reduction_tol(27, 4.0),
+    ),
+    # stride 2 with padding 1; a 3x3 kernel over 1x1 images padded by 1 (only its centre
+    # tap is live); padding 3 > K - 1 (border outputs see only padding)
+    "conv2d_nhwc_padded": (
+        lambda r: (_normal((2, 7, 6, 3), r), _normal((3, 3, 3, 4), r), _normal((5, 1, 1, 3), r)),
+        lambda a, w, b: (nd.conv2d_nhwc(a, w, stride=2, padding=1), nd.conv2d_nhwc(b, w, stride=1, padding=1),
+                         nd.conv2d_nhwc(a, w, stride=1, padding=3)),
         reduction_tol(27, 4.0),
     ),
     # stride 2 with a leftover row and column, padding 1: the windows clip at every edge

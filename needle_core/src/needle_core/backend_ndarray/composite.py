@@ -180,6 +180,9 @@ def conv2d_nhwc(a: NDArray, w: NDArray, stride: int = 1, padding: int = 0) -> ND
     if a.dtype != w.dtype:
         a, w = promote(a, w)
     pad = padding
+    dev = a.device
+    if pad and dev.conv2d_nhwc_padded is not None:  # the device pads (and drops dead taps) itself
+        return _conv2d_padded(a, w, stride, pad)
     if pad:
         a, w = _live_taps(a, w, stride, pad)
     else:
@@ -190,7 +193,6 @@ def conv2d_nhwc(a: NDArray, w: NDArray, stride: int = 1, padding: int = 0) -> ND
     if h < w.shape[0] or wd < w.shape[1]:
         raise ValueError(f"conv2d_nhwc: a {k}x{k} kernel does not fit a padded input of shape {a.shape}")
     w = w.compact()
-    dev = a.device
     if dev.conv2d_nhwc is not None:
         out = _alloc((n, ho, wo, c_out), dev, a.dtype)
         dev.conv2d_nhwc(a._handle, w._handle, out._handle, a.shape, w.shape, stride)
@@ -201,6 +203,18 @@ def conv2d_nhwc(a: NDArray, w: NDArray, stride: int = 1, padding: int = 0) -> ND
     cols = a.as_strided((n, ho, wo, kh, kw, c), (s_n, s_h * stride, s_w * stride, s_h, s_w, s_c)).compact()
     out = matmul(cols.reshape((n * ho * wo, kh * kw * c)), w.reshape((kh * kw * c, c_out)))
     return out.reshape((n, ho, wo, c_out))
+
+
+def _conv2d_padded(a: NDArray, w: NDArray, stride: int, pad: int) -> NDArray:
+    """The device's ``conv2d_nhwc_padded``: no padded copy of ``a`` made here."""
+    n, h, wd, _ = a.shape
+    k, c_out = w.shape[0], w.shape[3]
+    if h + 2 * pad < k or wd + 2 * pad < k:
+        raise ValueError(f"conv2d_nhwc: a {k}x{k} kernel does not fit the input {a.shape} padded by {pad}")
+    a, w = a.compact(), w.compact()
+    out = _alloc((n, (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1, c_out), a.device, a.dtype)
+    a.device.conv2d_nhwc_padded(a._handle, w._handle, out._handle, a.shape, w.shape, stride, pad)
+    return out
 
 
 def _live_taps(a: NDArray, w: NDArray, stride: int, pad: int) -> tuple[NDArray, NDArray]:
