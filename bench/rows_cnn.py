@@ -64,7 +64,9 @@ def _torch_row() -> Row:
 
 def _needle_rows() -> list[Row]:
     def kernel_used(dev) -> str:
-        return "conv2d_nhwc kernel" if dev.conv2d_nhwc is not None else "conv via im2col fallback"
+        if dev.conv2d_nhwc is None:
+            return "conv via im2col fallback"
+        return "conv2d_nhwc_padded kernel" if dev.conv2d_nhwc_padded is not None else "conv2d_nhwc kernel"
 
     return needle_step_rows(GROUP, needle_model, *batch(), TORCH_KEY, kernel_used)
 
