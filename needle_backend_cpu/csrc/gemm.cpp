@@ -61,9 +61,8 @@ Buffer alloc_floats(int64_t n) {
 }
 
 // A thread's packing buffers, kept between calls up to 8 MB (pool threads live on): a
-// GEMM then allocates nothing. Allocated per call, they came from mmap or the heap as
-// the allocator's history had it, and a fresh mapping page-faulted on every call (SGEMM
-// 512 ran 15% slower in the bench process than alone).
+// GEMM then allocates nothing. Allocated per call, buffers above glibc's mmap threshold
+// were fresh mappings, page-faulted in on every call.
 class PackingSpace {
  public:
   explicit PackingSpace(int64_t floats) {
